@@ -1,0 +1,36 @@
+# One entry point. `make test` and `make deploy` install what is missing (a venv from
+# pyproject.toml, Anvil from package-lock.json) and re-install only when those files change.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+# Ape finds vyper and anvil on PATH only.
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup test deploy clean
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup
+	ape test $(TEST_ARGS)
+
+deploy: setup
+	ape run deploy --network ethereum:local:foundry --account TEST::0
+
+clean:
+	rm -rf $(VENV) node_modules .build .pytest_cache .hypothesis src/*.egg-info

@@ -1,0 +1,683 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+"""
+@title Perun ledger channel adjudicator
+@custom:contract-name LedgerAdjudicator
+@license Apache-2.0
+@notice Holds the ETH or ERC20 deposits of two-party payment channels and
+        pays them out by the latest state both participants signed: at once
+        for a final state (cooperative close), or after a challenge period
+        in which a newer state replaces an older one (dispute). A channel is
+        never stored on-chain before it is used: its id is the hash of its
+        fixed parameters, and deposits are kept under that id.
+@custom:security Every external mutating function holds the contract-wide
+                 reentrancy lock (`pragma nonreentrancy on`). Payouts at
+                 conclusion are pushed with a gas cap and never revert: a
+                 payout that fails is credited to the recipient, who
+                 withdraws it later (`withdraw`), so neither participant can
+                 block the other. Invariant: for every asset, this
+                 contract's balance is at least the sum of the deposits of
+                 unconcluded channels plus all credits (equal, unless
+                 someone sends ETH or tokens without a deposit).
+"""
+
+
+from ethereum.ercs import IERC20
+from .modules import typed_signatures
+
+
+initializes: typed_signatures
+
+
+exports: (typed_signatures.eip712Domain, typed_signatures.DOMAIN_SEPARATOR)
+
+
+# @dev The shortest challenge period a channel may use: long enough for a
+# participant or its watchtower to answer a stale state.
+MIN_CHALLENGE_DURATION: public(constant(uint64)) = 3600
+
+
+# @dev The longest challenge period (30 days): bounds how long a dispute can
+# keep funds locked, so every dispute ends.
+MAX_CHALLENGE_DURATION: public(constant(uint64)) = 2592000
+
+
+# @dev The most virtual-channel locks a ledger state may carry (bounds loops).
+MAX_LOCKS: public(constant(uint256)) = 16
+
+
+# @dev The largest amount one side may hold in a channel: 2**120 - 1. Two of
+# them are packed into one storage slot; every sum below fits in a uint256.
+MAX_AMOUNT: public(constant(uint256)) = 2**120 - 1
+
+
+# @dev Bit 255 of a channel id says which kind of asset it holds: 0 for ETH,
+# 1 for an ERC20 token. The other 255 bits come from the parameter hash.
+_TOKEN_CHANNEL_BIT: constant(uint256) = 2**255
+
+
+# @dev Bit 255 of a holdings word marks a concluded channel.
+_CONCLUDED_BIT: constant(uint256) = 2**255
+
+
+# @dev Width of one side's deposit inside a holdings word.
+_AMOUNT_BITS: constant(uint256) = 120
+
+
+# @dev Mask of a 64-bit field of a dispute word (version, deadline).
+_U64_MASK: constant(uint256) = 2**64 - 1
+
+
+# @dev Gas forwarded to an ETH recipient when a payout is pushed. Enough for
+# a smart-contract wallet's `receive`; a recipient that needs more (or
+# reverts) is credited and withdraws with all the gas it wants.
+_ETH_PAYOUT_GAS: constant(uint256) = 10000
+
+
+# @dev Gas forwarded to a token's `transfer` when a payout is pushed: enough
+# for proxied tokens writing a new holder's balance, small enough that a
+# token hook cannot burn the block.
+_TOKEN_PAYOUT_GAS: constant(uint256) = 150000
+
+
+# @dev EIP-712 type hash of `ChannelParams`; the channel id is derived from
+# the struct hash of the parameters.
+_PARAMS_TYPE_HASH: constant(bytes32) = keccak256(
+    "ChannelParams(address participantA,address participantB,address asset,uint64 challengeDuration,uint256 nonce)"
+)
+
+
+# @dev EIP-712 type hash of `Lock`.
+_LOCK_TYPE_HASH: constant(bytes32) = keccak256(
+    "Lock(bytes32 channel,uint256 amountA,uint256 amountB)"
+)
+
+
+# @dev EIP-712 type hash of `LedgerState` (referenced types appended, as the
+# standard requires).
+_STATE_TYPE_HASH: constant(bytes32) = keccak256(
+    "LedgerState(bytes32 channel,uint64 version,uint256 balanceA,uint256 balanceB,uint256 fundingA,uint256 fundingB,Lock[] locks,bool isFinal)Lock(bytes32 channel,uint256 amountA,uint256 amountB)"
+)
+
+
+# @dev keccak256 of zero bytes: the EIP-712 hash of an empty `Lock[]`.
+_EMPTY_ARRAY_HASH: constant(bytes32) = keccak256(b"")
+
+
+struct ChannelParams:
+    # @dev The first participant (side 0).
+    participant_a: address
+    # @dev The second participant (side 1).
+    participant_b: address
+    # @dev The asset: the zero address for ETH, otherwise an ERC20 token.
+    asset: address
+    # @dev Seconds between the first registration and the end of a dispute.
+    challenge_duration: uint64
+    # @dev Chosen by the participants so that the same pair can open many channels.
+    nonce: uint256
+
+
+struct Lock:
+    # @dev The virtual channel this lock funds.
+    channel: bytes32
+    # @dev What side A of the ledger channel locks for the virtual channel.
+    amount_a: uint256
+    # @dev What side B of the ledger channel locks for the virtual channel.
+    amount_b: uint256
+
+
+struct LedgerState:
+    # @dev The channel id (see `channel_id`).
+    channel: bytes32
+    # @dev Strictly increasing with every update both sign.
+    version: uint64
+    # @dev What side A is owed by this state.
+    balance_a: uint256
+    # @dev What side B is owed by this state.
+    balance_b: uint256
+    # @dev Side A's total deposits this state accounts for.
+    funding_a: uint256
+    # @dev Side B's total deposits this state accounts for.
+    funding_b: uint256
+    # @dev Funds locked for virtual channels (must be empty in this version).
+    locks: DynArray[Lock, MAX_LOCKS]
+    # @dev A final state ends the channel at once.
+    is_final: bool
+
+
+# @dev Deposits of each channel, packed: bits 0-119 side A, bits 120-239
+# side B, bit 255 the concluded flag. One slot, so the second deposit only
+# rewrites a warm, non-zero word.
+_holdings: HashMap[bytes32, uint256]
+
+
+# @dev Open disputes, packed: bits 0-63 the registered version, bits 64-127
+# the deadline (first registration plus the challenge duration). Zero when
+# no dispute was registered; cleared at conclusion.
+_disputes: HashMap[bytes32, uint256]
+
+
+# @dev EIP-712 struct hash of the registered state of each open dispute.
+_registered: HashMap[bytes32, bytes32]
+
+
+# @dev Payouts that could not be pushed, per asset and recipient; withdrawn
+# with `withdraw`.
+credits: public(HashMap[address, HashMap[address, uint256]])
+
+
+event Deposited:
+    channel: indexed(bytes32)
+    side: uint256
+    amount: uint256
+
+
+event Registered:
+    channel: indexed(bytes32)
+    version: uint64
+    deadline: uint64
+
+
+event Concluded:
+    channel: indexed(bytes32)
+    version: uint64
+    payout_a: uint256
+    payout_b: uint256
+
+
+event Credited:
+    channel: indexed(bytes32)
+    owner: indexed(address)
+    asset: address
+    amount: uint256
+
+
+event Withdrawn:
+    owner: indexed(address)
+    asset: indexed(address)
+    receiver: address
+    amount: uint256
+
+
+@deploy
+def __init__():
+    """
+    @dev Sets the EIP-712 domain ("PerunLedger", "1").
+    """
+    typed_signatures.__init__("PerunLedger", "1")
+
+
+@external
+@payable
+def deposit(channel: bytes32, side: uint256):
+    """
+    @notice Deposits the sent ETH for one side of an ETH channel. Allowed
+            until the channel concludes (top-ups included). The deposit is
+            credited to the side named, whoever sends it.
+    @dev The contract cannot see the channel's parameters here; clients
+         derive `channel` with `channel_id` from checked parameters first.
+    @param channel The channel id; its bit 255 must be 0 (an ETH channel).
+    @param side 0 for participant A, 1 for participant B.
+    """
+    assert convert(channel, uint256) & _TOKEN_CHANNEL_BIT == 0, "ledger: wrong asset"
+    assert msg.value != 0, "ledger: zero amount"
+    self._add_deposit(channel, side, msg.value)
+
+
+@external
+def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
+    """
+    @notice Pulls `amount` of the channel's ERC20 token from the caller
+            (approve first) and credits what actually arrived to one side.
+    @dev A fee-on-transfer token is credited by the balance increase, so
+         the contract never owes more than it holds. The credit follows the
+         transfer because it needs the measured amount; the reentrancy
+         lock keeps every other entry point closed meanwhile.
+    @param params The channel's parameters; `asset` must be an ERC20 token.
+    @param side 0 for participant A, 1 for participant B.
+    @param amount The amount to pull, at most MAX_AMOUNT.
+    """
+    channel: bytes32 = self._channel_id(params)
+    assert params.asset != empty(address), "ledger: wrong asset"
+    assert params.asset.is_contract, "ledger: asset is not a contract"
+    assert amount != 0, "ledger: zero amount"
+    assert amount <= MAX_AMOUNT, "ledger: amount too large"
+    assert self._holdings[channel] & _CONCLUDED_BIT == 0, "ledger: channel concluded"
+    token: IERC20 = IERC20(params.asset)
+    before: uint256 = staticcall token.balanceOf(self)
+    assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "ledger: token transfer failed"
+    received: uint256 = staticcall token.balanceOf(self) - before
+    assert received != 0, "ledger: nothing received"
+    self._add_deposit(channel, side, received)
+
+
+@external
+def close(
+    params: ChannelParams, state: LedgerState, sig_a: Bytes[65], sig_b: Bytes[65]
+):
+    """
+    @notice Cooperative close: a final state signed by both participants
+            concludes the channel at once and pays both sides. Allowed
+            until the channel concludes, also during a dispute if the final
+            state is newer than the registered one.
+    @param params The channel's parameters.
+    @param state A final state of this channel.
+    @param sig_a Participant A's EIP-712 signature of `state`.
+    @param sig_b Participant B's EIP-712 signature of `state`.
+    """
+    channel: bytes32 = self._channel_id(params)
+    self._check_state(channel, state)
+    assert state.is_final, "ledger: state not final"
+    holdings: uint256 = self._open_holdings(channel)
+    dispute: uint256 = self._disputes[channel]
+    if dispute != 0:
+        assert state.version > self._unpack_version(dispute), "ledger: stale version"
+    self._check_signatures(params, self._state_hash(state), sig_a, sig_b)
+    self._conclude(channel, params, state, holdings, dispute)
+
+
+@external
+def register(
+    params: ChannelParams, state: LedgerState, sig_a: Bytes[65], sig_b: Bytes[65]
+):
+    """
+    @notice Registers a non-final state both participants signed. The
+            first registration starts the challenge period; until it ends a
+            state with a higher version replaces the registered one. The
+            period is never extended. Re-registering the registered state
+            is a harmless no-op, so a front-run cannot fail an honest call.
+            Anyone may call.
+    @param params The channel's parameters.
+    @param state A non-final state of this channel.
+    @param sig_a Participant A's EIP-712 signature of `state`.
+    @param sig_b Participant B's EIP-712 signature of `state`.
+    """
+    channel: bytes32 = self._channel_id(params)
+    self._check_state(channel, state)
+    assert not state.is_final, "ledger: final state, call close"
+    self._open_holdings(channel)
+    state_hash: bytes32 = self._state_hash(state)
+    dispute: uint256 = self._disputes[channel]
+    deadline: uint64 = 0
+    if dispute == 0:
+        deadline = convert(block.timestamp, uint64) + params.challenge_duration
+    else:
+        deadline = self._unpack_deadline(dispute)
+        assert block.timestamp < convert(deadline, uint256), "ledger: challenge period over"
+        registered_version: uint64 = self._unpack_version(dispute)
+        if state.version == registered_version and state_hash == self._registered[channel]:
+            return
+        assert state.version > registered_version, "ledger: stale version"
+    self._check_signatures(params, state_hash, sig_a, sig_b)
+    self._disputes[channel] = convert(state.version, uint256) | (convert(deadline, uint256) << 64)
+    self._registered[channel] = state_hash
+    log Registered(channel=channel, version=state.version, deadline=deadline)
+
+
+@external
+def conclude(params: ChannelParams, state: LedgerState):
+    """
+    @notice Concludes a disputed channel once its challenge period is over
+            (`block.timestamp >= deadline`), paying both sides by the
+            registered state. Anyone may call.
+    @param params The channel's parameters.
+    @param state The registered state (as in the registering transaction).
+    """
+    channel: bytes32 = self._channel_id(params)
+    holdings: uint256 = self._open_holdings(channel)
+    dispute: uint256 = self._disputes[channel]
+    assert dispute != 0, "ledger: no dispute"
+    assert block.timestamp >= convert(self._unpack_deadline(dispute), uint256), "ledger: challenge period not over"
+    assert self._state_hash(state) == self._registered[channel], "ledger: state not registered"
+    self._conclude(channel, params, state, holdings, dispute)
+
+
+@external
+def withdraw(asset: address, receiver: address):
+    """
+    @notice Pays the caller's whole credit in `asset` (payouts that could
+            not be pushed at conclusion) to `receiver`, forwarding all gas.
+    @param asset The zero address for ETH, otherwise the token.
+    @param receiver Where to send the funds; lets a recipient that cannot
+           receive (a reverting contract, a blocklisted address) collect
+           elsewhere.
+    """
+    amount: uint256 = self.credits[asset][msg.sender]
+    assert amount != 0, "ledger: nothing to withdraw"
+    assert receiver != empty(address), "ledger: zero receiver"
+    self.credits[asset][msg.sender] = 0
+    log Withdrawn(owner=msg.sender, asset=asset, receiver=receiver, amount=amount)
+    if asset == empty(address):
+        assert raw_call(receiver, b"", value=amount, revert_on_failure=False), "ledger: ETH transfer failed"
+    else:
+        assert extcall IERC20(asset).transfer(receiver, amount, default_return_value=True), "ledger: token transfer failed"
+
+
+@external
+@pure
+def channel_id(params: ChannelParams) -> bytes32:
+    """
+    @notice The id of the channel with these parameters. Reverts on
+            parameters no channel may use.
+    @param params The channel's parameters.
+    @return The channel id: the EIP-712 struct hash of `params` with bit
+            255 replaced by the asset kind (0 ETH, 1 token).
+    """
+    return self._channel_id(params)
+
+
+@external
+@pure
+def state_hash(state: LedgerState) -> bytes32:
+    """
+    @notice The EIP-712 struct hash of a ledger state.
+    @param state The state.
+    @return `hashStruct(state)`.
+    """
+    return self._state_hash(state)
+
+
+@external
+@view
+def state_digest(state: LedgerState) -> bytes32:
+    """
+    @notice The digest participants sign for `state` in this contract's
+            domain (what `eth_signTypedData_v4` signs).
+    @param state The state.
+    @return The EIP-712 digest.
+    """
+    return typed_signatures._typed_digest(self._state_hash(state))
+
+
+@external
+@view
+def holdings(channel: bytes32) -> (uint256, uint256, bool):
+    """
+    @notice The deposits of a channel.
+    @param channel The channel id.
+    @return deposit_a Side A's deposits (zero once concluded).
+    @return deposit_b Side B's deposits (zero once concluded).
+    @return concluded Whether the channel has concluded.
+    """
+    word: uint256 = self._holdings[channel]
+    return self._side_amount(word, 0), self._side_amount(word, 1), word & _CONCLUDED_BIT != 0
+
+
+@external
+@view
+def dispute(channel: bytes32) -> (uint64, uint64, bytes32):
+    """
+    @notice The open dispute of a channel, if any.
+    @param channel The channel id.
+    @return version The registered version (0 if none).
+    @return deadline The end of the challenge period (0 if no dispute).
+    @return state_hash The struct hash of the registered state.
+    """
+    word: uint256 = self._disputes[channel]
+    return self._unpack_version(word), self._unpack_deadline(word), self._registered[channel]
+
+
+@internal
+def _add_deposit(channel: bytes32, side: uint256, amount: uint256):
+    """
+    @dev Credits `amount` to `side` of an unconcluded channel.
+    @param channel The channel id.
+    @param side 0 or 1.
+    @param amount The amount that arrived.
+    """
+    assert side < 2, "ledger: invalid side"
+    word: uint256 = self._holdings[channel]
+    assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
+    total: uint256 = self._side_amount(word, side) + amount
+    assert total <= MAX_AMOUNT, "ledger: amount too large"
+    offset: uint256 = side * _AMOUNT_BITS
+    # The side's old amount is replaced: clear its 120 bits, then set them.
+    self._holdings[channel] = (word & ~(MAX_AMOUNT << offset)) | (total << offset)
+    log Deposited(channel=channel, side=side, amount=amount)
+
+
+@internal
+def _conclude(
+    channel: bytes32,
+    params: ChannelParams,
+    state: LedgerState,
+    holdings: uint256,
+    dispute: uint256,
+):
+    """
+    @dev Settles a channel by `state` against its actual deposits, marks it
+         concluded, then pushes both payouts. Each side receives its
+         balance plus any deposit the state does not account for (a late
+         top-up). If a side deposited less than the state says it funded
+         (the partner never funded the initial state), nothing moved yet,
+         and each side gets back exactly its own deposit.
+    @param channel The channel id.
+    @param params The channel's parameters.
+    @param state The state to settle by (already checked).
+    @param holdings The channel's holdings word (not concluded).
+    @param dispute The channel's dispute word (zero if none).
+    """
+    deposit_a: uint256 = self._side_amount(holdings, 0)
+    deposit_b: uint256 = self._side_amount(holdings, 1)
+    payout_a: uint256 = deposit_a
+    payout_b: uint256 = deposit_b
+    if deposit_a >= state.funding_a and deposit_b >= state.funding_b:
+        # balance + funding difference: sums to deposit_a + deposit_b since
+        # `_check_state` enforced balance_a + balance_b == funding_a + funding_b.
+        payout_a = state.balance_a + deposit_a - state.funding_a
+        payout_b = state.balance_b + deposit_b - state.funding_b
+    self._holdings[channel] = _CONCLUDED_BIT
+    if dispute != 0:
+        self._disputes[channel] = 0
+        self._registered[channel] = empty(bytes32)
+    log Concluded(channel=channel, version=state.version, payout_a=payout_a, payout_b=payout_b)
+    self._pay(channel, params.asset, params.participant_a, payout_a)
+    self._pay(channel, params.asset, params.participant_b, payout_b)
+
+
+@internal
+def _pay(channel: bytes32, asset: address, recipient: address, amount: uint256):
+    """
+    @dev Pushes a payout with a gas cap; if the push fails for any reason
+         (reverting, gas-hungry or re-entering receiver, a token that
+         reverts or returns false), credits it for `withdraw` instead.
+    @param channel The channel id (for the event).
+    @param asset The zero address for ETH, otherwise the token.
+    @param recipient The participant paid.
+    @param amount The payout.
+    """
+    if amount == 0:
+        return
+    ok: bool = False
+    if asset == empty(address):
+        ok = raw_call(recipient, b"", value=amount, gas=_ETH_PAYOUT_GAS, revert_on_failure=False)
+    else:
+        response: Bytes[32] = b""
+        ok, response = raw_call(
+            asset,
+            abi_encode(recipient, amount, method_id=method_id("transfer(address,uint256)")),
+            max_outsize=32,
+            gas=_TOKEN_PAYOUT_GAS,
+            revert_on_failure=False,
+        )
+        # Tokens that return nothing count as success (USDT-style); a
+        # returned value must be exactly `true`.
+        if ok and len(response) != 0:
+            ok = len(response) == 32 and convert(response, uint256) == 1
+    if not ok:
+        self.credits[asset][recipient] += amount
+        log Credited(channel=channel, owner=recipient, asset=asset, amount=amount)
+
+
+@internal
+@view
+def _open_holdings(channel: bytes32) -> uint256:
+    """
+    @dev The holdings word of a channel that has deposits and has not
+         concluded.
+    @param channel The channel id.
+    @return The holdings word.
+    """
+    word: uint256 = self._holdings[channel]
+    assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
+    assert word != 0, "ledger: unknown channel"
+    return word
+
+
+@internal
+@view
+def _check_signatures(
+    params: ChannelParams, state_hash: bytes32, sig_a: Bytes[65], sig_b: Bytes[65]
+):
+    """
+    @dev Asserts that both participants signed the state.
+    @param params The channel's parameters (participants are non-zero).
+    @param state_hash The struct hash of the state.
+    @param sig_a Participant A's signature.
+    @param sig_b Participant B's signature.
+    """
+    digest: bytes32 = typed_signatures._typed_digest(state_hash)
+    self._check_signer(digest, sig_a, params.participant_a)
+    self._check_signer(digest, sig_b, params.participant_b)
+
+
+@internal
+@pure
+def _check_signer(digest: bytes32, signature: Bytes[65], expected: address):
+    """
+    @dev Asserts that `expected` signed `digest`.
+    @param digest The EIP-712 digest.
+    @param signature The signature.
+    @param expected The participant (never the zero address).
+    """
+    signer: address = typed_signatures._recover(digest, signature)
+    assert signer != empty(address), "ledger: invalid signature"
+    assert signer == expected, "ledger: wrong signer"
+
+
+@internal
+@pure
+def _check_state(channel: bytes32, state: LedgerState):
+    """
+    @dev Asserts what can be checked of a state without storage: it belongs
+         to this channel, every amount is at most MAX_AMOUNT, it carries no
+         lock, and it conserves funds (balances sum to the funding).
+    @param channel The channel id.
+    @param state The state.
+    """
+    assert state.channel == channel, "ledger: state for another channel"
+    assert len(state.locks) == 0, "ledger: locks not supported"
+    assert state.balance_a <= MAX_AMOUNT and state.balance_b <= MAX_AMOUNT, "ledger: amount too large"
+    assert state.funding_a <= MAX_AMOUNT and state.funding_b <= MAX_AMOUNT, "ledger: amount too large"
+    assert state.balance_a + state.balance_b == state.funding_a + state.funding_b, "ledger: balances do not match funding"
+
+
+@internal
+@pure
+def _channel_id(params: ChannelParams) -> bytes32:
+    """
+    @dev Checks the parameters and derives the channel id.
+    @param params The channel's parameters.
+    @return The channel id.
+    """
+    assert params.participant_a != empty(address), "ledger: zero participant"
+    assert params.participant_b != empty(address), "ledger: zero participant"
+    assert params.participant_a != params.participant_b, "ledger: same participant"
+    assert params.challenge_duration >= MIN_CHALLENGE_DURATION, "ledger: challenge duration out of range"
+    assert params.challenge_duration <= MAX_CHALLENGE_DURATION, "ledger: challenge duration out of range"
+    digest: uint256 = convert(
+        keccak256(
+            abi_encode(
+                _PARAMS_TYPE_HASH,
+                params.participant_a,
+                params.participant_b,
+                params.asset,
+                params.challenge_duration,
+                params.nonce,
+            )
+        ),
+        uint256,
+    )
+    # Keep 255 bits of the hash (collisions still cost ~2**127 work) and use
+    # bit 255 for the asset kind, so an ETH deposit cannot land in a token
+    # channel.
+    digest &= ~_TOKEN_CHANNEL_BIT
+    if params.asset != empty(address):
+        digest |= _TOKEN_CHANNEL_BIT
+    return convert(digest, bytes32)
+
+
+@internal
+@pure
+def _state_hash(state: LedgerState) -> bytes32:
+    """
+    @dev The EIP-712 struct hash of a ledger state.
+    @param state The state.
+    @return `hashStruct(state)`.
+    """
+    return keccak256(
+        abi_encode(
+            _STATE_TYPE_HASH,
+            state.channel,
+            state.version,
+            state.balance_a,
+            state.balance_b,
+            state.funding_a,
+            state.funding_b,
+            self._locks_hash(state.locks),
+            state.is_final,
+        )
+    )
+
+
+@internal
+@pure
+def _locks_hash(locks: DynArray[Lock, MAX_LOCKS]) -> bytes32:
+    """
+    @dev The EIP-712 hash of a `Lock[]`: keccak256 of the concatenated
+         struct hashes.
+    @param locks The locks.
+    @return The array hash.
+    """
+    if len(locks) == 0:
+        return _EMPTY_ARRAY_HASH
+    hashes: DynArray[bytes32, MAX_LOCKS] = []
+    for lock: Lock in locks:
+        hashes.append(keccak256(abi_encode(_LOCK_TYPE_HASH, lock.channel, lock.amount_a, lock.amount_b)))
+    # abi_encode of a bare dynamic array is `length || items`; skip the length word.
+    packed: Bytes[32 + 32 * MAX_LOCKS] = abi_encode(hashes, ensure_tuple=False)
+    return keccak256(slice(packed, 32, 32 * len(hashes)))
+
+
+@internal
+@pure
+def _side_amount(word: uint256, side: uint256) -> uint256:
+    """
+    @dev One side's deposit from a holdings word.
+    @param word The holdings word.
+    @param side 0 or 1.
+    @return The deposit.
+    """
+    return (word >> (side * _AMOUNT_BITS)) & MAX_AMOUNT
+
+
+@internal
+@pure
+def _unpack_version(word: uint256) -> uint64:
+    """
+    @dev The registered version from a dispute word.
+    @param word The dispute word.
+    @return The version.
+    """
+    return convert(word & _U64_MASK, uint64)
+
+
+@internal
+@pure
+def _unpack_deadline(word: uint256) -> uint64:
+    """
+    @dev The deadline from a dispute word.
+    @param word The dispute word.
+    @return The deadline (a timestamp).
+    """
+    return convert((word >> 64) & _U64_MASK, uint64)

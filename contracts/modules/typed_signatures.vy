@@ -1,0 +1,163 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+"""
+@title EIP-712 domain and signature recovery
+@custom:contract-name typed_signatures
+@license Apache-2.0
+@notice Shared by every Perun adjudicator: builds the EIP-712 domain
+        separator that binds a signature to the chain id and to the
+        contract's address, turns a struct hash into the digest that
+        participants sign, and recovers signers while refusing every
+        malformed or malleable signature.
+@custom:security The domain separator is cached for the deployment chain
+                 and rebuilt whenever `chain.id` differs (a fork), so a
+                 signature made for one chain never verifies on another.
+                 `_recover` returns the zero address for any signature it
+                 refuses; callers must compare the result with a non-zero
+                 expected signer, never with an arbitrary address.
+"""
+
+
+# @dev The EIP-712 domain type: name, version, chain id and the verifying
+# contract. No salt: the contract address already makes each deployment unique.
+_DOMAIN_TYPE_HASH: constant(bytes32) = keccak256(
+    "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+
+
+# @dev Half the secp256k1 group order. Signatures with a larger `s` are the
+# malleable twins of valid ones (EIP-2) and are refused.
+# 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+_HALF_ORDER: constant(uint256) = (
+    57896044618658097711785492504343953926418782139537452191302581570759080747168
+)
+
+
+# @dev The EIP-5267 field bitmap: name, version, chainId, verifyingContract.
+_DOMAIN_FIELDS: constant(bytes1) = 0x0F
+
+
+# @dev The chain id the cached separator was built for.
+_CACHED_CHAIN_ID: immutable(uint256)
+
+
+# @dev The domain separator for `_CACHED_CHAIN_ID` and this contract.
+_CACHED_DOMAIN_SEPARATOR: immutable(bytes32)
+
+
+# @dev keccak256 of the domain name, precomputed for rebuilding the separator.
+_HASHED_NAME: immutable(bytes32)
+
+
+# @dev keccak256 of the domain version, precomputed for rebuilding the separator.
+_HASHED_VERSION: immutable(bytes32)
+
+
+# @dev The domain name, returned by `eip712Domain` for wallets and tools.
+_NAME: immutable(String[50])
+
+
+# @dev The domain version, returned by `eip712Domain` for wallets and tools.
+_VERSION: immutable(String[20])
+
+
+@deploy
+@payable
+def __init__(name_: String[50], version_: String[20]):
+    """
+    @dev Caches the domain separator for the deployment chain.
+    @param name_ The EIP-712 domain name, e.g. "PerunLedger".
+    @param version_ The EIP-712 domain version, e.g. "1".
+    """
+    _NAME = name_
+    _VERSION = version_
+    _HASHED_NAME = keccak256(name_)
+    _HASHED_VERSION = keccak256(version_)
+    _CACHED_CHAIN_ID = chain.id
+    _CACHED_DOMAIN_SEPARATOR = self._build_domain_separator()
+
+
+@external
+@view
+def eip712Domain() -> (
+    bytes1, String[50], String[20], uint256, address, bytes32, DynArray[uint256, 1]
+):
+    """
+    @notice The EIP-712 domain of this contract, as specified by EIP-5267.
+    @return fields The bitmap of the fields in use (0x0f: name, version,
+            chainId, verifyingContract).
+    @return name The domain name.
+    @return version The domain version.
+    @return chainId The current chain id.
+    @return verifyingContract This contract's address.
+    @return salt Unused, zero.
+    @return extensions Unused, empty.
+    """
+    return (_DOMAIN_FIELDS, _NAME, _VERSION, chain.id, self, empty(bytes32), empty(DynArray[uint256, 1]))
+
+
+@external
+@view
+def DOMAIN_SEPARATOR() -> bytes32:
+    """
+    @notice The EIP-712 domain separator for the current chain.
+    @return The domain separator.
+    """
+    return self._domain_separator()
+
+
+@internal
+@view
+def _domain_separator() -> bytes32:
+    """
+    @dev Returns the cached separator unless the chain id changed (a fork).
+    @return The domain separator for the current chain.
+    """
+    if chain.id == _CACHED_CHAIN_ID:
+        return _CACHED_DOMAIN_SEPARATOR
+    return self._build_domain_separator()
+
+
+@internal
+@view
+def _build_domain_separator() -> bytes32:
+    """
+    @dev Hashes the domain for the current chain id and this address.
+    @return The domain separator.
+    """
+    return keccak256(
+        abi_encode(_DOMAIN_TYPE_HASH, _HASHED_NAME, _HASHED_VERSION, chain.id, self)
+    )
+
+
+@internal
+@view
+def _typed_digest(struct_hash: bytes32) -> bytes32:
+    """
+    @dev The EIP-712 digest of a struct in this contract's domain.
+    @param struct_hash The EIP-712 `hashStruct` of the signed message.
+    @return The 32-byte digest that signers sign.
+    """
+    return keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
+
+
+@internal
+@pure
+def _recover(digest: bytes32, signature: Bytes[65]) -> address:
+    """
+    @dev Recovers the signer of `digest` from a 65-byte `r || s || v`
+         signature. Returns the zero address for anything it refuses: a
+         length other than 65, `r` or `s` zero, a high `s` (the malleable
+         twin), `v` outside {27, 28}, or a point that does not recover.
+    @param digest The signed 32-byte digest.
+    @param signature The signature, `r` (32 bytes), `s` (32 bytes), `v` (1 byte).
+    @return The signer, or the zero address if the signature is refused.
+    """
+    if len(signature) != 65:
+        return empty(address)
+    r: uint256 = convert(extract32(signature, 0), uint256)
+    s: uint256 = convert(extract32(signature, 32), uint256)
+    v: uint256 = convert(slice(signature, 64, 1), uint256)
+    if r == 0 or s == 0 or s > _HALF_ORDER or (v != 27 and v != 28):
+        return empty(address)
+    return ecrecover(digest, v, r, s)

@@ -1,0 +1,51 @@
+"""Signing and verifying states with secp256k1 keys (coincurve through eth-keys when installed)."""
+
+from __future__ import annotations
+
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
+from eth_utils import to_checksum_address
+
+from .constants import HALF_N
+from .eip712 import Domain
+from .errors import InvalidSignature
+from .state import LedgerState
+
+
+def sign_digest(private_key: bytes | str, digest: bytes) -> bytes:
+    """A 65-byte ``r || s || v`` signature (v in {27, 28}, low s) of a 32-byte digest."""
+    key = keys.PrivateKey(bytes.fromhex(private_key[2:]) if isinstance(private_key, str) else private_key)
+    sig = key.sign_msg_hash(digest)
+    return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
+
+
+def recover_digest(digest: bytes, signature: bytes) -> str:
+    """The signer of ``digest``; refuses exactly what the adjudicator refuses."""
+    if len(signature) != 65:
+        raise InvalidSignature(f"a signature is 65 bytes (r, s, v), got {len(signature)}")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if r == 0 or s == 0:
+        raise InvalidSignature("r or s is zero; the signature is malformed")
+    if s > HALF_N:
+        raise InvalidSignature("s is in the upper half of the curve order (malleable twin); re-sign with low s")
+    if v not in (27, 28):
+        raise InvalidSignature(f"v must be 27 or 28, got {v}")
+    try:
+        public_key = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
+    except (BadSignature, ValidationError) as exc:
+        raise InvalidSignature(f"the signature does not recover a key: {exc}") from exc
+    return public_key.to_checksum_address()
+
+
+def sign_state(private_key: bytes | str, state: LedgerState, domain: Domain) -> bytes:
+    """Sign a ledger state for one adjudicator deployment."""
+    return sign_digest(private_key, domain.digest(state.struct_hash()))
+
+
+def verify_state(state: LedgerState, domain: Domain, signature: bytes, signer: str) -> None:
+    """Raise InvalidSignature unless ``signer`` signed ``state`` in ``domain``."""
+    recovered = recover_digest(domain.digest(state.struct_hash()), signature)
+    if recovered != to_checksum_address(signer):
+        raise InvalidSignature(f"signed by {recovered}, expected {to_checksum_address(signer)}")
