@@ -12,7 +12,9 @@ def cli(ecosystem, network, account):
     ledger = account.deploy(project.LedgerAdjudicator)
     domain = ledger.eip712Domain()
     if domain[4] != ledger.address:
-        raise click.ClickException(f"deployed contract answers verifyingContract {domain[4]}, expected {ledger.address}")
+        raise click.ClickException(
+            f"deployed contract answers verifyingContract {domain[4]}, expected {ledger.address}"
+        )
     click.echo(f"network   {ecosystem.name}:{network.name} (chain id {domain[3]})")
     click.echo(f"deployer  {account.address}")
     click.echo(f"LedgerAdjudicator  {ledger.address}")

@@ -13,8 +13,7 @@ from .constants import ETH, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION
 from .errors import InvalidParams
 
 PARAMS_TYPE = (
-    "ChannelParams(address participantA,address participantB,address asset,"
-    "uint64 challengeDuration,uint256 nonce)"
+    "ChannelParams(address participantA,address participantB,address asset,uint64 challengeDuration,uint256 nonce)"
 )
 PARAMS_TYPE_HASH = keccak(text=PARAMS_TYPE)
 _TOKEN_CHANNEL_BIT = 1 << 255

@@ -54,7 +54,10 @@ class Lock:
 
     def struct_hash(self) -> bytes:
         return keccak(
-            encode(["bytes32", "bytes32", "uint256", "uint256"], [LOCK_TYPE_HASH, self.channel, self.amount_a, self.amount_b])
+            encode(
+                ["bytes32", "bytes32", "uint256", "uint256"],
+                [LOCK_TYPE_HASH, self.channel, self.amount_a, self.amount_b],
+            )
         )
 
     def as_tuple(self) -> tuple[Any, ...]:

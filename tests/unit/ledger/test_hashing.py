@@ -25,7 +25,11 @@ def test_channel_id__asset_kind__sets_bit_255(make_params, token):
 
 def test_state_hash__matches_contract(ledger, make_params):
     params = make_params()
-    for state in (_state(params), _state(params, is_final=True, version=0), LedgerState.initial(params.channel_id, 0, 0)):
+    for state in (
+        _state(params),
+        _state(params, is_final=True, version=0),
+        LedgerState.initial(params.channel_id, 0, 0),
+    ):
         assert ledger.state_hash(state.as_tuple()) == state.struct_hash()
 
 

@@ -1,0 +1,154 @@
+"""ETH deposits: `deposit(channel, side)` credits the sent value to one side of an ETH channel."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+
+from perun_vyper import MAX_AMOUNT
+
+ONE_ETH = 10**18
+
+
+def _holdings(ledger, channel: bytes) -> tuple[int, int, bool]:
+    deposit_a, deposit_b, concluded = ledger.holdings(channel)
+    return int(deposit_a), int(deposit_b), bool(concluded)
+
+
+def _assert_deposited(ledger, tx, channel: bytes, side: int, amount: int) -> None:
+    events = tx.decode_logs(ledger.Deposited)
+    assert len(events) == 1
+    event = events[0]
+    assert event.contract_address == ledger.address
+    assert bytes(event.channel) == channel
+    assert event.side == side
+    assert event.amount == amount
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_deposit__eth_for_side__credits_side_and_moves_eth(ledger, make_params, alice, bob, side: int) -> None:
+    params = make_params()
+    sender = (alice, bob)[side]
+    amount = 3 * ONE_ETH + 17
+    sender_before = sender.balance
+    ledger_before = ledger.balance
+
+    tx = ledger.deposit(params.channel_id, side, value=amount, sender=sender)
+
+    _assert_deposited(ledger, tx, params.channel_id, side, amount)
+    expected = (amount, 0, False) if side == 0 else (0, amount, False)
+    assert _holdings(ledger, params.channel_id) == expected
+    assert ledger.balance == ledger_before + amount
+    assert sender.balance == sender_before - amount - tx.total_fees_paid
+
+
+def test_deposit__top_ups__accumulate_per_side(ledger, make_params, alice, bob) -> None:
+    params = make_params()
+    ledger_before = ledger.balance
+    ledger.deposit(params.channel_id, 0, value=5, sender=alice)
+    ledger.deposit(params.channel_id, 1, value=7, sender=bob)
+    tx = ledger.deposit(params.channel_id, 0, value=11, sender=alice)
+    ledger.deposit(params.channel_id, 1, value=13, sender=bob)
+
+    # The event carries the amount of this deposit, not the running total.
+    _assert_deposited(ledger, tx, params.channel_id, 0, 11)
+    assert _holdings(ledger, params.channel_id) == (16, 20, False)
+    assert ledger.balance == ledger_before + 36
+
+
+def test_deposit__by_stranger__credits_named_side(ledger, make_params, alice, bob, stranger) -> None:
+    params = make_params()
+    stranger_before, alice_before, bob_before = stranger.balance, alice.balance, bob.balance
+
+    tx = ledger.deposit(params.channel_id, 1, value=ONE_ETH, sender=stranger)
+
+    _assert_deposited(ledger, tx, params.channel_id, 1, ONE_ETH)
+    assert _holdings(ledger, params.channel_id) == (0, ONE_ETH, False)
+    assert stranger.balance == stranger_before - ONE_ETH - tx.total_fees_paid
+    assert (alice.balance, bob.balance) == (alice_before, bob_before)
+
+
+def test_deposit__during_dispute__credits_side(ledger, open_channel, signed, alice, watcher) -> None:
+    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    state1 = state0.pay(10, 0)
+    ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
+    version, deadline, _ = ledger.dispute(params.channel_id)
+    assert (version, deadline != 0) == (1, True)
+
+    tx = ledger.deposit(params.channel_id, 0, value=ONE_ETH, sender=alice)
+
+    _assert_deposited(ledger, tx, params.channel_id, 0, ONE_ETH)
+    assert _holdings(ledger, params.channel_id) == (2 * ONE_ETH, ONE_ETH, False)
+    # The dispute is untouched by the top-up.
+    assert ledger.dispute(params.channel_id)[:2] == (version, deadline)
+
+
+def test_deposit__token_channel_id__reverts_wrong_asset(ledger, make_params, token, alice) -> None:
+    params = make_params(asset=token)
+    assert params.channel_id[0] & 0x80
+    ledger_before = ledger.balance
+    with ape.reverts("ledger: wrong asset"):
+        ledger.deposit(params.channel_id, 0, value=ONE_ETH, sender=alice)
+    assert _holdings(ledger, params.channel_id) == (0, 0, False)
+    assert ledger.balance == ledger_before
+
+
+def test_deposit__zero_amount__reverts(ledger, make_params, alice) -> None:
+    params = make_params()
+    ledger.deposit(params.channel_id, 0, value=9, sender=alice)
+    with ape.reverts("ledger: zero amount"):
+        ledger.deposit(params.channel_id, 0, value=0, sender=alice)
+    assert _holdings(ledger, params.channel_id) == (9, 0, False)
+
+
+def test_deposit__side_two__reverts_invalid_side(ledger, make_params, alice) -> None:
+    params = make_params()
+    ledger_before = ledger.balance
+    with ape.reverts("ledger: invalid side"):
+        ledger.deposit(params.channel_id, 2, value=ONE_ETH, sender=alice)
+    assert _holdings(ledger, params.channel_id) == (0, 0, False)
+    assert ledger.balance == ledger_before
+
+
+def test_deposit__max_amount__accepted(ledger, make_params, alice, bob, chain) -> None:
+    params = make_params()
+    chain.provider.set_balance(alice.address, MAX_AMOUNT + 10**20)
+    chain.provider.set_balance(bob.address, MAX_AMOUNT + 10**20)
+    ledger.deposit(params.channel_id, 0, value=MAX_AMOUNT - 1, sender=alice)
+    ledger.deposit(params.channel_id, 0, value=1, sender=alice)
+    ledger.deposit(params.channel_id, 1, value=MAX_AMOUNT, sender=bob)
+    # Both sides at the maximum: the packed word keeps them apart.
+    assert _holdings(ledger, params.channel_id) == (MAX_AMOUNT, MAX_AMOUNT, False)
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_deposit__total_above_max__reverts_amount_too_large(ledger, make_params, alice, chain, side: int) -> None:
+    params = make_params()
+    chain.provider.set_balance(alice.address, 2 * MAX_AMOUNT + 10**20)
+    ledger.deposit(params.channel_id, side, value=MAX_AMOUNT - 5, sender=alice)
+    ledger_before = ledger.balance
+    with ape.reverts("ledger: amount too large"):
+        ledger.deposit(params.channel_id, side, value=6, sender=alice)
+    # A single deposit above the bound is refused too.
+    other = make_params()
+    with ape.reverts("ledger: amount too large"):
+        ledger.deposit(other.channel_id, side, value=MAX_AMOUNT + 1, sender=alice)
+    expected = (MAX_AMOUNT - 5, 0, False) if side == 0 else (0, MAX_AMOUNT - 5, False)
+    assert _holdings(ledger, params.channel_id) == expected
+    assert _holdings(ledger, other.channel_id) == (0, 0, False)
+    assert ledger.balance == ledger_before
+
+
+def test_deposit__after_cooperative_close__reverts_channel_concluded(ledger, open_channel, signed, alice, bob) -> None:
+    params, state0 = open_channel(ONE_ETH, 2 * ONE_ETH)
+    final = state0.pay(ONE_ETH // 2, 1).finalized()
+    ledger.close(params.as_tuple(), *signed(final), sender=bob)
+    assert _holdings(ledger, params.channel_id) == (0, 0, True)
+    ledger_before = ledger.balance
+
+    for side, sender in ((0, alice), (1, bob)):
+        with ape.reverts("ledger: channel concluded"):
+            ledger.deposit(params.channel_id, side, value=ONE_ETH, sender=sender)
+
+    assert _holdings(ledger, params.channel_id) == (0, 0, True)
+    assert ledger.balance == ledger_before

@@ -1,0 +1,238 @@
+"""`withdraw(asset, receiver)`: a credited payout is paid to any receiver the owner names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import ape
+
+from perun_vyper import ETH, ChannelParams
+
+ONE_ETH = 10**18
+ZERO_ADDRESS = ETH
+# Runtime code answering every call with 32 zero bytes: `transfer` returns false.
+RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
+HOSTILE_RECEIVER = "0x000000000000000000000000000000000000dEaD"
+
+
+def _code(container) -> bytes:
+    code = container.contract_type.get_runtime_bytecode()
+    assert code, "contract has no runtime bytecode"
+    return bytes(code)
+
+
+def _holdings(ledger, channel: bytes) -> tuple[int, int, bool]:
+    deposit_a, deposit_b, concluded = ledger.holdings(channel)
+    return int(deposit_a), int(deposit_b), bool(concluded)
+
+
+def _assert_invariant(ledger, asset, channels: Iterable[ChannelParams], owners: Iterable) -> None:
+    """The ledger holds exactly the deposits of its unconcluded channels plus all credits."""
+    asset_address = ETH if asset == ETH else asset.address
+    held = 0
+    for params in channels:
+        deposit_a, deposit_b, concluded = _holdings(ledger, params.channel_id)
+        held += 0 if concluded else deposit_a + deposit_b
+    credited = sum(ledger.credits(asset_address, owner) for owner in owners)
+    balance = ledger.balance if asset == ETH else asset.balanceOf(ledger)
+    assert balance == held + credited
+
+
+def _assert_withdrawn(ledger, tx, owner, asset: str, receiver: str, amount: int) -> None:
+    events = tx.decode_logs(ledger.Withdrawn)
+    assert len(events) == 1
+    event = events[0]
+    assert event.contract_address == ledger.address
+    assert event.owner == owner.address
+    assert event.asset == asset
+    assert event.receiver == receiver
+    assert event.amount == amount
+
+
+def _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher) -> tuple[ChannelParams, int]:
+    """Concludes an ETH channel while alice refuses ETH, then gives her back a plain account."""
+    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
+    final = state0.pay(ONE_ETH // 4, 1).finalized()
+    ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    credit = 5 * ONE_ETH // 4
+    assert ledger.credits(ETH, alice) == credit
+    # Anvil does not enforce EIP-3607, but reset the code so alice sends from a plain EOA anyway.
+    chain.provider.set_code(alice.address, b"")
+    return params, credit
+
+
+def _credit_alice_token(ledger, open_channel, signed, token, deployer, alice, watcher) -> tuple[ChannelParams, int]:
+    """Concludes a token channel while alice is blocklisted by the token, then unblocks her."""
+    params, state0 = open_channel(1000, 1000, asset=token)
+    token.set_blocked(alice, True, sender=deployer)
+    ledger.close(params.as_tuple(), *signed(state0.pay(300, 0).finalized()), sender=watcher)
+    assert ledger.credits(token, alice) == 700
+    return params, 700
+
+
+def test_withdraw__eth_credit_to_other_receiver__pays_receiver_and_zeroes_credit(
+    ledger, open_channel, signed, project, chain, alice, bob, ingrid, watcher
+) -> None:
+    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+    alice_before, ingrid_before, ledger_before = alice.balance, ingrid.balance, ledger.balance
+
+    tx = ledger.withdraw(ETH, ingrid, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, ETH, ingrid.address, credit)
+    assert ledger.credits(ETH, alice) == 0
+    assert ingrid.balance == ingrid_before + credit
+    assert alice.balance == alice_before - tx.total_fees_paid
+    assert ledger.balance == ledger_before - credit
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+
+def test_withdraw__eth_credit_while_owner_has_code__pays_receiver(
+    ledger, open_channel, signed, project, chain, alice, ingrid, watcher
+) -> None:
+    # The credited address still refuses ETH; it collects by naming another receiver.
+    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
+    ledger.close(params.as_tuple(), *signed(state0.finalized()), sender=watcher)
+    ingrid_before = ingrid.balance
+
+    tx = ledger.withdraw(ETH, ingrid, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, ETH, ingrid.address, ONE_ETH)
+    assert ledger.credits(ETH, alice) == 0
+    assert ingrid.balance == ingrid_before + ONE_ETH
+
+
+def test_withdraw__eth_credit_to_self__pays_owner(
+    ledger, open_channel, signed, project, chain, alice, bob, watcher
+) -> None:
+    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    alice_before = alice.balance
+
+    tx = ledger.withdraw(ETH, alice, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, ETH, alice.address, credit)
+    assert alice.balance == alice_before + credit - tx.total_fees_paid
+    assert ledger.credits(ETH, alice) == 0
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+
+def test_withdraw__token_credit__pays_receiver_and_zeroes_credit(
+    ledger, open_channel, signed, token, deployer, alice, bob, ingrid, watcher
+) -> None:
+    params, credit = _credit_alice_token(ledger, open_channel, signed, token, deployer, alice, watcher)
+    _assert_invariant(ledger, token, [params], [alice, bob])
+    alice_before, ingrid_before, ledger_before = (
+        token.balanceOf(alice),
+        token.balanceOf(ingrid),
+        token.balanceOf(ledger),
+    )
+
+    tx = ledger.withdraw(token, ingrid, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, token.address, ingrid.address, credit)
+    assert ledger.credits(token, alice) == 0
+    assert token.balanceOf(ingrid) == ingrid_before + credit
+    assert token.balanceOf(alice) == alice_before
+    assert token.balanceOf(ledger) == ledger_before - credit
+    _assert_invariant(ledger, token, [params], [alice, bob])
+
+
+def test_withdraw__twice__reverts_nothing_to_withdraw(
+    ledger, open_channel, signed, project, chain, alice, bob, ingrid, watcher
+) -> None:
+    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    first = ledger.withdraw(ETH, ingrid, sender=alice)
+    _assert_withdrawn(ledger, first, alice, ETH, ingrid.address, credit)
+    assert ledger.credits(ETH, alice) == 0
+    ingrid_before, ledger_before = ingrid.balance, ledger.balance
+
+    with ape.reverts("ledger: nothing to withdraw"):
+        ledger.withdraw(ETH, ingrid, sender=alice)
+
+    assert (ingrid.balance, ledger.balance) == (ingrid_before, ledger_before)
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+
+def test_withdraw__never_credited__reverts_nothing_to_withdraw(ledger, token, stranger) -> None:
+    for asset in (ETH, token.address):
+        with ape.reverts("ledger: nothing to withdraw"):
+            ledger.withdraw(asset, stranger, sender=stranger)
+
+
+def test_withdraw__other_owners_credit__reverts_nothing_to_withdraw(
+    ledger, open_channel, signed, project, chain, alice, stranger, watcher
+) -> None:
+    _, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    with ape.reverts("ledger: nothing to withdraw"):
+        ledger.withdraw(ETH, stranger, sender=stranger)
+    assert ledger.credits(ETH, alice) == credit
+
+
+def test_withdraw__credit_in_other_asset__reverts_nothing_to_withdraw(
+    ledger, open_channel, signed, project, chain, token, alice, watcher
+) -> None:
+    _, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    with ape.reverts("ledger: nothing to withdraw"):
+        ledger.withdraw(token, alice, sender=alice)
+    assert ledger.credits(ETH, alice) == credit
+
+
+def test_withdraw__zero_receiver__reverts(ledger, open_channel, signed, project, chain, alice, bob, watcher) -> None:
+    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    ledger_before = ledger.balance
+    with ape.reverts("ledger: zero receiver"):
+        ledger.withdraw(ETH, ZERO_ADDRESS, sender=alice)
+    assert ledger.credits(ETH, alice) == credit
+    assert ledger.balance == ledger_before
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+
+def test_withdraw__reverting_eth_receiver__reverts_eth_transfer_failed(
+    ledger, open_channel, signed, project, chain, alice, bob, watcher
+) -> None:
+    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    chain.provider.set_code(HOSTILE_RECEIVER, _code(project.RevertingReceiver))
+    receiver_before, ledger_before = chain.provider.get_balance(HOSTILE_RECEIVER), ledger.balance
+
+    with ape.reverts("ledger: ETH transfer failed"):
+        ledger.withdraw(ETH, HOSTILE_RECEIVER, sender=alice)
+
+    assert ledger.credits(ETH, alice) == credit
+    assert chain.provider.get_balance(HOSTILE_RECEIVER) == receiver_before
+    assert ledger.balance == ledger_before
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+
+def test_withdraw__blocked_token_receiver__token_reason_bubbles_up(
+    ledger, open_channel, signed, token, deployer, alice, bob, ingrid, watcher
+) -> None:
+    # TestToken reverts (with its own reason) on a blocked recipient instead of returning false, and
+    # `withdraw` uses a plain extcall, so the token's reason surfaces, not "ledger: token transfer failed".
+    params, credit = _credit_alice_token(ledger, open_channel, signed, token, deployer, alice, watcher)
+    token.set_blocked(ingrid, True, sender=deployer)
+    ingrid_before, ledger_before = token.balanceOf(ingrid), token.balanceOf(ledger)
+
+    with ape.reverts("token: recipient blocked"):
+        ledger.withdraw(token, ingrid, sender=alice)
+
+    assert ledger.credits(token, alice) == credit
+    assert (token.balanceOf(ingrid), token.balanceOf(ledger)) == (ingrid_before, ledger_before)
+    _assert_invariant(ledger, token, [params], [alice, bob])
+
+
+def test_withdraw__token_returns_false__reverts_token_transfer_failed(
+    ledger, open_channel, signed, project, chain, deployer, alice, bob, ingrid, watcher
+) -> None:
+    # A fresh token whose code is swapped, after the credit, for code whose `transfer` returns false.
+    fresh = deployer.deploy(project.TestToken)
+    for holder in (alice, bob):
+        fresh.mint(holder, 10**6, sender=deployer)
+    _, credit = _credit_alice_token(ledger, open_channel, signed, fresh, deployer, alice, watcher)
+    chain.provider.set_code(fresh.address, RETURNS_FALSE_CODE)
+
+    with ape.reverts("ledger: token transfer failed"):
+        ledger.withdraw(fresh.address, ingrid, sender=alice)
+
+    assert ledger.credits(fresh.address, alice) == credit
