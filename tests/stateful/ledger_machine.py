@@ -1,0 +1,652 @@
+"""Model and actions of the ledger-channel state machine (hypothesis wiring: test_ledger_stateful.py).
+
+The model is an independent re-statement of the adjudicator's rules: which registrations, closes and
+conclusions it accepts, with which revert reason it refuses the others, and what it pays out. Every
+action checks the chain against it at once; the invariants re-check all channels after every step.
+
+Time is deterministic: the test runs Anvil with a block-timestamp interval of 1, so every mined
+transaction lands exactly one second after the head, and the model knows the timestamp a transaction
+will see (`next_ts`) before sending it. That is what lets the machine hit the deadline to the second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from eth_abi import decode, encode
+from eth_utils import keccak
+from hexbytes import HexBytes
+from hypothesis import event
+
+from perun_vyper import ETH, ChannelParams, Domain, LedgerState, sign_state
+
+# Gas for transactions expected to revert: sent without estimation, so they are mined and fail on-chain.
+FAILING_TX_GAS = 1_000_000
+ZERO_HASH = b"\x00" * 32
+
+# (name, side A, side B, asset kind, challenge duration, honest side). Channel 2 shares the pair of
+# channel 0 on another asset, so their ids differ only by asset and nonce: nothing may leak between them.
+CHANNEL_SPECS: tuple[tuple[str, str, str, str, int, int], ...] = (
+    ("eth-alice-bob", "alice", "bob", "eth", 3600, 0),
+    ("eth-bob-ingrid", "bob", "ingrid", "eth", 7200, 1),
+    ("token-alice-bob", "alice", "bob", "token", 3600, 1),
+)
+PARTICIPANTS = ("alice", "bob", "ingrid")
+SENDERS = ("deployer", "alice", "bob", "ingrid", "watcher", "stranger")
+NEUTRAL_SENDERS = ("deployer", "watcher", "stranger")
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(text=signature)[:4]
+
+
+_HOLDINGS = _selector("holdings(bytes32)")
+_DISPUTE = _selector("dispute(bytes32)")
+_CREDITS = _selector("credits(address,address)")
+_BALANCE_OF = _selector("balanceOf(address)")
+
+
+@dataclass
+class Channel:
+    """What the participants and the model know about one channel."""
+
+    name: str
+    params: ChannelParams
+    parties: tuple[Any, Any]
+    honest: int
+    deposits: list[int]
+    # The adversary's part of the initial funding that it has not deposited yet.
+    missing: int
+    # Every non-final state both participants signed, oldest first (version == index).
+    states: list[LedgerState]
+    registered: LedgerState | None = None
+    deadline: int = 0
+    concluded: bool = False
+    payouts: tuple[int, int] | None = None
+    # The honest side registered the latest state and nothing newer was signed since.
+    honest_refuted: bool = False
+    # Highest version seen on-chain in the current dispute (monotonicity check).
+    seen_version: int = 0
+    final: LedgerState | None = None
+
+    @property
+    def latest(self) -> LedgerState:
+        return self.states[-1]
+
+    @property
+    def is_eth(self) -> bool:
+        return self.params.is_eth
+
+    @property
+    def disputed(self) -> bool:
+        return self.registered is not None and not self.concluded
+
+    def funded(self) -> bool:
+        """Deposits cover what the latest state says each side funded (the refund rule is off)."""
+        return self.deposits[0] >= self.latest.funding_a and self.deposits[1] >= self.latest.funding_b
+
+
+@dataclass
+class Holding:
+    """A participant's wallet balance in one asset and its credit at the adjudicator."""
+
+    balance: int
+    credit: int = 0
+
+
+class LedgerMachine:
+    """The model and every action. Subclassed together with RuleBasedStateMachine by the test."""
+
+    # Ape fixtures, set as class attributes by the test: hypothesis instantiates the machine itself.
+    chain: ClassVar[Any]
+    ledger: ClassVar[Any]
+    token: ClassVar[Any]
+    domain: ClassVar[Domain]
+    accounts: ClassVar[dict[str, Any]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rpc = self.chain.provider.make_request
+        self.channels: list[Channel] = []
+        # (asset, owner) -> credit the model expects at the adjudicator.
+        self.credits: dict[tuple[str, str], int] = {}
+        self.blocked: set[str] = set()
+        self._sigs: dict[bytes, tuple[bytes, bytes]] = {}
+        # Each example starts from the same chain: channels are opened inside the example.
+        self.snap = self.chain.snapshot()
+        self.head_ts = self._chain_head_ts()
+
+    def teardown(self) -> None:
+        self.chain.restore(self.snap)
+
+    # ------------------------------------------------------------------ chain access (raw, fast)
+
+    def _chain_head_ts(self) -> int:
+        return int(self.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+    @property
+    def next_ts(self) -> int:
+        """The timestamp the next transaction is mined at."""
+        return self.head_ts + 1
+
+    def _view(self, to: str, data: bytes, out: list[str]) -> tuple[Any, ...]:
+        # Ape's call path costs ~4 ms; the invariants do ~15 reads a step, so go straight to JSON-RPC.
+        raw = self.rpc("eth_call", [{"to": str(to), "data": "0x" + data.hex()}, "latest"])
+        return tuple(decode(out, bytes(HexBytes(raw))))
+
+    def _holdings(self, ch: Channel) -> tuple[int, int, bool]:
+        a, b, concluded = self._view(self.ledger.address, _HOLDINGS + ch.params.channel_id, ["uint256"] * 2 + ["bool"])
+        return a, b, concluded
+
+    def _dispute(self, ch: Channel) -> tuple[int, int, bytes]:
+        version, deadline, state_hash = self._view(
+            self.ledger.address, _DISPUTE + ch.params.channel_id, ["uint64", "uint64", "bytes32"]
+        )
+        return version, deadline, state_hash
+
+    def _credit(self, asset: str, owner: str) -> int:
+        data = _CREDITS + encode(["address", "address"], [asset, owner])
+        return self._view(self.ledger.address, data, ["uint256"])[0]
+
+    def _balance(self, asset: str, owner: str) -> int:
+        if asset == ETH:
+            return int(self.rpc("eth_getBalance", [owner, "latest"]), 16)
+        return self._view(asset, _BALANCE_OF + encode(["address"], [owner]), ["uint256"])[0]
+
+    def _asset(self, ch: Channel) -> str:
+        return ch.params.asset
+
+    def _all_views(self) -> tuple[Any, ...]:
+        """Everything a refused transaction must leave as it was."""
+        views: list[Any] = []
+        for ch in self.channels:
+            views += [self._holdings(ch), self._dispute(ch)]
+        for asset in (ETH, str(self.token.address)):
+            views.append(self._balance(asset, str(self.ledger.address)))
+            views += [self._credit(asset, str(self.accounts[p].address)) for p in PARTICIPANTS]
+        return tuple(views)
+
+    def _expect_revert(self, sender: str, method: Any, args: Sequence[Any], reason: str, value: int = 0) -> None:
+        """Send a transaction the model says must fail; check the exact reason and that nothing changed.
+
+        Sent raw: Ape prints and enriches a call trace for every revert (~150 ms each), and a real
+        mined transaction (rather than an eth_call) is what shows the refusal leaves the state alone.
+        """
+        before = self._all_views()
+        tx = {
+            "from": str(self.accounts[sender].address),
+            "to": str(self.ledger.address),
+            "data": "0x" + bytes(method.encode_input(*args)).hex(),
+            "gas": hex(FAILING_TX_GAS),
+            "value": hex(value),
+        }
+        tx_hash = self.rpc("eth_sendTransaction", [tx])
+        self.head_ts += 1
+        receipt = self._receipt(tx_hash)
+        trace = self.rpc("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+        assert int(receipt["status"], 16) == 0, f"expected revert {reason!r}, but the transaction succeeded"
+        assert trace.get("revertReason") == reason, f"expected revert {reason!r}, got {trace.get('revertReason')!r}"
+        assert self._all_views() == before, f"a transaction reverting with {reason!r} changed the chain"
+
+    def _receipt(self, tx_hash: str) -> dict[str, Any]:
+        # Anvil may answer eth_sendTransaction a moment before the automined block is stored.
+        for _ in range(200):
+            receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                return receipt
+            time.sleep(0.005)
+        raise AssertionError(f"transaction {tx_hash} was never mined")
+
+    def _signatures(self, state: LedgerState, ch: Channel) -> tuple[bytes, bytes]:
+        key = state.struct_hash()
+        if key not in self._sigs:
+            self._sigs[key] = (
+                sign_state(ch.parties[0].private_key, state, self.domain),
+                sign_state(ch.parties[1].private_key, state, self.domain),
+            )
+        return self._sigs[key]
+
+    def _signed(self, state: LedgerState, ch: Channel) -> tuple[Any, ...]:
+        return (ch.params.as_tuple(), state.as_tuple(), *self._signatures(state, ch))
+
+    def _forged(self, state: LedgerState, ch: Channel) -> tuple[Any, ...]:
+        """Side A's real signature and the stranger's in place of side B's."""
+        stranger_sig = sign_state(self.accounts["stranger"].private_key, state, self.domain)
+        return (
+            ch.params.as_tuple(),
+            state.as_tuple(),
+            sign_state(ch.parties[0].private_key, state, self.domain),
+            stranger_sig,
+        )
+
+    def _unsigned(self, state: LedgerState, ch: Channel) -> tuple[Any, ...]:
+        """Well-formed signatures by the stranger, for refusals decided before any signature is checked."""
+        sig = sign_state(self.accounts["stranger"].private_key, state, self.domain)
+        return (ch.params.as_tuple(), state.as_tuple(), sig, sig)
+
+    def _add_state(self, ch: Channel, state: LedgerState) -> None:
+        ch.states.append(state)
+        # A newer state exists: whatever the honest side registered is no longer its best claim.
+        ch.honest_refuted = False
+
+    # ------------------------------------------------------------------ queries used by preconditions
+
+    def open_channels_idx(self) -> list[int]:
+        return [i for i, ch in enumerate(self.channels) if not ch.concluded]
+
+    def disputed_idx(self) -> list[int]:
+        return [i for i, ch in enumerate(self.channels) if ch.disputed]
+
+    def in_period_idx(self) -> list[int]:
+        return [i for i in self.disputed_idx() if self.next_ts < self.channels[i].deadline]
+
+    def concludable_idx(self) -> list[int]:
+        return [i for i in self.disputed_idx() if self.next_ts >= self.channels[i].deadline]
+
+    def missing_idx(self) -> list[int]:
+        return [i for i in self.open_channels_idx() if self.channels[i].missing]
+
+    def payable(self) -> list[tuple[int, int]]:
+        """(channel, paying side) pairs. The honest side signs updates only on a funded channel."""
+        out = []
+        for i in self.open_channels_idx():
+            ch = self.channels[i]
+            if ch.funded():
+                out += [(i, side) for side, bal in enumerate((ch.latest.balance_a, ch.latest.balance_b)) if bal]
+        return out
+
+    def registrable(self) -> list[tuple[int, str, int]]:
+        """(channel, kind, state index) registrations the contract accepts now.
+
+        kind: "first" starts a dispute, "newer" replaces the registered state, "same" re-registers it (no-op).
+        """
+        out: list[tuple[int, str, int]] = []
+        for i in self.open_channels_idx():
+            ch = self.channels[i]
+            if ch.registered is None:
+                out += [(i, "first", v) for v in range(len(ch.states))]
+            elif self.next_ts < ch.deadline:
+                out.append((i, "same", ch.registered.version))
+                out += [(i, "newer", v) for v in range(ch.registered.version + 1, len(ch.states))]
+        return out
+
+    def invalid_registrations(self) -> list[tuple[int, str, int]]:
+        """(channel, kind, state index) registrations the contract refuses now."""
+        out: list[tuple[int, str, int]] = []
+        for i, ch in enumerate(self.channels):
+            if ch.concluded:
+                out += [(i, "concluded", v) for v in range(len(ch.states))]
+                continue
+            out += [(i, "final", len(ch.states) - 1), (i, "other-channel", len(ch.states) - 1)]
+            if ch.registered is None:
+                out.append((i, "forged", len(ch.states) - 1))
+            elif self.next_ts >= ch.deadline:
+                out += [(i, "late", v) for v in range(len(ch.states))]
+            else:
+                out += [(i, "stale", v) for v in range(ch.registered.version)]
+                out.append((i, "forged", len(ch.states) - 1))
+        return out
+
+    def invalid_conclusions(self) -> list[tuple[int, str, int]]:
+        """(channel, kind, state index) conclude/close calls the contract refuses now."""
+        out: list[tuple[int, str, int]] = []
+        for i, ch in enumerate(self.channels):
+            last = len(ch.states) - 1
+            if ch.concluded:
+                out += [(i, "conclude-concluded", last), (i, "close-concluded", last)]
+                continue
+            out.append((i, "close-not-final", last))
+            if ch.registered is None:
+                out.append((i, "no-dispute", last))
+                continue
+            out += [(i, "close-stale", v) for v in range(ch.registered.version)]
+            if self.next_ts < ch.deadline:
+                out.append((i, "early", ch.registered.version))
+            else:
+                out += [(i, "unregistered", v) for v in range(len(ch.states)) if v != ch.registered.version]
+        return out
+
+    def open_deadlines(self) -> list[int]:
+        return [self.channels[i].deadline for i in self.disputed_idx()]
+
+    # ------------------------------------------------------------------ actions
+
+    def do_open_channels(self, funding: Sequence[tuple[int, int, bool]]) -> None:
+        """Open every channel: both sign state 0, the honest side funds, the adversary maybe not."""
+        for nonce, ((name, a, b, kind, duration, honest), (honest_amount, adv_amount, adv_funds)) in enumerate(
+            zip(CHANNEL_SPECS, funding, strict=True), start=1
+        ):
+            asset = ETH if kind == "eth" else str(self.token.address)
+            parties = (self.accounts[a], self.accounts[b])
+            params = ChannelParams(str(parties[0].address), str(parties[1].address), asset, duration, nonce)
+            amounts = [0, 0]
+            amounts[honest], amounts[1 - honest] = honest_amount, adv_amount
+            ch = Channel(
+                name,
+                params,
+                parties,
+                honest,
+                [0, 0],
+                0,
+                [LedgerState.initial(params.channel_id, amounts[0], amounts[1])],
+            )
+            self.channels.append(ch)
+            self._signatures(ch.latest, ch)
+            self._deposit(ch, honest, honest_amount)
+            if adv_amount and adv_funds:
+                self._deposit(ch, 1 - honest, adv_amount)
+            else:
+                ch.missing = adv_amount
+
+    def _deposit(self, ch: Channel, side: int, amount: int) -> None:
+        sender = ch.parties[side]
+        if ch.is_eth:
+            self.ledger.deposit(ch.params.channel_id, side, value=amount, sender=sender)
+        else:
+            self.ledger.deposit_token(ch.params.as_tuple(), side, amount, sender=sender)
+        self.head_ts += 1
+        ch.deposits[side] += amount
+
+    def do_fund_missing(self, ci: int) -> None:
+        """The adversary finally deposits its part of the initial state."""
+        ch = self.channels[ci]
+        self._deposit(ch, 1 - ch.honest, ch.missing)
+        ch.missing = 0
+
+    def do_top_up(self, ci: int, side: int, amount: int, sign: bool) -> None:
+        """Deposit on-chain, then (if `sign`) both sign the top-up; an unsigned one is paid back."""
+        ch = self.channels[ci]
+        if ch.concluded:
+            if ch.is_eth:
+                self._expect_revert(
+                    self._name(ch.parties[side]),
+                    self.ledger.deposit,
+                    (ch.params.channel_id, side),
+                    "ledger: channel concluded",
+                    value=amount,
+                )
+            else:
+                self._expect_revert(
+                    self._name(ch.parties[side]),
+                    self.ledger.deposit_token,
+                    (ch.params.as_tuple(), side, amount),
+                    "ledger: channel concluded",
+                )
+            return
+        self._deposit(ch, side, amount)
+        if sign:
+            self._add_state(ch, ch.latest.top_up(amount, side))
+
+    def do_pay(self, ci: int, side: int, amount: int) -> None:
+        ch = self.channels[ci]
+        self._add_state(ch, ch.latest.pay(amount, side))
+
+    def do_register(self, ci: int, version: int, sender: str) -> None:
+        """Register a state the model says the contract accepts, by anyone, adversary included."""
+        ch = self.channels[ci]
+        state = ch.states[version]
+        ts = self.next_ts
+        receipt = self.ledger.register(*self._signed(state, ch), sender=self.accounts[sender])
+        self.head_ts += 1
+        events = [e for e in receipt.events if e.event_name == "Registered"]
+        if ch.registered is None:
+            ch.deadline = ts + ch.params.challenge_duration
+            ch.registered = state
+            assert [(e.version, e.deadline) for e in events] == [(version, ch.deadline)]
+        elif version == ch.registered.version:
+            assert not events, "re-registering the registered state must be a silent no-op"
+        else:
+            ch.registered = state
+            # The period is never extended by a later registration.
+            assert [(e.version, e.deadline) for e in events] == [(version, ch.deadline)]
+        if state == ch.latest and sender == self._name(ch.parties[ch.honest]):
+            ch.honest_refuted = True
+
+    def do_refute(self, ci: int) -> None:
+        """The honest side answers a dispute with the latest state both signed."""
+        ch = self.channels[ci]
+        if ch.registered is None:
+            event("honest registration: starts the dispute")
+        else:
+            event(f"honest registration: {'no-op' if ch.registered == ch.latest else 'refutes'}")
+        self.do_register(ci, ch.latest.version, self._name(ch.parties[ch.honest]))
+        assert ch.honest_refuted
+
+    def do_register_invalid(self, ci: int, kind: str, version: int, sender: str) -> None:
+        ch = self.channels[ci]
+        state = ch.states[version]
+        if kind == "concluded":
+            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), "ledger: channel concluded")
+        elif kind == "late":
+            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), "ledger: challenge period over")
+        elif kind == "stale":
+            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), "ledger: stale version")
+        elif kind == "forged":
+            # A state the honest side never signed: the next version, the adversary taking everything.
+            total = state.funding_a + state.funding_b
+            balances = (total, 0) if ch.honest == 1 else (0, total)
+            fake = LedgerState(state.channel, ch.latest.version + 1, *balances, state.funding_a, state.funding_b)
+            self._expect_revert(sender, self.ledger.register, self._forged(fake, ch), "ledger: wrong signer")
+        elif kind == "final":
+            self._expect_revert(
+                sender, self.ledger.register, self._unsigned(state.finalized(), ch), "ledger: final state, call close"
+            )
+        elif kind == "other-channel":
+            other = self.channels[(ci + 1) % len(self.channels)]
+            args = (ch.params.as_tuple(), other.latest.as_tuple(), *self._signatures(other.latest, other))
+            self._expect_revert(sender, self.ledger.register, args, "ledger: state for another channel")
+        else:
+            raise AssertionError(kind)
+
+    def do_conclude_invalid(self, ci: int, kind: str, version: int, sender: str) -> None:
+        ch = self.channels[ci]
+        state = ch.states[version]
+        params = ch.params.as_tuple()
+        conclude, close = self.ledger.conclude, self.ledger.close
+        if kind == "conclude-concluded":
+            self._expect_revert(sender, conclude, (params, state.as_tuple()), "ledger: channel concluded")
+        elif kind == "close-concluded":
+            final = ch.final or state.finalized()
+            self._expect_revert(sender, close, self._signed(final, ch), "ledger: channel concluded")
+        elif kind == "close-not-final":
+            self._expect_revert(sender, close, self._signed(state, ch), "ledger: state not final")
+        elif kind == "no-dispute":
+            self._expect_revert(sender, conclude, (params, state.as_tuple()), "ledger: no dispute")
+        elif kind == "close-stale":
+            # Refused on the version alone, before any signature is checked: nobody needs to sign it.
+            self._expect_revert(sender, close, self._unsigned(state.finalized(), ch), "ledger: stale version")
+        elif kind == "early":
+            self._expect_revert(sender, conclude, (params, state.as_tuple()), "ledger: challenge period not over")
+        elif kind == "unregistered":
+            self._expect_revert(sender, conclude, (params, state.as_tuple()), "ledger: state not registered")
+        else:
+            raise AssertionError(kind)
+
+    def do_mine_at(self, timestamp: int) -> None:
+        """Mine an empty block at `timestamp`: the next transaction then runs at `timestamp + 1`."""
+        assert timestamp > self.head_ts
+        self.chain.mine(timestamp=timestamp)
+        self.head_ts = timestamp
+
+    def edge_idx(self) -> list[int]:
+        """Disputed channels whose deadline is far enough ahead to place a transaction right before it."""
+        return [i for i in self.disputed_idx() if self.channels[i].deadline - 2 > self.head_ts]
+
+    def do_deadline_edge(self, ci: int, at_deadline: bool, action: str, sender: str) -> None:
+        """One transaction exactly at the deadline or one second before it, outcome fixed by the spec.
+
+        At deadline - 1 a registration still counts and conclude is early; at the deadline a
+        registration is late and conclude goes through. Done in one step because any other
+        transaction in between would move the clock past the edge.
+        """
+        ch = self.channels[ci]
+        assert ch.registered is not None
+        self.do_mine_at(ch.deadline - 1 if at_deadline else ch.deadline - 2)
+        event(f"deadline edge: {action} {'at' if at_deadline else 'one second before'}")
+        if action == "register" and at_deadline:
+            self.do_register_invalid(ci, "late", ch.latest.version, sender)
+        elif action == "register":
+            self.do_register(ci, ch.latest.version, sender)
+        elif at_deadline:
+            self.do_conclude(ci, sender)
+        else:
+            self.do_conclude_invalid(ci, "early", ch.registered.version, sender)
+
+    def do_close(self, ci: int, sender: str) -> None:
+        """Cooperative close: both sign the latest state as final; allowed during a dispute too."""
+        ch = self.channels[ci]
+        final = ch.latest.finalized()
+        ch.final = final
+        self._settle(
+            ch, final, sender, lambda: self.ledger.close(*self._signed(final, ch), sender=self.accounts[sender])
+        )
+
+    def do_request_close(self, ci: int, sender: str, cooperates: bool) -> None:
+        """Close if the adversary co-signs the final state; otherwise the honest side disputes."""
+        ch = self.channels[ci]
+        if cooperates:
+            self.do_close(ci, sender)
+        elif ch.registered is None or self.next_ts < ch.deadline:
+            event("close refused: honest side registers the latest state")
+            self.do_refute(ci)
+        else:
+            event("close refused after the deadline: the registered state will be paid")
+
+    def do_conclude(self, ci: int, sender: str) -> None:
+        ch = self.channels[ci]
+        state = ch.registered
+        assert state is not None
+        if ch.honest_refuted:
+            assert state == ch.latest, "the honest side's refutation was displaced"
+        self._settle(
+            ch,
+            state,
+            sender,
+            lambda: self.ledger.conclude(ch.params.as_tuple(), state.as_tuple(), sender=self.accounts[sender]),
+        )
+
+    def credit_of(self, owner: str, asset_kind: str) -> int:
+        asset = ETH if asset_kind == "eth" else str(self.token.address)
+        return self.credits.get((asset, str(self.accounts[owner].address)), 0)
+
+    def do_withdraw(self, owner: str, asset_kind: str, receiver: str) -> None:
+        asset = ETH if asset_kind == "eth" else str(self.token.address)
+        owner_addr = str(self.accounts[owner].address)
+        receiver_addr = str(self.accounts[receiver].address)
+        credit = self.credits.get((asset, owner_addr), 0)
+        args = (asset, receiver_addr)
+        event(f"withdraw: {'credit' if credit else 'none'}, {'blocked' if receiver in self.blocked else ''}")
+        if credit == 0:
+            self._expect_revert(owner, self.ledger.withdraw, args, "ledger: nothing to withdraw")
+        elif asset != ETH and receiver in self.blocked:
+            # The token's own reason comes back through the adjudicator's extcall.
+            self._expect_revert(owner, self.ledger.withdraw, args, "token: recipient blocked")
+        else:
+            before = self._balance(asset, receiver_addr)
+            receipt = self.ledger.withdraw(asset, receiver_addr, sender=self.accounts[owner])
+            self.head_ts += 1
+            fee = receipt.gas_used * receipt.gas_price if asset == ETH and owner == receiver else 0
+            assert self._balance(asset, receiver_addr) - before == credit - fee
+            self.credits[(asset, owner_addr)] = 0
+
+    def do_set_blocked(self, who: str, is_blocked: bool) -> None:
+        self.token.set_blocked(self.accounts[who].address, is_blocked, sender=self.accounts["deployer"])
+        self.head_ts += 1
+        if is_blocked:
+            self.blocked.add(who)
+        else:
+            self.blocked.discard(who)
+
+    # ------------------------------------------------------------------ conclusion
+
+    @staticmethod
+    def expected_payouts(deposits: Sequence[int], state: LedgerState) -> tuple[int, int]:
+        """The spec's payout rule, restated independently of the contract."""
+        da, db = deposits
+        if da >= state.funding_a and db >= state.funding_b:
+            return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
+        # A side never funded the state: nothing moved, each side gets its own deposits back.
+        return da, db
+
+    def _name(self, account: Any) -> str:
+        return next(name for name, acct in self.accounts.items() if acct.address == account.address)
+
+    def _settle(self, ch: Channel, state: LedgerState, sender: str, send: Any) -> None:
+        """Conclude by `state`; check the event, what each side received, and the honest side's share."""
+        asset = self._asset(ch)
+        addrs = [str(p.address) for p in ch.parties]
+        before = [Holding(self._balance(asset, a), self._credit(asset, a)) for a in addrs]
+        expected = self.expected_payouts(ch.deposits, state)
+        receipt = send()
+        self.head_ts += 1
+        events = [(e.version, e.payout_a, e.payout_b) for e in receipt.events if e.event_name == "Concluded"]
+        assert events == [(state.version, *expected)], f"Concluded {events}, model {expected}"
+        for side, addr in enumerate(addrs):
+            after = Holding(self._balance(asset, addr), self._credit(asset, addr))
+            # A participant sending the conclusion pays its fee; everything else it received is payout.
+            fee = receipt.gas_used * receipt.gas_price if asset == ETH and self._name(ch.parties[side]) == sender else 0
+            pushed_failed = asset != ETH and self._name(ch.parties[side]) in self.blocked and expected[side] > 0
+            credited = expected[side] if pushed_failed else 0
+            assert after.credit - before[side].credit == credited
+            assert after.balance - before[side].balance == expected[side] - credited - fee
+            if credited:
+                self.credits[(asset, addr)] = self.credits.get((asset, addr), 0) + credited
+        funded = ch.deposits[0] >= state.funding_a and ch.deposits[1] >= state.funding_b
+        # Coverage, shown by --hypothesis-show-statistics.
+        how = "close" if state.is_final else ("conclude latest" if state == ch.latest else "conclude stale")
+        event(f"settled: {how}, {'funded' if funded else 'refund'}, {'refuted' if ch.honest_refuted else ''}")
+        if any(self._name(p) in self.blocked for p in ch.parties) and not ch.is_eth:
+            event("settled: token payout credited")
+        ch.concluded, ch.payouts, ch.deposits = True, expected, [0, 0]
+        ch.registered, ch.deadline, ch.seen_version = None, 0, 0
+
+        honest = ch.honest
+        latest_balance = (ch.latest.balance_a, ch.latest.balance_b)[honest]
+        if state.is_final or ch.honest_refuted or state == ch.latest:
+            assert expected[honest] >= latest_balance, (
+                f"{ch.name}: honest side got {expected[honest]} < {latest_balance} of the latest state"
+            )
+        # Nothing is paid twice.
+        self._expect_revert(
+            "deployer", self.ledger.conclude, (ch.params.as_tuple(), state.as_tuple()), "ledger: channel concluded"
+        )
+        final = state if state.is_final else ch.latest.finalized()
+        self._expect_revert("deployer", self.ledger.close, self._signed(final, ch), "ledger: channel concluded")
+
+    # ------------------------------------------------------------------ invariants
+
+    def check_asset_balances(self) -> None:
+        for asset, is_eth in ((ETH, True), (str(self.token.address), False)):
+            held = sum(sum(ch.deposits) for ch in self.channels if ch.is_eth == is_eth and not ch.concluded)
+            owed = sum(v for (a, _), v in self.credits.items() if a == asset)
+            assert self._balance(asset, str(self.ledger.address)) == held + owed, f"{asset} holdings drifted"
+
+    def check_views(self) -> None:
+        for ch in self.channels:
+            if ch.concluded:
+                assert self._holdings(ch) == (0, 0, True), ch.name
+            else:
+                assert self._holdings(ch) == (ch.deposits[0], ch.deposits[1], False), ch.name
+            reg = ch.registered
+            expected = (reg.version, ch.deadline, reg.struct_hash()) if reg else (0, 0, ZERO_HASH)
+            assert self._dispute(ch) == expected, ch.name
+        for asset in (ETH, str(self.token.address)):
+            for p in PARTICIPANTS:
+                addr = str(self.accounts[p].address)
+                assert self._credit(asset, addr) == self.credits.get((asset, addr), 0), (asset, p)
+
+    def check_versions_monotone(self) -> None:
+        """Read from the chain alone: within one dispute the registered version never goes down."""
+        for ch in self.channels:
+            version, deadline, _ = self._dispute(ch)
+            if deadline == 0:
+                ch.seen_version = 0
+                continue
+            assert version >= ch.seen_version, f"{ch.name}: registered version fell to {version}"
+            ch.seen_version = version
+
+    def check_clock(self) -> None:
+        assert self._chain_head_ts() == self.head_ts
