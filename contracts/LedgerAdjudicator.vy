@@ -23,6 +23,8 @@
 
 
 from ethereum.ercs import IERC20
+from .interfaces import IVirtualAdjudicator
+from .modules import channel_bounds
 from .modules import typed_signatures
 
 
@@ -32,23 +34,22 @@ initializes: typed_signatures
 exports: (typed_signatures.eip712Domain, typed_signatures.DOMAIN_SEPARATOR)
 
 
-# @dev The shortest challenge period a channel may use: long enough for a
-# participant or its watchtower to answer a stale state.
-MIN_CHALLENGE_DURATION: public(constant(uint64)) = 3600
+# @dev See `channel_bounds.MIN_CHALLENGE_DURATION`.
+MIN_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MIN_CHALLENGE_DURATION
 
 
-# @dev The longest challenge period (30 days): bounds how long a dispute can
-# keep funds locked, so every dispute ends.
-MAX_CHALLENGE_DURATION: public(constant(uint64)) = 2592000
+# @dev See `channel_bounds.MAX_CHALLENGE_DURATION`.
+MAX_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MAX_CHALLENGE_DURATION
 
 
-# @dev The most virtual-channel locks a ledger state may carry (bounds loops).
+# @dev The most virtual-channel locks a ledger state may carry: bounds the
+# duplicate check and the split loop (gas at the cap: docs/GAS.md).
 MAX_LOCKS: public(constant(uint256)) = 16
 
 
-# @dev The largest amount one side may hold in a channel: 2**120 - 1. Two of
-# them are packed into one storage slot; every sum below fits in a uint256.
-MAX_AMOUNT: public(constant(uint256)) = 2**120 - 1
+# @dev See `channel_bounds.MAX_AMOUNT`. Two of them are packed into one
+# storage word; every sum below fits in a uint256.
+MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
 
 
 # @dev Bit 255 of a channel id says which kind of asset it holds: 0 for ETH,
@@ -139,10 +140,14 @@ struct LedgerState:
     funding_a: uint256
     # @dev Side B's total deposits this state accounts for.
     funding_b: uint256
-    # @dev Funds locked for virtual channels (must be empty in this version).
+    # @dev Funds set aside for virtual channels, split by their outcome.
     locks: DynArray[Lock, MAX_LOCKS]
     # @dev A final state ends the channel at once.
     is_final: bool
+
+
+# @dev The virtual channel adjudicator whose outcomes split the locks.
+VIRTUAL_ADJUDICATOR: public(immutable(IVirtualAdjudicator))
 
 
 # @dev Deposits of each channel, packed: bits 0-119 side A, bits 120-239
@@ -200,11 +205,15 @@ event Withdrawn:
 
 
 @deploy
-def __init__():
+def __init__(virtual_adjudicator: IVirtualAdjudicator):
     """
-    @dev Sets the EIP-712 domain ("PerunLedger", "1").
+    @dev Sets the EIP-712 domain ("PerunLedger", "1") and the virtual
+         channel adjudicator that locks are split by.
+    @param virtual_adjudicator The deployed VirtualAdjudicator.
     """
+    assert virtual_adjudicator.address.is_contract, "ledger: virtual adjudicator is not a contract"
     typed_signatures.__init__("PerunLedger", "1")
+    VIRTUAL_ADJUDICATOR = virtual_adjudicator
 
 
 @external
@@ -242,7 +251,11 @@ def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
     assert params.asset.is_contract, "ledger: asset is not a contract"
     assert amount != 0, "ledger: zero amount"
     assert amount <= MAX_AMOUNT, "ledger: amount too large"
-    assert self._holdings[channel] & _CONCLUDED_BIT == 0, "ledger: channel concluded"
+    assert side < 2, "ledger: invalid side"
+    word: uint256 = self._holdings[channel]
+    assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
+    # Checked before the pull as well as after it: what arrives is at most `amount`.
+    assert self._side_amount(word, side) + amount <= MAX_AMOUNT, "ledger: amount too large"
     token: IERC20 = IERC20(params.asset)
     before: uint256 = staticcall token.balanceOf(self)
     assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "ledger: token transfer failed"
@@ -261,19 +274,21 @@ def close(
             until the channel concludes, also during a dispute if the final
             state is newer than the registered one.
     @param params The channel's parameters.
-    @param state A final state of this channel.
+    @param state A final state of this channel, without locks (virtual
+           channels are closed off-chain first, or settled by a dispute).
     @param sig_a Participant A's EIP-712 signature of `state`.
     @param sig_b Participant B's EIP-712 signature of `state`.
     """
     channel: bytes32 = self._channel_id(params)
     self._check_state(channel, state)
     assert state.is_final, "ledger: state not final"
+    assert len(state.locks) == 0, "ledger: final state has locks"
     holdings: uint256 = self._open_holdings(channel)
     dispute: uint256 = self._disputes[channel]
     if dispute != 0:
         assert state.version > self._unpack_version(dispute), "ledger: stale version"
     self._check_signatures(params, self._state_hash(state), sig_a, sig_b)
-    self._conclude(channel, params, state, holdings, dispute)
+    self._conclude(channel, params, state, holdings, dispute, [])
 
 
 @external
@@ -315,13 +330,20 @@ def register(
 
 
 @external
-def conclude(params: ChannelParams, state: LedgerState):
+def conclude(
+    params: ChannelParams,
+    state: LedgerState,
+    virtuals: DynArray[IVirtualAdjudicator.VirtualParams, MAX_LOCKS] = [],
+):
     """
     @notice Concludes a disputed channel once its challenge period is over
             (`block.timestamp >= deadline`), paying both sides by the
-            registered state. Anyone may call.
+            registered state; each lock is split by the settled outcome of
+            its virtual channel. Anyone may call.
     @param params The channel's parameters.
     @param state The registered state (as in the registering transaction).
+    @param virtuals The parameters of each lock's virtual channel, in the
+           order of `state.locks` (empty when there are no locks).
     """
     channel: bytes32 = self._channel_id(params)
     holdings: uint256 = self._open_holdings(channel)
@@ -329,7 +351,8 @@ def conclude(params: ChannelParams, state: LedgerState):
     assert dispute != 0, "ledger: no dispute"
     assert block.timestamp >= convert(self._unpack_deadline(dispute), uint256), "ledger: challenge period not over"
     assert self._state_hash(state) == self._registered[channel], "ledger: state not registered"
-    self._conclude(channel, params, state, holdings, dispute)
+    assert len(virtuals) == len(state.locks), "ledger: virtual params do not match locks"
+    self._conclude(channel, params, state, holdings, dispute, virtuals)
 
 
 @external
@@ -443,29 +466,39 @@ def _conclude(
     state: LedgerState,
     holdings: uint256,
     dispute: uint256,
+    virtuals: DynArray[IVirtualAdjudicator.VirtualParams, MAX_LOCKS],
 ):
     """
     @dev Settles a channel by `state` against its actual deposits, marks it
          concluded, then pushes both payouts. Each side receives its
-         balance plus any deposit the state does not account for (a late
-         top-up). If a side deposited less than the state says it funded
-         (the partner never funded the initial state), nothing moved yet,
-         and each side gets back exactly its own deposit.
+         balance, its share of every lock, plus any deposit the state does
+         not account for (a late top-up). If a side deposited less than the
+         state says it funded (the partner never funded the initial state),
+         nothing moved yet, and each side gets back exactly its own deposit.
     @param channel The channel id.
     @param params The channel's parameters.
     @param state The state to settle by (already checked).
     @param holdings The channel's holdings word (not concluded).
     @param dispute The channel's dispute word (zero if none).
+    @param virtuals One virtual channel's parameters per lock, in order.
     """
     deposit_a: uint256 = self._side_amount(holdings, 0)
     deposit_b: uint256 = self._side_amount(holdings, 1)
     payout_a: uint256 = deposit_a
     payout_b: uint256 = deposit_b
     if deposit_a >= state.funding_a and deposit_b >= state.funding_b:
-        # balance + funding difference: sums to deposit_a + deposit_b since
-        # `_check_state` enforced balance_a + balance_b == funding_a + funding_b.
+        # balances + lock shares + funding difference: sums to deposit_a +
+        # deposit_b, since `_check_state` enforced balance_a + balance_b +
+        # locked == funding_a + funding_b and each lock's shares sum to its
+        # amounts (`_split_lock`).
         payout_a = state.balance_a + deposit_a - state.funding_a
         payout_b = state.balance_b + deposit_b - state.funding_b
+        for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
+            share_a: uint256 = 0
+            share_b: uint256 = 0
+            share_a, share_b = self._split_lock(channel, params, state.locks[i], virtuals[i])
+            payout_a += share_a
+            payout_b += share_b
     self._holdings[channel] = _CONCLUDED_BIT
     if dispute != 0:
         self._disputes[channel] = 0
@@ -507,6 +540,55 @@ def _pay(channel: bytes32, asset: address, recipient: address, amount: uint256):
     if not ok:
         self.credits[asset][recipient] += amount
         log Credited(channel=channel, owner=recipient, asset=asset, amount=amount)
+
+
+@internal
+@view
+def _split_lock(
+    channel: bytes32,
+    params: ChannelParams,
+    lock: Lock,
+    virtual: IVirtualAdjudicator.VirtualParams,
+) -> (uint256, uint256):
+    """
+    @dev Splits one lock by its virtual channel's settled outcome. In the
+         Alice-Ingrid channel Alice's side receives Alice's virtual balance
+         and Ingrid's side Bob's; in the Ingrid-Bob channel Ingrid's side
+         receives Alice's and Bob's side Bob's. Ingrid thus gains in one
+         channel exactly what she gives up in the other. A lock that does
+         not match the virtual channel it names (wrong ledger channel,
+         participants or amounts) moves nothing: each side gets back what it
+         locked.
+    @param channel This ledger channel's id.
+    @param params This ledger channel's parameters.
+    @param lock The lock.
+    @param virtual The parameters of the lock's virtual channel.
+    @return share_a What side A receives from the lock.
+    @return share_b What side B receives from the lock.
+    """
+    virtual_channel: bytes32 = empty(bytes32)
+    settled: bool = False
+    balance_alice: uint256 = 0
+    balance_bob: uint256 = 0
+    virtual_channel, settled, balance_alice, balance_bob = staticcall VIRTUAL_ADJUDICATOR.settlement(virtual)
+    assert virtual_channel == lock.channel, "ledger: virtual params do not match locks"
+    assert settled, "ledger: virtual channel not settled"
+    # `left` locks Alice's initial balance and receives hers; `right` Bob's.
+    left: address = empty(address)
+    right: address = empty(address)
+    if channel == virtual.ledger_alice:
+        left = virtual.alice
+        right = virtual.ingrid
+    elif channel == virtual.ledger_bob:
+        left = virtual.ingrid
+        right = virtual.bob
+    if params.participant_a == left and params.participant_b == right:
+        if lock.amount_a == virtual.funding_alice and lock.amount_b == virtual.funding_bob:
+            return balance_alice, balance_bob
+    elif params.participant_a == right and params.participant_b == left:
+        if lock.amount_a == virtual.funding_bob and lock.amount_b == virtual.funding_alice:
+            return balance_bob, balance_alice
+    return lock.amount_a, lock.amount_b
 
 
 @internal
@@ -560,16 +642,23 @@ def _check_signer(digest: bytes32, signature: Bytes[65], expected: address):
 def _check_state(channel: bytes32, state: LedgerState):
     """
     @dev Asserts what can be checked of a state without storage: it belongs
-         to this channel, every amount is at most MAX_AMOUNT, it carries no
-         lock, and it conserves funds (balances sum to the funding).
+         to this channel, every amount is at most MAX_AMOUNT, no virtual
+         channel is locked twice, and it conserves funds (balances plus
+         locked amounts sum to the funding).
     @param channel The channel id.
     @param state The state.
     """
     assert state.channel == channel, "ledger: state for another channel"
-    assert len(state.locks) == 0, "ledger: locks not supported"
     assert state.balance_a <= MAX_AMOUNT and state.balance_b <= MAX_AMOUNT, "ledger: amount too large"
     assert state.funding_a <= MAX_AMOUNT and state.funding_b <= MAX_AMOUNT, "ledger: amount too large"
-    assert state.balance_a + state.balance_b == state.funding_a + state.funding_b, "ledger: balances do not match funding"
+    locked: uint256 = 0
+    for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
+        lock: Lock = state.locks[i]
+        assert lock.amount_a <= MAX_AMOUNT and lock.amount_b <= MAX_AMOUNT, "ledger: amount too large"
+        locked += lock.amount_a + lock.amount_b
+        for j: uint256 in range(i, bound=MAX_LOCKS):
+            assert state.locks[j].channel != lock.channel, "ledger: duplicate lock"
+    assert state.balance_a + state.balance_b + locked == state.funding_a + state.funding_b, "ledger: balances do not match funding"
 
 
 @internal

@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, sign_state
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
+from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, sign_state
+from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 _nonces = itertools.count(1)
 
@@ -57,8 +58,18 @@ def stranger(accounts):
 
 
 @pytest.fixture(scope="session")
-def ledger(project, deployer):
-    return deployer.deploy(project.LedgerAdjudicator)
+def virtual(project, deployer):
+    return deployer.deploy(project.VirtualAdjudicator)
+
+
+@pytest.fixture(scope="session")
+def ledger(project, deployer, virtual):
+    return deployer.deploy(project.LedgerAdjudicator, virtual)
+
+
+@pytest.fixture(scope="session")
+def virtual_domain(virtual, chain) -> Domain:
+    return Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, virtual.address)
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +152,99 @@ def open_channel(make_params, deposit, accounts):
         return params, state
 
     return _open
+
+
+@pytest.fixture(scope="session")
+def sign_virtual(virtual_domain) -> Callable[..., bytes]:
+    """``sign_virtual(state, account)``: the account's EIP-712 signature of a virtual state."""
+
+    def _sign(state, account) -> bytes:
+        return sign_state(account.private_key, state, virtual_domain)
+
+    return _sign
+
+
+@pytest.fixture(scope="session")
+def signed_virtual(sign_virtual, alice, bob) -> Callable[..., tuple]:
+    """``signed_virtual(state)``: the (state tuple, sig_alice, sig_bob) arguments of VirtualAdjudicator.register."""
+
+    def _signed(state, a=None, b=None) -> tuple:
+        return state.as_tuple(), sign_virtual(state, a or alice), sign_virtual(state, b or bob)
+
+    return _signed
+
+
+@dataclass(frozen=True)
+class Hub:
+    """Two funded ledger channels through Ingrid: ``left`` Alice-Ingrid, ``right`` Ingrid-Bob."""
+
+    left: ChannelParams
+    right: ChannelParams
+    left_state: LedgerState
+    right_state: LedgerState
+
+
+@pytest.fixture(scope="session")
+def open_hub(make_params, deposit, alice, bob, ingrid) -> Callable[..., Hub]:
+    """``open_hub(alice_deposit, ingrid_left, ingrid_right, bob_deposit, bob_first=False)``: a funded hub.
+
+    ``bob_first`` orders the right channel (Bob, Ingrid) instead of (Ingrid, Bob), to exercise both
+    orientations of a lock.
+    """
+
+    def _open(
+        alice_deposit: int = 10**18,
+        ingrid_left: int = 10**18,
+        ingrid_right: int = 10**18,
+        bob_deposit: int = 10**18,
+        bob_first: bool = False,
+        asset: str = ETH,
+    ) -> Hub:
+        left = make_params(alice, ingrid, asset=asset)
+        right = make_params(bob, ingrid, asset=asset) if bob_first else make_params(ingrid, bob, asset=asset)
+        amounts_right = (bob_deposit, ingrid_right) if bob_first else (ingrid_right, bob_deposit)
+        owners_right = (bob, ingrid) if bob_first else (ingrid, bob)
+        for params, amounts, owners in (
+            (left, (alice_deposit, ingrid_left), (alice, ingrid)),
+            (right, amounts_right, owners_right),
+        ):
+            for side in (0, 1):
+                if amounts[side]:
+                    deposit(params, side, amounts[side], owners[side])
+        return Hub(
+            left,
+            right,
+            LedgerState.initial(left.channel_id, alice_deposit, ingrid_left),
+            LedgerState.initial(right.channel_id, *amounts_right),
+        )
+
+    return _open
+
+
+@pytest.fixture(scope="session")
+def make_virtual(alice, bob, ingrid, chain) -> Callable[..., VirtualParams]:
+    """``make_virtual(hub, funding_alice, funding_bob, validity=None, ...)``: parameters of a virtual
+    channel over ``hub``; validity defaults to one day after the next block."""
+
+    def _make(
+        hub: Hub,
+        funding_alice: int = 10**17,
+        funding_bob: int = 10**17,
+        validity: int | None = None,
+        challenge_duration: int = 3600,
+        nonce: int | None = None,
+    ) -> VirtualParams:
+        return VirtualParams(
+            str(alice.address),
+            str(bob.address),
+            str(ingrid.address),
+            hub.left.channel_id,
+            hub.right.channel_id,
+            funding_alice,
+            funding_bob,
+            chain.pending_timestamp + 86400 if validity is None else validity,
+            challenge_duration,
+            next(_nonces) if nonce is None else nonce,
+        )
+
+    return _make

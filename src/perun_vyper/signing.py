@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import to_checksum_address
@@ -9,7 +11,12 @@ from eth_utils import to_checksum_address
 from .constants import HALF_N
 from .eip712 import Domain
 from .errors import InvalidSignature
-from .state import LedgerState
+
+
+class TypedStruct(Protocol):
+    """Anything with an EIP-712 ``hashStruct``: LedgerState, VirtualState."""
+
+    def struct_hash(self) -> bytes: ...
 
 
 def sign_digest(private_key: bytes | str, digest: bytes) -> bytes:
@@ -39,12 +46,12 @@ def recover_digest(digest: bytes, signature: bytes) -> str:
     return public_key.to_checksum_address()
 
 
-def sign_state(private_key: bytes | str, state: LedgerState, domain: Domain) -> bytes:
-    """Sign a ledger state for one adjudicator deployment."""
+def sign_state(private_key: bytes | str, state: TypedStruct, domain: Domain) -> bytes:
+    """Sign a ledger or virtual state for one adjudicator deployment (its ``domain``)."""
     return sign_digest(private_key, domain.digest(state.struct_hash()))
 
 
-def verify_state(state: LedgerState, domain: Domain, signature: bytes, signer: str) -> None:
+def verify_state(state: TypedStruct, domain: Domain, signature: bytes, signer: str) -> None:
     """Raise InvalidSignature unless ``signer`` signed ``state`` in ``domain``."""
     recovered = recover_digest(domain.digest(state.struct_hash()), signature)
     if recovered != to_checksum_address(signer):

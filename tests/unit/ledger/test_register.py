@@ -242,12 +242,37 @@ def test_register__amount_above_max__reverts_too_large(ledger, open_channel, ali
         ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
 
 
-def test_register__state_with_lock__reverts_locks_not_supported(ledger, open_channel, signed, stranger):
+def test_register__state_with_lock__registers(ledger, open_channel, signed, stranger):
     params, _ = open_channel()
     lock = Lock(b"\x42" * 32, 10**17, 10**17)
     state = LedgerState(params.channel_id, 1, 9 * 10**17, 9 * 10**17, 10**18, 10**18, (lock,))
-    with ape.reverts("ledger: locks not supported"):
-        ledger.register(params.as_tuple(), *signed(state), sender=stranger)
+    tx = ledger.register(params.as_tuple(), *signed(state), sender=stranger)
+    assert ledger.dispute(params.channel_id)[0] == 1
+    assert ledger.dispute(params.channel_id)[2] == state.struct_hash()
+    assert [e.version for e in tx.decode_logs(ledger.Registered)] == [1]
+
+
+def test_register__duplicate_lock__reverts(ledger, open_channel, alice, bob, stranger):
+    params, _ = open_channel()
+    lock = (b"\x42" * 32, 10**17, 10**17)
+    state = (params.channel_id, 1, 6 * 10**17, 10**18, 10**18, 10**18, [lock, (b"\x43" * 32, 0, 0), lock], False)
+    with ape.reverts("ledger: duplicate lock"):
+        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+    assert ledger.dispute(params.channel_id) == (0, 0, b"\x00" * 32)
+
+
+def test_register__lock_amount_above_max__reverts(ledger, open_channel, alice, bob, stranger):
+    params, _ = open_channel()
+    state = (params.channel_id, 1, 0, 0, 10**18, 10**18, [(b"\x42" * 32, MAX_AMOUNT + 1, 0)], False)
+    with ape.reverts("ledger: amount too large"):
+        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+
+
+def test_register__locks_break_conservation__reverts(ledger, open_channel, alice, bob, stranger):
+    params, _ = open_channel()
+    state = (params.channel_id, 1, 10**18, 10**18, 10**18, 10**18, [(b"\x42" * 32, 1, 0)], False)
+    with ape.reverts("ledger: balances do not match funding"):
+        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
 
 
 def _raw_params(alice, bob, **overrides) -> tuple:

@@ -155,10 +155,10 @@ def test_signatures__signed_for_other_channel__reverts(ledger, entry, open_chann
 
 
 def test_signatures__signed_for_other_deployment__reverts(
-    ledger, entry, project, deployer, alice, bob, stranger, chain
+    ledger, virtual, entry, project, deployer, alice, bob, stranger, chain
 ):
     submit, params, state = entry
-    second = deployer.deploy(project.LedgerAdjudicator)
+    second = deployer.deploy(project.LedgerAdjudicator, virtual)
     other_domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, second.address)
     assert second.DOMAIN_SEPARATOR() == other_domain.separator != ledger.DOMAIN_SEPARATOR()
     sigs = (sign_state(alice.private_key, state, other_domain), sign_state(bob.private_key, state, other_domain))

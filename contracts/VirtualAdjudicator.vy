@@ -1,0 +1,318 @@
+# pragma version ~=0.4.3
+# pragma nonreentrancy on
+"""
+@title Perun virtual channel adjudicator
+@custom:contract-name VirtualAdjudicator
+@license Apache-2.0
+@notice Keeps one record per virtual channel between Alice and Bob over the
+        hub Ingrid, and answers the two ledger channels that fund it
+        (Alice-Ingrid and Ingrid-Bob) with the same outcome, so Ingrid is
+        balance-neutral by construction. It holds no funds: the ledger
+        adjudicator splits each lock by `settlement`.
+@custom:security An outcome, once settled, never changes: a final state
+                 settles at once; a registered state settles when its
+                 challenge period ends; a channel nobody registered before
+                 `validity + challenge_duration` settles on its initial
+                 split and can no longer be registered. Both ledger
+                 channels therefore read the same numbers whenever they
+                 conclude.
+"""
+
+
+from .interfaces import IVirtualAdjudicator
+from .modules import channel_bounds
+from .modules import typed_signatures
+
+
+implements: IVirtualAdjudicator
+
+
+initializes: typed_signatures
+
+
+exports: (typed_signatures.eip712Domain, typed_signatures.DOMAIN_SEPARATOR)
+
+
+# @dev See `channel_bounds.MIN_CHALLENGE_DURATION`.
+MIN_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MIN_CHALLENGE_DURATION
+
+
+# @dev See `channel_bounds.MAX_CHALLENGE_DURATION`.
+MAX_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MAX_CHALLENGE_DURATION
+
+
+# @dev See `channel_bounds.MAX_AMOUNT`.
+MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
+
+
+# @dev Bit 255 of a record marks a final state: the outcome settled at once.
+_FINAL_BIT: constant(uint256) = 2**255
+
+
+# @dev Mask of a 64-bit field of a record (version, deadline).
+_U64_MASK: constant(uint256) = 2**64 - 1
+
+
+# @dev EIP-712 type hash of `VirtualParams`; the virtual channel id is the
+# struct hash of the parameters.
+_PARAMS_TYPE_HASH: constant(bytes32) = keccak256(
+    "VirtualParams(address alice,address bob,address ingrid,bytes32 ledgerAlice,bytes32 ledgerBob,uint256 fundingAlice,uint256 fundingBob,uint64 validity,uint64 challengeDuration,uint256 nonce)"
+)
+
+
+# @dev EIP-712 type hash of `VirtualState`.
+_STATE_TYPE_HASH: constant(bytes32) = keccak256(
+    "VirtualState(bytes32 channel,uint64 version,uint256 balanceAlice,uint256 balanceBob,bool isFinal)"
+)
+
+
+struct VirtualState:
+    # @dev The virtual channel id (see `virtual_id`).
+    channel: bytes32
+    # @dev Strictly increasing with every payment Alice and Bob sign.
+    version: uint64
+    # @dev What Alice is owed.
+    balance_alice: uint256
+    # @dev What Bob is owed.
+    balance_bob: uint256
+    # @dev A final state settles the outcome at once (fast close).
+    is_final: bool
+
+
+# @dev One record per virtual channel, packed: bits 0-63 the registered
+# version, bits 64-127 the deadline (first registration plus the challenge
+# duration), bits 128-247 Alice's balance (Bob's is the funding total minus
+# it), bit 255 the final flag. Zero while nobody registered the channel.
+_records: HashMap[bytes32, uint256]
+
+
+event Registered:
+    channel: indexed(bytes32)
+    version: uint64
+    deadline: uint64
+    balance_alice: uint256
+    balance_bob: uint256
+    is_final: bool
+
+
+@deploy
+def __init__():
+    """
+    @dev Sets the EIP-712 domain ("PerunVirtual", "1").
+    """
+    typed_signatures.__init__("PerunVirtual", "1")
+
+
+@external
+def register(
+    params: IVirtualAdjudicator.VirtualParams,
+    state: VirtualState,
+    sig_alice: Bytes[65],
+    sig_bob: Bytes[65],
+):
+    """
+    @notice Registers a virtual state Alice and Bob both signed. Opening a
+            dispute: Alice or Bob at any time before `validity +
+            challenge_duration`; anyone else (Ingrid, a watchtower) only
+            from `validity` on. Once open, anyone may answer with a higher
+            version until the deadline, which is never extended. A final
+            state settles the outcome at once (fast close, also before
+            validity). Re-registering the registered state is a no-op.
+    @param params The virtual channel's parameters.
+    @param state A state of this virtual channel.
+    @param sig_alice Alice's EIP-712 signature of `state`.
+    @param sig_bob Bob's EIP-712 signature of `state`.
+    """
+    channel: bytes32 = self._virtual_id(params)
+    assert state.channel == channel, "virtual: state for another channel"
+    assert state.balance_alice <= channel_bounds.MAX_AMOUNT and state.balance_bob <= channel_bounds.MAX_AMOUNT, "virtual: amount too large"
+    assert state.balance_alice + state.balance_bob == params.funding_alice + params.funding_bob, "virtual: balances do not match funding"
+    record: uint256 = self._records[channel]
+    deadline: uint256 = 0
+    if record == 0:
+        if msg.sender != params.alice and msg.sender != params.bob:
+            assert block.timestamp >= convert(params.validity, uint256), "virtual: only Alice or Bob before validity"
+        assert block.timestamp < self._expiry(params), "virtual: channel expired"
+        deadline = block.timestamp + convert(params.challenge_duration, uint256)
+    else:
+        assert record & _FINAL_BIT == 0, "virtual: channel concluded"
+        deadline = (record >> 64) & _U64_MASK
+        assert block.timestamp < deadline, "virtual: challenge period over"
+        version: uint64 = convert(record & _U64_MASK, uint64)
+        if state.version == version and not state.is_final and state.balance_alice == (record >> 128) & channel_bounds.MAX_AMOUNT:
+            return
+        assert state.version > version, "virtual: stale version"
+    digest: bytes32 = typed_signatures._typed_digest(self._state_hash(state))
+    self._check_signer(digest, sig_alice, params.alice)
+    self._check_signer(digest, sig_bob, params.bob)
+    record = convert(state.version, uint256) | (deadline << 64) | (state.balance_alice << 128)
+    if state.is_final:
+        record |= _FINAL_BIT
+    self._records[channel] = record
+    log Registered(
+        channel=channel,
+        version=state.version,
+        deadline=convert(deadline, uint64),
+        balance_alice=state.balance_alice,
+        balance_bob=state.balance_bob,
+        is_final=state.is_final,
+    )
+
+
+@external
+@view
+def settlement(params: IVirtualAdjudicator.VirtualParams) -> (bytes32, bool, uint256, uint256):
+    """
+    @notice The outcome a ledger channel uses to split a lock of this
+            virtual channel.
+    @param params The virtual channel's parameters.
+    @return channel The virtual channel id.
+    @return settled Whether the outcome is final: a final state was
+            registered, or the challenge period of the registered state is
+            over, or nobody registered before `validity +
+            challenge_duration`.
+    @return balance_alice Alice's share (the registered balance, or her
+            initial funding if nobody registered).
+    @return balance_bob Bob's share, likewise.
+    """
+    channel: bytes32 = self._virtual_id(params)
+    record: uint256 = self._records[channel]
+    if record == 0:
+        return channel, block.timestamp >= self._expiry(params), params.funding_alice, params.funding_bob
+    balance_alice: uint256 = (record >> 128) & channel_bounds.MAX_AMOUNT
+    # The registered state conserved the funding total, so this cannot underflow.
+    balance_bob: uint256 = params.funding_alice + params.funding_bob - balance_alice
+    settled: bool = record & _FINAL_BIT != 0 or block.timestamp >= (record >> 64) & _U64_MASK
+    return channel, settled, balance_alice, balance_bob
+
+
+@external
+@view
+def record(channel: bytes32) -> (uint64, uint64, uint256, bool):
+    """
+    @notice The on-chain record of a virtual channel.
+    @param channel The virtual channel id.
+    @return version The registered version (0 if none).
+    @return deadline The end of the challenge period (0 if never registered).
+    @return balance_alice Alice's registered balance.
+    @return is_final Whether a final state was registered.
+    """
+    word: uint256 = self._records[channel]
+    return (
+        convert(word & _U64_MASK, uint64),
+        convert((word >> 64) & _U64_MASK, uint64),
+        (word >> 128) & channel_bounds.MAX_AMOUNT,
+        word & _FINAL_BIT != 0,
+    )
+
+
+@external
+@pure
+def virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
+    """
+    @notice The id of the virtual channel with these parameters. Reverts on
+            parameters no virtual channel may use.
+    @param params The virtual channel's parameters.
+    @return The EIP-712 struct hash of `params`.
+    """
+    return self._virtual_id(params)
+
+
+@external
+@pure
+def state_hash(state: VirtualState) -> bytes32:
+    """
+    @notice The EIP-712 struct hash of a virtual state.
+    @param state The state.
+    @return `hashStruct(state)`.
+    """
+    return self._state_hash(state)
+
+
+@external
+@view
+def state_digest(state: VirtualState) -> bytes32:
+    """
+    @notice The digest Alice and Bob sign for `state` in this contract's
+            domain.
+    @param state The state.
+    @return The EIP-712 digest.
+    """
+    return typed_signatures._typed_digest(self._state_hash(state))
+
+
+@internal
+@pure
+def _expiry(params: IVirtualAdjudicator.VirtualParams) -> uint256:
+    """
+    @dev The moment from which an unregistered channel settles on its
+         initial split and can no longer be registered.
+    @param params The virtual channel's parameters.
+    @return `validity + challenge_duration`, computed without overflow.
+    """
+    return convert(params.validity, uint256) + convert(params.challenge_duration, uint256)
+
+
+@internal
+@pure
+def _check_signer(digest: bytes32, signature: Bytes[65], expected: address):
+    """
+    @dev Asserts that `expected` signed `digest`.
+    @param digest The EIP-712 digest.
+    @param signature The signature.
+    @param expected Alice or Bob (never the zero address).
+    """
+    signer: address = typed_signatures._recover(digest, signature)
+    assert signer != empty(address), "virtual: invalid signature"
+    assert signer == expected, "virtual: wrong signer"
+
+
+@internal
+@pure
+def _virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
+    """
+    @dev Checks the parameters and derives the virtual channel id.
+    @param params The virtual channel's parameters.
+    @return The virtual channel id.
+    """
+    assert params.alice != empty(address) and params.bob != empty(address) and params.ingrid != empty(address), "virtual: zero participant"
+    assert params.alice != params.bob and params.alice != params.ingrid and params.bob != params.ingrid, "virtual: same participant"
+    assert params.ledger_alice != params.ledger_bob, "virtual: same ledger channel"
+    assert params.challenge_duration >= channel_bounds.MIN_CHALLENGE_DURATION, "virtual: challenge duration out of range"
+    assert params.challenge_duration <= channel_bounds.MAX_CHALLENGE_DURATION, "virtual: challenge duration out of range"
+    assert params.funding_alice <= channel_bounds.MAX_AMOUNT and params.funding_bob <= channel_bounds.MAX_AMOUNT, "virtual: amount too large"
+    return keccak256(
+        abi_encode(
+            _PARAMS_TYPE_HASH,
+            params.alice,
+            params.bob,
+            params.ingrid,
+            params.ledger_alice,
+            params.ledger_bob,
+            params.funding_alice,
+            params.funding_bob,
+            params.validity,
+            params.challenge_duration,
+            params.nonce,
+        )
+    )
+
+
+@internal
+@pure
+def _state_hash(state: VirtualState) -> bytes32:
+    """
+    @dev The EIP-712 struct hash of a virtual state.
+    @param state The state.
+    @return `hashStruct(state)`.
+    """
+    return keccak256(
+        abi_encode(
+            _STATE_TYPE_HASH,
+            state.channel,
+            state.version,
+            state.balance_alice,
+            state.balance_bob,
+            state.is_final,
+        )
+    )

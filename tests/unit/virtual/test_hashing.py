@@ -1,0 +1,42 @@
+"""Virtual channel ids and state hashes: Python equals the contract and eth-account."""
+
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+
+from perun_vyper import VirtualState
+from perun_vyper.virtual import VIRTUAL_STATE_TYPES
+
+DOMAIN_TYPES = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def test_virtual_id__matches_contract(virtual, open_hub, make_virtual):
+    vparams = make_virtual(open_hub(), 3, 4, validity=2**40, challenge_duration=7200, nonce=2**255)
+    assert virtual.virtual_id(vparams.as_tuple()) == vparams.channel_id
+
+
+def test_state_hash_and_digest__match_contract_and_eth_account(virtual, virtual_domain, open_hub, make_virtual):
+    vparams = make_virtual(open_hub())
+    state = VirtualState.initial(vparams).pay(5, from_alice=True).finalized()
+    assert virtual.state_hash(state.as_tuple()) == state.struct_hash()
+    digest = virtual_domain.digest(state.struct_hash())
+    assert virtual.state_digest(state.as_tuple()) == digest
+    signable = encode_typed_data(
+        full_message={
+            "types": {"EIP712Domain": DOMAIN_TYPES, **VIRTUAL_STATE_TYPES},
+            "primaryType": "VirtualState",
+            "domain": virtual_domain.as_dict(),
+            "message": state.message(),
+        }
+    )
+    assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
+
+
+def test_domain__is_bound_to_the_virtual_adjudicator(virtual, ledger, virtual_domain):
+    assert virtual.DOMAIN_SEPARATOR() == virtual_domain.separator != ledger.DOMAIN_SEPARATOR()
+    assert virtual.eip712Domain()[1:3] == ("PerunVirtual", "1")
+    assert ledger.VIRTUAL_ADJUDICATOR() == virtual.address
