@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # Ape finds vyper and anvil on PATH only.
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup test deploy clean
+.PHONY: setup test deploy lint coverage clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -31,6 +31,17 @@ $(NODE_STAMP): package.json package-lock.json
 
 test: setup
 	ape test $(TEST_ARGS)
+
+# ruff for Python; natrix for the shipped contracts. NTX11 (arguments must start with `_`) is off:
+# our style prefixes internal functions and storage, not arguments.
+lint: setup
+	ruff check src tests scripts
+	ruff format --check src tests scripts
+	natrix lint --disable NTX11 -- contracts/LedgerAdjudicator.vy contracts/VirtualAdjudicator.vy contracts/modules
+
+# Statement coverage per Vyper source (table at the end of the run).
+coverage: setup
+	ape test --coverage $(TEST_ARGS)
 
 deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0

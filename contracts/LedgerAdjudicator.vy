@@ -43,7 +43,8 @@ MAX_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MAX_CHALLENGE_
 
 
 # @dev The most virtual-channel locks a ledger state may carry: bounds the
-# duplicate check and the split loop (gas at the cap: docs/GAS.md).
+# duplicate check and the split loop. At the cap, register costs ~126k gas
+# and conclude ~210k (tests/scenarios, scenario 8): well inside a block.
 MAX_LOCKS: public(constant(uint256)) = 16
 
 

@@ -85,6 +85,8 @@ def close_virtual(
     Refuses anything but a final state of this virtual channel that conserves its funding: applying
     the same final state to both ledger channels is what keeps Ingrid neutral.
     """
+    if state.channel != ledger.channel_id:
+        raise InvalidState("the state belongs to another ledger channel")
     if not final.is_final:
         raise InvalidState("release a lock only with a final virtual state signed by Alice and Bob")
     final.check_against(virtual)
