@@ -11,21 +11,16 @@ will see (`next_ts`) before sending it. That is what lets the machine hit the de
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from eth_abi import decode, encode
-from eth_utils import keccak
-from hexbytes import HexBytes
+from chain_helpers import ZERO_HASH, ChainMachine
+from chain_helpers import selector as _selector
+from eth_abi import encode
 from hypothesis import event
 
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, sign_state
-
-# Gas for transactions expected to revert: sent without estimation, so they are mined and fail on-chain.
-FAILING_TX_GAS = 1_000_000
-ZERO_HASH = b"\x00" * 32
 
 # (name, side A, side B, asset kind, challenge duration, honest side). Channel 2 shares the pair of
 # channel 0 on another asset, so their ids differ only by asset and nonce: nothing may leak between them.
@@ -37,10 +32,6 @@ CHANNEL_SPECS: tuple[tuple[str, str, str, str, int, int], ...] = (
 PARTICIPANTS = ("alice", "bob", "ingrid")
 SENDERS = ("deployer", "alice", "bob", "ingrid", "watcher", "stranger")
 NEUTRAL_SENDERS = ("deployer", "watcher", "stranger")
-
-
-def _selector(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
 
 
 _HOLDINGS = _selector("holdings(bytes32)")
@@ -97,45 +88,24 @@ class Holding:
     credit: int = 0
 
 
-class LedgerMachine:
+class LedgerMachine(ChainMachine):
     """The model and every action. Subclassed together with RuleBasedStateMachine by the test."""
 
     # Ape fixtures, set as class attributes by the test: hypothesis instantiates the machine itself.
-    chain: ClassVar[Any]
     ledger: ClassVar[Any]
     token: ClassVar[Any]
     domain: ClassVar[Domain]
-    accounts: ClassVar[dict[str, Any]]
 
     def __init__(self) -> None:
+        # Each example starts from the same chain (ChainMachine snapshots): channels are opened inside it.
         super().__init__()
-        self.rpc = self.chain.provider.make_request
         self.channels: list[Channel] = []
         # (asset, owner) -> credit the model expects at the adjudicator.
         self.credits: dict[tuple[str, str], int] = {}
         self.blocked: set[str] = set()
         self._sigs: dict[bytes, tuple[bytes, bytes]] = {}
-        # Each example starts from the same chain: channels are opened inside the example.
-        self.snap = self.chain.snapshot()
-        self.head_ts = self._chain_head_ts()
-
-    def teardown(self) -> None:
-        self.chain.restore(self.snap)
 
     # ------------------------------------------------------------------ chain access (raw, fast)
-
-    def _chain_head_ts(self) -> int:
-        return int(self.rpc("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-
-    @property
-    def next_ts(self) -> int:
-        """The timestamp the next transaction is mined at."""
-        return self.head_ts + 1
-
-    def _view(self, to: str, data: bytes, out: list[str]) -> tuple[Any, ...]:
-        # Ape's call path costs ~4 ms; the invariants do ~15 reads a step, so go straight to JSON-RPC.
-        raw = self.rpc("eth_call", [{"to": str(to), "data": "0x" + data.hex()}, "latest"])
-        return tuple(decode(out, bytes(HexBytes(raw))))
 
     def _holdings(self, ch: Channel) -> tuple[int, int, bool]:
         a, b, concluded = self._view(self.ledger.address, _HOLDINGS + ch.params.channel_id, ["uint256"] * 2 + ["bool"])
@@ -153,7 +123,7 @@ class LedgerMachine:
 
     def _balance(self, asset: str, owner: str) -> int:
         if asset == ETH:
-            return int(self.rpc("eth_getBalance", [owner, "latest"]), 16)
+            return self._eth_balance(owner)
         return self._view(asset, _BALANCE_OF + encode(["address"], [owner]), ["uint256"])[0]
 
     def _asset(self, ch: Channel) -> str:
@@ -168,37 +138,6 @@ class LedgerMachine:
             views.append(self._balance(asset, str(self.ledger.address)))
             views += [self._credit(asset, str(self.accounts[p].address)) for p in PARTICIPANTS]
         return tuple(views)
-
-    def _expect_revert(self, sender: str, method: Any, args: Sequence[Any], reason: str, value: int = 0) -> None:
-        """Send a transaction the model says must fail; check the exact reason and that nothing changed.
-
-        Sent raw: Ape prints and enriches a call trace for every revert (~150 ms each), and a real
-        mined transaction (rather than an eth_call) is what shows the refusal leaves the state alone.
-        """
-        before = self._all_views()
-        tx = {
-            "from": str(self.accounts[sender].address),
-            "to": str(self.ledger.address),
-            "data": "0x" + bytes(method.encode_input(*args)).hex(),
-            "gas": hex(FAILING_TX_GAS),
-            "value": hex(value),
-        }
-        tx_hash = self.rpc("eth_sendTransaction", [tx])
-        self.head_ts += 1
-        receipt = self._receipt(tx_hash)
-        trace = self.rpc("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
-        assert int(receipt["status"], 16) == 0, f"expected revert {reason!r}, but the transaction succeeded"
-        assert trace.get("revertReason") == reason, f"expected revert {reason!r}, got {trace.get('revertReason')!r}"
-        assert self._all_views() == before, f"a transaction reverting with {reason!r} changed the chain"
-
-    def _receipt(self, tx_hash: str) -> dict[str, Any]:
-        # Anvil may answer eth_sendTransaction a moment before the automined block is stored.
-        for _ in range(200):
-            receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
-            if receipt is not None:
-                return receipt
-            time.sleep(0.005)
-        raise AssertionError(f"transaction {tx_hash} was never mined")
 
     def _signatures(self, state: LedgerState, ch: Channel) -> tuple[bytes, bytes]:
         key = state.struct_hash()
@@ -465,12 +404,6 @@ class LedgerMachine:
         else:
             raise AssertionError(kind)
 
-    def do_mine_at(self, timestamp: int) -> None:
-        """Mine an empty block at `timestamp`: the next transaction then runs at `timestamp + 1`."""
-        assert timestamp > self.head_ts
-        self.chain.mine(timestamp=timestamp)
-        self.head_ts = timestamp
-
     def edge_idx(self) -> list[int]:
         """Disputed channels whose deadline is far enough ahead to place a transaction right before it."""
         return [i for i in self.disputed_idx() if self.channels[i].deadline - 2 > self.head_ts]
@@ -647,6 +580,3 @@ class LedgerMachine:
                 continue
             assert version >= ch.seen_version, f"{ch.name}: registered version fell to {version}"
             ch.seen_version = version
-
-    def check_clock(self) -> None:
-        assert self._chain_head_ts() == self.head_ts

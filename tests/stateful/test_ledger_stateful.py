@@ -7,10 +7,7 @@ example is wasted on a rejected draw.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
-
-from hypothesis import event
+from chain_helpers import draw_by_kind
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -29,14 +26,6 @@ AMOUNT = st.integers(1, 10**18)
 SMALL_STEP = st.integers(1, 3599)
 
 sender = st.sampled_from(SENDERS)
-T = TypeVar("T")
-
-
-def draw_by_kind(data: st.DataObject, options: Sequence[T], kind_of: Callable[[T], str], label: str) -> T:
-    """Kind first, then the option: otherwise kinds with many versions or channels crowd out the rest."""
-    kind = data.draw(st.sampled_from(sorted({kind_of(o) for o in options})), label=f"{label} kind")
-    event(f"{label}: {kind}")
-    return data.draw(st.sampled_from([o for o in options if kind_of(o) == kind]), label=label)
 
 
 class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):

@@ -1,0 +1,742 @@
+"""Model and actions of the hub state machine (hypothesis wiring: test_hub_stateful.py).
+
+A hub network: Ingrid and three users (alice, bob, carol), each user with one ETH ledger channel with
+Ingrid, and several virtual channels at once between pairs of users, each locked in both users' ledger
+channels (``perun_vyper.open_virtual`` in both ledger states, signed by the ledger participants).
+
+Honesty:
+- every virtual channel has one honest endpoint; the other one may register any stale state;
+- in every ledger channel the user is honest and Ingrid may register any stale ledger state;
+- honest parties answer (register their latest state) whenever ``do_honest_answers`` runs: the
+  ``honest_answers`` rule, and, in most big time jumps, right before the jump for every answer the jump
+  would otherwise make too late. The model records who answered and whether it was in time.
+
+The model restates the adjudicators' rules independently (which registrations and conclusions they
+accept, with which revert reason they refuse the others, how a lock is split) and every action checks
+the chain against it at once; the invariants re-check every channel after every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from chain_helpers import ZERO_HASH, ChainMachine, selector
+from eth_abi import encode
+from hypothesis import event
+
+from perun_vyper import (
+    ETH,
+    ChannelParams,
+    Domain,
+    LedgerState,
+    VirtualParams,
+    VirtualState,
+    close_virtual,
+    open_virtual,
+    sign_state,
+)
+
+USERS = ("alice", "bob", "carol")
+# (user, is the user side A, ledger challenge duration). Bob's channel is (Ingrid, Bob) so that locks
+# are laid out in both orientations; his longer duration makes the deadlines of the channels differ.
+LEDGER_SPECS: tuple[tuple[str, bool, int], ...] = (("alice", True, 3600), ("bob", False, 7200), ("carol", True, 3600))
+# At most this many virtual channels locked in one ledger state at once (the contract allows 16): keeps
+# room for the other actions in 30 steps.
+MAX_OPEN_LOCKS = 4
+VIRTUAL_DURATIONS = (3600, 5400)
+
+_HOLDINGS = selector("holdings(bytes32)")
+_DISPUTE = selector("dispute(bytes32)")
+_CREDITS = selector("credits(address,address)")
+_VIRTUAL_PARAMS_ABI = "(address,address,address,bytes32,bytes32,uint256,uint256,uint64,uint64,uint256)"
+_SETTLEMENT = selector(f"settlement({_VIRTUAL_PARAMS_ABI})")
+_RECORD = selector("record(bytes32)")
+
+
+@dataclass
+class Ledger:
+    """One user's ledger channel with Ingrid."""
+
+    user: str
+    params: ChannelParams
+    parties: tuple[str, str]
+    user_side: int
+    deposits: list[int]
+    # Every state both signed, oldest first (version == index). All non-final: ledgers end by disputes.
+    states: list[LedgerState]
+    registered: LedgerState | None = None
+    registered_at: int = 0
+    deadline: int = 0
+    concluded: bool = False
+    concluded_state: LedgerState | None = None
+    payouts: tuple[int, int] | None = None
+    # Who answered the current dispute with the latest state ("user" or "watcher"), if anybody.
+    answered_by: str | None = None
+
+    @property
+    def latest(self) -> LedgerState:
+        return self.states[-1]
+
+    @property
+    def ingrid_side(self) -> int:
+        return 1 - self.user_side
+
+    @property
+    def live(self) -> bool:
+        """Off-chain updates go on: no dispute, not concluded."""
+        return self.registered is None and not self.concluded
+
+    @property
+    def disputed(self) -> bool:
+        return self.registered is not None and not self.concluded
+
+    def balance(self, side: int) -> int:
+        return (self.latest.balance_a, self.latest.balance_b)[side]
+
+
+@dataclass
+class Virtual:
+    """One virtual channel between users[0] (the params' alice) and users[1] (the params' bob)."""
+
+    name: str
+    params: VirtualParams
+    users: tuple[str, str]
+    ledgers: tuple[int, int]
+    honest: int
+    # Every non-final state both endpoints signed (version == index).
+    states: list[VirtualState]
+    final: VirtualState | None = None
+    # The final state replaced the lock in both ledger channels (cooperative close off-chain).
+    closed_offchain: bool = False
+    # The on-chain record.
+    record: VirtualState | None = None
+    registered_at: int = 0
+    deadline: int = 0
+    # Who registered the honest endpoint's best state ("honest" or "watcher"), if anybody.
+    answered_by: str | None = None
+    # Outcome (balance_alice, balance_bob) each ledger channel split the lock by, read at its conclusion.
+    outcomes: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def best(self) -> VirtualState:
+        """The state the honest endpoint registers: the final one if signed, else the latest."""
+        return self.final or self.states[-1]
+
+    @property
+    def expiry(self) -> int:
+        return self.params.validity + self.params.challenge_duration
+
+    @property
+    def dishonest_user(self) -> str:
+        return self.users[1 - self.honest]
+
+    @property
+    def honest_user(self) -> str:
+        return self.users[self.honest]
+
+    def settlement(self, ts: int) -> tuple[bool, int, int]:
+        """The outcome the spec promises at time `ts`: (settled, balance_alice, balance_bob)."""
+        if self.record is None:
+            return ts >= self.expiry, self.params.funding_alice, self.params.funding_bob
+        settled = self.record.is_final or ts >= self.deadline
+        return settled, self.record.balance_alice, self.record.balance_bob
+
+    def settle_bound(self) -> int:
+        """When the outcome is settled at the latest, as things stand: the deadline of a registered
+        channel (fixed by the first registration, never extended), or `validity + challenge_duration`
+        for one nobody registered (no registration is possible from then on). Either way at most
+        `validity + 2 * challenge_duration`."""
+        return self.deadline if self.record is not None else self.expiry
+
+    def answered_in_time(self) -> bool:
+        """The honest endpoint's best state is what settles (or there was nothing to answer)."""
+        if self.record is None:
+            return self.best.version == 0
+        return self.record.version == self.best.version
+
+
+class HubMachine(ChainMachine):
+    """The model and every action. Subclassed together with RuleBasedStateMachine by the test."""
+
+    ledger: ClassVar[Any]
+    virtual: ClassVar[Any]
+    domain: ClassVar[Domain]
+    virtual_domain: ClassVar[Domain]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledgers: list[Ledger] = []
+        self.virtuals: list[Virtual] = []
+        self._sigs: dict[bytes, tuple[bytes, bytes]] = {}
+        self._nonce = 0
+        self.lock_owner: dict[bytes, int] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def addr(self, who: str) -> str:
+        return str(self.accounts[who].address)
+
+    def _sign_pair(self, state: Any, keys: tuple[str, str], domain: Domain) -> tuple[bytes, bytes]:
+        key = state.struct_hash() + domain.digest(b"\x00" * 32)
+        if key not in self._sigs:
+            self._sigs[key] = tuple(sign_state(self.accounts[k].private_key, state, domain) for k in keys)  # type: ignore[assignment]
+        return self._sigs[key]
+
+    def _ledger_args(self, lg: Ledger, state: LedgerState) -> tuple[Any, ...]:
+        return (lg.params.as_tuple(), state.as_tuple(), *self._sign_pair(state, lg.parties, self.domain))
+
+    def _virtual_args(self, vc: Virtual, state: VirtualState) -> tuple[Any, ...]:
+        return (vc.params.as_tuple(), state.as_tuple(), *self._sign_pair(state, vc.users, self.virtual_domain))
+
+    def _holdings(self, lg: Ledger) -> tuple[int, int, bool]:
+        a, b, concluded = self._view(self.ledger.address, _HOLDINGS + lg.params.channel_id, ["uint256"] * 2 + ["bool"])
+        return a, b, concluded
+
+    def _dispute(self, lg: Ledger) -> tuple[int, int, bytes]:
+        version, deadline, state_hash = self._view(
+            self.ledger.address, _DISPUTE + lg.params.channel_id, ["uint64", "uint64", "bytes32"]
+        )
+        return version, deadline, state_hash
+
+    def _settlement(self, vc: Virtual) -> tuple[bytes, bool, int, int]:
+        data = _SETTLEMENT + encode([_VIRTUAL_PARAMS_ABI], [vc.params.as_tuple()])
+        channel, settled, ba, bb = self._view(self.virtual.address, data, ["bytes32", "bool", "uint256", "uint256"])
+        return channel, settled, ba, bb
+
+    def _record(self, vc: Virtual) -> tuple[int, int, int, bool]:
+        version, deadline, ba, final = self._view(
+            self.virtual.address, _RECORD + vc.params.channel_id, ["uint64", "uint64", "uint256", "bool"]
+        )
+        return version, deadline, ba, final
+
+    def _credit(self, owner: str) -> int:
+        return self._view(self.ledger.address, _CREDITS + encode(["address", "address"], [ETH, owner]), ["uint256"])[0]
+
+    def _all_views(self) -> tuple[Any, ...]:
+        views: list[Any] = [self._eth_balance(str(self.ledger.address))]
+        for lg in self.ledgers:
+            views += [self._holdings(lg), self._dispute(lg)]
+        views += [self._record(vc) for vc in self.virtuals]
+        return tuple(views)
+
+    # ------------------------------------------------------------------ setup
+
+    def do_open_ledgers(self, funding: list[tuple[int, int]]) -> None:
+        """Each user and Ingrid sign state 0 of their channel and both deposit."""
+        for nonce, ((user, user_first, duration), (user_amount, ingrid_amount)) in enumerate(
+            zip(LEDGER_SPECS, funding, strict=True), start=1
+        ):
+            parties = (user, "ingrid") if user_first else ("ingrid", user)
+            amounts = (user_amount, ingrid_amount) if user_first else (ingrid_amount, user_amount)
+            params = ChannelParams(self.addr(parties[0]), self.addr(parties[1]), ETH, duration, nonce)
+            lg = Ledger(
+                user,
+                params,
+                parties,
+                0 if user_first else 1,
+                [0, 0],
+                [LedgerState.initial(params.channel_id, *amounts)],
+            )
+            self.ledgers.append(lg)
+            self._sign_pair(lg.latest, parties, self.domain)
+            for side in (0, 1):
+                self.ledger.deposit(params.channel_id, side, value=amounts[side], sender=self.accounts[parties[side]])
+                self.head_ts += 1
+                lg.deposits[side] += amounts[side]
+
+    # ------------------------------------------------------------------ queries for preconditions
+
+    def ledger_of(self, user: str) -> int:
+        return USERS.index(user)
+
+    def open_room(self) -> list[tuple[str, str]]:
+        """Ordered user pairs that may open one more virtual channel now (balances checked by the caller)."""
+        out = []
+        for u1 in USERS:
+            for u2 in USERS:
+                if u1 == u2:
+                    continue
+                l1, l2 = self.ledgers[self.ledger_of(u1)], self.ledgers[self.ledger_of(u2)]
+                if (
+                    l1.live
+                    and l2.live
+                    and len(l1.latest.locks) < MAX_OPEN_LOCKS
+                    and len(l2.latest.locks) < MAX_OPEN_LOCKS
+                ):
+                    out.append((u1, u2))
+        return out
+
+    def funding_caps(self, u1: str, u2: str) -> tuple[int, int]:
+        """Most each side may lock: Alice's funding comes from u1 (left) and Ingrid (right), Bob's from
+        Ingrid (left) and u2 (right)."""
+        l1, l2 = self.ledgers[self.ledger_of(u1)], self.ledgers[self.ledger_of(u2)]
+        cap_alice = min(l1.balance(l1.user_side), l2.balance(l2.ingrid_side))
+        cap_bob = min(l1.balance(l1.ingrid_side), l2.balance(l2.user_side))
+        return cap_alice, cap_bob
+
+    def off_chain_idx(self) -> list[int]:
+        """Virtual channels still used off-chain: not final, never registered, before validity."""
+        return [
+            i
+            for i, vc in enumerate(self.virtuals)
+            if vc.final is None and vc.record is None and self.next_ts < vc.params.validity
+        ]
+
+    def payable(self) -> list[tuple[int, bool]]:
+        out = []
+        for i in self.off_chain_idx():
+            s = self.virtuals[i].states[-1]
+            out += [(i, from_alice) for from_alice, bal in ((True, s.balance_alice), (False, s.balance_bob)) if bal]
+        return out
+
+    def closable_idx(self) -> list[int]:
+        """Cooperative close off-chain needs both ledger channels live (Ingrid signs both updates)."""
+        return [i for i in self.off_chain_idx() if all(self.ledgers[li].live for li in self.virtuals[i].ledgers)]
+
+    def fast_closable_idx(self) -> list[int]:
+        """Endpoints may register a final state until the record is final or its window closed."""
+        out = []
+        for i, vc in enumerate(self.virtuals):
+            if vc.record is None:
+                if self.next_ts < vc.expiry and (vc.final is not None or self.next_ts < vc.params.validity):
+                    out.append(i)
+            elif not vc.record.is_final and self.next_ts < vc.deadline and vc.final is not None:
+                out.append(i)
+        return out
+
+    def virtual_registrations(self) -> list[tuple[int, int]]:
+        """(virtual channel, version) a dishonest endpoint may try (accepted, no-op or refused)."""
+        return [(i, v) for i, vc in enumerate(self.virtuals) for v in range(len(vc.states))]
+
+    def ledger_registrations(self) -> list[tuple[int, int]]:
+        return [(i, v) for i, lg in enumerate(self.ledgers) for v in range(len(lg.states))]
+
+    def ledger_conclusions(self) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for i, lg in enumerate(self.ledgers):
+            if lg.concluded:
+                out.append((i, "concluded"))
+            elif lg.registered is None:
+                out.append((i, "no dispute"))
+            elif self.next_ts < lg.deadline:
+                out.append((i, "early"))
+            else:
+                out.append((i, "conclude"))
+                if lg.registered.locks:
+                    out.append((i, "no virtual params"))
+        return out
+
+    def obligations(self, horizon: int | None = None) -> list[tuple[str, int]]:
+        """What the honest parties must answer now: ("virtual" | "ledger", index).
+
+        Without a horizon: every stale registration still open, and every locked virtual channel nobody
+        registered whose off-chain life is over (validity passed, or a ledger channel under it is in a
+        dispute, so no cooperative close can follow). With a horizon (the time a jump lands on): only
+        what the jump would put out of reach.
+        """
+        ts = self.next_ts
+        out: list[tuple[str, int]] = []
+        for i, vc in enumerate(self.virtuals):
+            if vc.record is not None:
+                stale = not vc.record.is_final and vc.record.version < vc.best.version and ts < vc.deadline
+                if stale and (horizon is None or horizon >= vc.deadline):
+                    out.append(("virtual", i))
+            elif not vc.closed_offchain and ts < vc.expiry:
+                done_off_chain = ts >= vc.params.validity or not all(self.ledgers[li].live for li in vc.ledgers)
+                if (horizon is None and done_off_chain) or (horizon is not None and horizon >= vc.expiry):
+                    out.append(("virtual", i))
+        for i, lg in enumerate(self.ledgers):
+            stale = lg.disputed and lg.registered != lg.latest and ts < lg.deadline
+            if stale and (horizon is None or horizon >= lg.deadline):
+                out.append(("ledger", i))
+        return out
+
+    def times_of_interest(self) -> list[int]:
+        """Validities, expiries and deadlines still ahead."""
+        out: set[int] = set()
+        for vc in self.virtuals:
+            if vc.record is None:
+                out.update((vc.params.validity, vc.expiry))
+            elif not vc.record.is_final:
+                out.add(vc.deadline)
+        out.update(self.ledger_deadlines())
+        return sorted(t for t in out if t > self.next_ts)
+
+    def ledger_deadlines(self) -> list[int]:
+        return [lg.deadline for lg in self.ledgers if lg.disputed and lg.deadline > self.next_ts]
+
+    # ------------------------------------------------------------------ off-chain actions
+
+    def do_open_virtual(self, u1: str, u2: str, fa: int, fb: int, validity_in: int, duration: int, honest: int) -> None:
+        li1, li2 = self.ledger_of(u1), self.ledger_of(u2)
+        l1, l2 = self.ledgers[li1], self.ledgers[li2]
+        self._nonce += 1
+        params = VirtualParams(
+            self.addr(u1),
+            self.addr(u2),
+            self.addr("ingrid"),
+            l1.params.channel_id,
+            l2.params.channel_id,
+            fa,
+            fb,
+            self.next_ts + validity_in,
+            duration,
+            self._nonce,
+        )
+        vc = Virtual(
+            f"v{len(self.virtuals)} {u1}>{u2}", params, (u1, u2), (li1, li2), honest, [VirtualState.initial(params)]
+        )
+        # The endpoints sign the initial state first, then the ledger participants lock the funds.
+        self._sign_pair(vc.states[0], vc.users, self.virtual_domain)
+        for lg in (l1, l2):
+            self._add_ledger_state(lg, open_virtual(lg.latest, lg.params, params))
+        self.lock_owner[params.channel_id] = len(self.virtuals)
+        self.virtuals.append(vc)
+
+    def _add_ledger_state(self, lg: Ledger, state: LedgerState) -> None:
+        lg.states.append(state)
+        self._sign_pair(state, lg.parties, self.domain)
+
+    def do_pay(self, vi: int, from_alice: bool, amount: int) -> None:
+        vc = self.virtuals[vi]
+        vc.states.append(vc.states[-1].pay(amount, from_alice))
+        self._sign_pair(vc.states[-1], vc.users, self.virtual_domain)
+
+    def do_close_virtual(self, vi: int) -> None:
+        """Both endpoints sign a final state; both ledger channels replace the lock by its outcome."""
+        vc = self.virtuals[vi]
+        vc.final = vc.states[-1].finalized()
+        self._sign_pair(vc.final, vc.users, self.virtual_domain)
+        for li in vc.ledgers:
+            lg = self.ledgers[li]
+            self._add_ledger_state(lg, close_virtual(lg.latest, lg.params, vc.params, vc.final))
+        vc.closed_offchain = True
+
+    # ------------------------------------------------------------------ virtual channels on-chain
+
+    def _virtual_register_ok(self, vc: Virtual, state: VirtualState, sender: str) -> None:
+        ts = self.next_ts
+        receipt = self.virtual.register(*self._virtual_args(vc, state), sender=self.accounts[sender])
+        self.head_ts += 1
+        events = [
+            (e.version, e.deadline, e.balance_alice, e.balance_bob, e.is_final)
+            for e in receipt.events
+            if e.event_name == "Registered"
+        ]
+        if vc.record is not None and state == vc.record:
+            assert not events, "re-registering the registered virtual state must be a silent no-op"
+            return
+        if vc.record is None:
+            vc.registered_at, vc.deadline = ts, ts + vc.params.challenge_duration
+        vc.record = state
+        expected = (state.version, vc.deadline, state.balance_alice, state.balance_bob, state.is_final)
+        assert events == [expected], f"{vc.name}: Registered {events}, model {expected}"
+
+    def virtual_register_outcome(self, vc: Virtual, state: VirtualState, sender: str) -> str | None:
+        """None if the contract accepts (or no-ops) the registration now, else its revert reason."""
+        ts = self.next_ts
+        if vc.record is None:
+            if sender not in vc.users and ts < vc.params.validity:
+                return "virtual: only Alice or Bob before validity"
+            if ts >= vc.expiry:
+                return "virtual: channel expired"
+            return None
+        if vc.record.is_final:
+            return "virtual: channel concluded"
+        if ts >= vc.deadline:
+            return "virtual: challenge period over"
+        if state.version < vc.record.version:
+            return "virtual: stale version"
+        return None
+
+    def virtual_registration_kind(self, vi: int, version: int) -> str:
+        vc = self.virtuals[vi]
+        state = vc.states[version]
+        reason = self.virtual_register_outcome(vc, state, vc.dishonest_user)
+        if reason:
+            return reason
+        if state == vc.record:
+            return "no-op"
+        return "accepted latest" if state == vc.best else "accepted stale"
+
+    def do_virtual_register(self, vi: int, version: int, sender: str) -> None:
+        """Anyone but the honest side registers a state (any version): accepted, no-op or refused."""
+        vc = self.virtuals[vi]
+        state = vc.states[version]
+        reason = self.virtual_register_outcome(vc, state, sender)
+        kind = "refused" if reason else ("no-op" if state == vc.record else "accepted")
+        event(f"virtual register by {'endpoint' if sender in vc.users else sender}: {kind}")
+        if reason:
+            self._expect_revert(sender, self.virtual.register, self._virtual_args(vc, state), reason)
+        else:
+            self._virtual_register_ok(vc, state, sender)
+
+    def do_fast_close(self, vi: int, by_alice: bool) -> None:
+        """An endpoint registers a final state both signed: the outcome settles at once."""
+        vc = self.virtuals[vi]
+        if vc.final is None:
+            vc.final = vc.states[-1].finalized()
+        sender = vc.users[0 if by_alice else 1]
+        assert self.virtual_register_outcome(vc, vc.final, sender) is None
+        event(f"virtual fast close: {'after off-chain close' if vc.closed_offchain else 'on-chain only'}")
+        self._virtual_register_ok(vc, vc.final, sender)
+        assert self._settlement(vc)[1], "a registered final state must settle at once"
+
+    def do_third_party_initial(self, vi: int, sender: str) -> None:
+        """Ingrid or a stranger registers the initial state: only from validity on, before expiry."""
+        vc = self.virtuals[vi]
+        state = vc.states[0]
+        reason = self.virtual_register_outcome(vc, state, sender)
+        event(f"third-party initial registration: {reason or 'accepted'}")
+        if reason:
+            self._expect_revert(sender, self.virtual.register, self._virtual_args(vc, state), reason)
+        else:
+            self._virtual_register_ok(vc, state, sender)
+
+    # ------------------------------------------------------------------ ledger channels on-chain
+
+    def ledger_register_outcome(self, lg: Ledger, state: LedgerState) -> str | None:
+        if lg.concluded:
+            return "ledger: channel concluded"
+        if lg.registered is None:
+            return None
+        if self.next_ts >= lg.deadline:
+            return "ledger: challenge period over"
+        if state.version < lg.registered.version:
+            return "ledger: stale version"
+        return None
+
+    def ledger_registration_kind(self, li: int, version: int) -> str:
+        lg = self.ledgers[li]
+        state = lg.states[version]
+        reason = self.ledger_register_outcome(lg, state)
+        if reason:
+            return reason
+        if state == lg.registered:
+            return "no-op"
+        return "accepted latest" if state == lg.latest else "accepted stale"
+
+    def _ledger_register_ok(self, lg: Ledger, state: LedgerState, sender: str) -> None:
+        ts = self.next_ts
+        receipt = self.ledger.register(*self._ledger_args(lg, state), sender=self.accounts[sender])
+        self.head_ts += 1
+        events = [(e.version, e.deadline) for e in receipt.events if e.event_name == "Registered"]
+        if lg.registered == state:
+            assert not events, "re-registering the registered ledger state must be a silent no-op"
+            return
+        if lg.registered is None:
+            lg.registered_at, lg.deadline = ts, ts + lg.params.challenge_duration
+        lg.registered = state
+        assert events == [(state.version, lg.deadline)], f"ledger {lg.user}: Registered {events}"
+
+    def do_ledger_register(self, li: int, version: int) -> None:
+        """Ingrid registers a ledger state of her choice (stale or the latest)."""
+        lg = self.ledgers[li]
+        state = lg.states[version]
+        reason = self.ledger_register_outcome(lg, state)
+        stale = "latest" if state == lg.latest else "stale"
+        event(f"ledger register by ingrid ({stale}): {reason or ('no-op' if state == lg.registered else 'accepted')}")
+        if reason:
+            self._expect_revert("ingrid", self.ledger.register, self._ledger_args(lg, state), reason)
+        else:
+            self._ledger_register_ok(lg, state, "ingrid")
+
+    def do_honest_answers(self, horizon: int | None, use_watcher: bool) -> None:
+        """Honest parties (or the watchtower) register their latest state for every obligation."""
+        for kind, i in self.obligations(horizon):
+            if kind == "virtual":
+                vc = self.virtuals[i]
+                # The watchtower may answer an open dispute, or open one from validity on.
+                watcher_ok = vc.record is not None or self.next_ts >= vc.params.validity
+                sender = "watcher" if use_watcher and watcher_ok else vc.honest_user
+                assert self.virtual_register_outcome(vc, vc.best, sender) is None
+                kind_of = "refutes" if vc.record else "opens dispute"
+                event(f"honest answer: virtual, {kind_of}, by {'watcher' if sender == 'watcher' else 'endpoint'}")
+                self._virtual_register_ok(vc, vc.best, sender)
+                vc.answered_by = "watcher" if sender == "watcher" else "honest"
+            else:
+                lg = self.ledgers[i]
+                sender = "watcher" if use_watcher else lg.user
+                assert self.ledger_register_outcome(lg, lg.latest) is None
+                event("honest answer: ledger")
+                self._ledger_register_ok(lg, lg.latest, sender)
+                lg.answered_by = "watcher" if use_watcher else "user"
+
+    # ------------------------------------------------------------------ conclusion
+
+    def lock_shares(self, lg: Ledger, li: int, state: LedgerState, ts: int) -> list[tuple[int, int, int]]:
+        """(virtual index, share of side A, share of side B) of every lock, by the model's outcome.
+
+        In the channel of the virtual channel's alice, alice's side takes alice's balance and Ingrid's
+        side bob's; in bob's channel Ingrid's side takes alice's balance and bob's side his.
+        """
+        out = []
+        for lock in state.locks:
+            vi = self.lock_owner[lock.channel]
+            vc = self.virtuals[vi]
+            _, ba, bb = vc.settlement(ts)
+            user_gets, ingrid_gets = (ba, bb) if li == vc.ledgers[0] else (bb, ba)
+            shares = [0, 0]
+            shares[lg.user_side], shares[lg.ingrid_side] = user_gets, ingrid_gets
+            out.append((vi, shares[0], shares[1]))
+        return out
+
+    def do_ledger_conclude(self, li: int, kind: str, sender: str) -> None:
+        lg = self.ledgers[li]
+        state = lg.registered or lg.latest
+        virtuals = [self.virtuals[self.lock_owner[lock.channel]].params.as_tuple() for lock in state.locks]
+        args = (lg.params.as_tuple(), state.as_tuple(), virtuals)
+        if kind == "concluded":
+            self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
+            return
+        if kind == "no dispute":
+            self._expect_revert(sender, self.ledger.conclude, args, "ledger: no dispute")
+            return
+        if kind == "early":
+            self._expect_revert(sender, self.ledger.conclude, args, "ledger: challenge period not over")
+            return
+        if kind == "no virtual params":
+            self._expect_revert(
+                sender, self.ledger.conclude, (*args[:2], []), "ledger: virtual params do not match locks"
+            )
+            return
+        ts = self.next_ts
+        unsettled = [lock for lock in state.locks if not self.virtuals[self.lock_owner[lock.channel]].settlement(ts)[0]]
+        event(f"ledger conclude: {'blocked by unsettled virtual' if unsettled else 'ok'}, {len(state.locks)} locks")
+        if unsettled:
+            self._expect_revert(sender, self.ledger.conclude, args, "ledger: virtual channel not settled")
+            return
+        # The outcomes the ledger channel will read, from the chain; they must be the model's.
+        chain_outcomes = {}
+        for lock in state.locks:
+            vi = self.lock_owner[lock.channel]
+            _, settled, ba, bb = self._settlement(self.virtuals[vi])
+            assert settled and (True, ba, bb) == self.virtuals[vi].settlement(ts)
+            chain_outcomes[vi] = (ba, bb)
+        shares = self.lock_shares(lg, li, state, ts)
+        expected = (
+            state.balance_a + sum(s[1] for s in shares) + lg.deposits[0] - state.funding_a,
+            state.balance_b + sum(s[2] for s in shares) + lg.deposits[1] - state.funding_b,
+        )
+        addrs = [self.addr(p) for p in lg.parties]
+        before = [self._eth_balance(a) for a in addrs]
+        receipt = self.ledger.conclude(*args, sender=self.accounts[sender])
+        self.head_ts += 1
+        events = [(e.version, e.payout_a, e.payout_b) for e in receipt.events if e.event_name == "Concluded"]
+        assert events == [(state.version, *expected)], f"ledger {lg.user}: Concluded {events}, model {expected}"
+        for side, a in enumerate(addrs):
+            fee = receipt.gas_used * receipt.gas_price if lg.parties[side] == sender else 0
+            assert self._eth_balance(a) - before[side] == expected[side] - fee, "payout not received"
+        lg.concluded, lg.concluded_state, lg.payouts = True, state, events[0][1:]
+        lg.deposits = [0, 0]
+        for vi, outcome in chain_outcomes.items():
+            self.virtuals[vi].outcomes[li] = outcome
+        in_time = state == lg.latest
+        event(f"ledger concluded: {'latest' if in_time else 'stale'} state, answered by {lg.answered_by}")
+        # Nothing is paid twice.
+        self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
+
+    # ------------------------------------------------------------------ invariants
+
+    def check_funds(self) -> None:
+        """The ledger holds exactly the deposits of unconcluded channels plus the credits (none here:
+        every payout goes to an EOA)."""
+        credits = sum(self._credit(self.addr(p)) for p in ("ingrid", *USERS))
+        assert credits == 0
+        held = sum(sum(lg.deposits) for lg in self.ledgers if not lg.concluded)
+        assert self._eth_balance(str(self.ledger.address)) == held + credits, "ETH holdings drifted"
+        for lg in self.ledgers:
+            expected = (0, 0, True) if lg.concluded else (lg.deposits[0], lg.deposits[1], False)
+            assert self._holdings(lg) == expected, lg.user
+
+    def check_ledger_disputes(self) -> None:
+        """A ledger dispute ends by its deadline: `dispute()` shows deadline == first registration +
+        challenge duration (never extended). Conclusion may also wait for the locked virtual channels,
+        each settled by its own bound (`Virtual.settle_bound`): once the head is past all of them,
+        conclusion is open (the model's precondition for a successful conclude)."""
+        for lg in self.ledgers:
+            version, deadline, state_hash = self._dispute(lg)
+            if not lg.disputed:
+                assert (version, deadline, state_hash) == (0, 0, ZERO_HASH), lg.user
+                continue
+            assert lg.registered is not None
+            assert (version, state_hash) == (lg.registered.version, lg.registered.struct_hash()), lg.user
+            assert deadline == lg.registered_at + lg.params.challenge_duration == lg.deadline, lg.user
+            locked = [self.virtuals[self.lock_owner[k.channel]] for k in lg.registered.locks]
+            bounds = [deadline] + [vc.settle_bound() for vc in locked]
+            if self.head_ts >= max(bounds):
+                for vc in locked:
+                    assert self._settlement(vc)[1], f"ledger {lg.user}: {vc.name} not settled by its bound"
+
+    def check_virtuals(self) -> None:
+        """settlement() and record() against the model, and the bound on every virtual dispute:
+        registered => settled from its deadline (= first registration + challenge duration) on, or at
+        once if final; unregistered => settled on the initial split from validity + challenge_duration on."""
+        ts = self.head_ts
+        for vc in self.virtuals:
+            channel, settled, ba, bb = self._settlement(vc)
+            assert channel == vc.params.channel_id
+            assert (settled, ba, bb) == vc.settlement(ts), f"{vc.name}: settlement {(settled, ba, bb)}"
+            version, deadline, rec_alice, final = self._record(vc)
+            if vc.record is None:
+                assert (version, deadline, final) == (0, 0, False), vc.name
+                assert settled == (ts >= vc.expiry), f"{vc.name}: unregistered channel not settled at expiry"
+            else:
+                assert (version, deadline, rec_alice, final) == (
+                    vc.record.version,
+                    vc.deadline,
+                    vc.record.balance_alice,
+                    vc.record.is_final,
+                ), vc.name
+                assert deadline == vc.registered_at + vc.params.challenge_duration, vc.name
+                # The first registration happened before expiry, so every dispute ends by
+                # validity + 2 * challenge_duration at the latest.
+                assert deadline < vc.expiry + vc.params.challenge_duration, vc.name
+                assert settled == (final or ts >= deadline), f"{vc.name}: registered channel not settled at deadline"
+            if settled and vc.record is not None and vc.answered_in_time():
+                # The honest endpoint answered in time: the outcome gives it its latest balance.
+                outcome = (ba, bb)[vc.honest]
+                best = (vc.best.balance_alice, vc.best.balance_bob)[vc.honest]
+                assert outcome >= best, f"{vc.name}: honest endpoint settled at {outcome} < {best}"
+
+    def check_neutral(self) -> None:
+        """Both ledger channels that concluded with a lock of a virtual channel used the same outcome,
+        and Ingrid's net over the two locks is zero: she takes bob's balance where she locked his
+        funding (alice's channel) and alice's where she locked hers (bob's channel)."""
+        for vc in self.virtuals:
+            if len(vc.outcomes) < 2:
+                continue
+            out_left, out_right = vc.outcomes[vc.ledgers[0]], vc.outcomes[vc.ledgers[1]]
+            event("neutrality checked: both ledger channels concluded with the lock")
+            assert out_left == out_right, f"{vc.name}: the two ledger channels split it differently"
+            net = (out_left[1] - vc.params.funding_bob) + (out_right[0] - vc.params.funding_alice)
+            assert net == 0, f"{vc.name}: Ingrid's net over the locks is {net}"
+
+    def check_honest_payouts(self) -> None:
+        """A user that answered its ledger dispute in time (the latest state concluded) receives at
+        least its latest ledger balance plus, for each lock, its latest virtual balance where it is the
+        honest endpoint and answered in time (otherwise the outcome actually used)."""
+        for li, lg in enumerate(self.ledgers):
+            if not lg.concluded or lg.concluded_state != lg.latest:
+                continue
+            assert lg.payouts is not None
+            # Deposits equal the funding of every state here (no top-ups), so no refund term.
+            bound = (lg.latest.balance_a, lg.latest.balance_b)[lg.user_side]
+            for lock in lg.latest.locks:
+                vc = self.virtuals[self.lock_owner[lock.channel]]
+                end = vc.ledgers.index(li)
+                if vc.honest == end and vc.answered_in_time():
+                    bound += (vc.best.balance_alice, vc.best.balance_bob)[end]
+                else:
+                    bound += vc.outcomes[li][end]
+            got = lg.payouts[lg.user_side]
+            assert got >= bound, f"ledger {lg.user}: honest user got {got} < {bound}"
+
+    def check_ingrid_overall(self) -> None:
+        """When every ledger channel concluded on its latest state, Ingrid got back exactly her deposits."""
+        if self.ledgers and all(lg.concluded and lg.concluded_state == lg.latest for lg in self.ledgers):
+            got = sum(lg.payouts[lg.ingrid_side] for lg in self.ledgers if lg.payouts)
+            put = sum((lg.states[0].funding_a, lg.states[0].funding_b)[lg.ingrid_side] for lg in self.ledgers)
+            assert got == put, f"Ingrid is not neutral: paid {got}, deposited {put}"
+            event("all ledgers concluded on their latest state")
