@@ -30,6 +30,7 @@ from perun_vyper import (
 from perun_vyper.channel import PARAMS_TYPE_HASH
 from perun_vyper.signing import sign_digest
 from perun_vyper.virtual import VIRTUAL_PARAMS_TYPE_HASH
+from tests.view_reverts import assert_view_reverts
 
 ETH_UNIT = 10**18
 FUND = 10**17  # each side's virtual funding (make_virtual's default)
@@ -133,8 +134,7 @@ def test_time__ledger_duration_out_of_range__every_params_entry_refuses(
     token_params = (alice.address, bob.address, token.address, duration, 4242)
     state = LedgerState(b"\x01" * 32, 1, 1, 1, 1, 1)
     final = replace(state, is_final=True)
-    with ape.reverts(LEDGER_RANGE):
-        ledger.channel_id(eth_params)
+    assert_view_reverts(ledger.channel_id, eth_params, reason=LEDGER_RANGE)
     with ape.reverts(LEDGER_RANGE):
         ledger.register(eth_params, state.as_tuple(), b"", b"", sender=stranger)
     with ape.reverts(LEDGER_RANGE):
@@ -221,10 +221,8 @@ def test_time__virtual_duration_out_of_range__refused(virtual, open_hub, alice, 
     fields = (alice.address, bob.address, ingrid.address, hub.left.channel_id, hub.right.channel_id, FUND, FUND,
               chain.blocks.head.timestamp + 86400, duration, 1)  # fmt: skip
     state = (_virtual_id(fields), 0, FUND, FUND, False)
-    with ape.reverts(VIRTUAL_RANGE):
-        virtual.virtual_id(fields)
-    with ape.reverts(VIRTUAL_RANGE):
-        virtual.settlement(fields)
+    assert_view_reverts(virtual.virtual_id, fields, reason=VIRTUAL_RANGE)
+    assert_view_reverts(virtual.settlement, fields, reason=VIRTUAL_RANGE)
     with ape.reverts(VIRTUAL_RANGE):
         virtual.register(fields, state, b"", b"", sender=alice)
 

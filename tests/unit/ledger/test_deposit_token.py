@@ -7,6 +7,7 @@ import pytest
 from ape.exceptions import TransactionError
 
 from perun_vyper import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, ChannelParams, InvalidParams
+from tests.view_reverts import assert_view_reverts
 
 ZERO_ADDRESS = ETH
 # Runtime code answering every call with 32 zero bytes: `transferFrom` returns false, `balanceOf` 0.
@@ -238,8 +239,7 @@ def test_deposit_token__invalid_params__reverts_with_reason(ledger, token, alice
         ChannelParams(*raw)
     with ape.reverts(reason):
         ledger.deposit_token(raw, 0, 10, sender=alice)
-    with ape.reverts(reason):
-        ledger.channel_id(raw)
+    assert_view_reverts(ledger.channel_id, raw, reason=reason)
 
     assert token.balanceOf(alice) == before
     assert token.allowance(alice, ledger) == 10

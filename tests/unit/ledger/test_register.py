@@ -5,6 +5,7 @@ import pytest
 
 from perun_vyper import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, LedgerState, Lock
 from perun_vyper.signing import sign_digest
+from tests.view_reverts import assert_view_reverts
 
 ZERO_HASH = b"\x00" * 32
 
@@ -300,8 +301,7 @@ def test_register__invalid_params__reverts(ledger, alice, bob, stranger, sign, o
     state = LedgerState.initial(b"\x01" * 32, 1, 1)
     with ape.reverts(reason):
         ledger.register(params, state.as_tuple(), sign(state, alice), sign(state, bob), sender=stranger)
-    with ape.reverts(reason):
-        ledger.channel_id(params)
+    assert_view_reverts(ledger.channel_id, params, reason=reason)
 
 
 @pytest.mark.parametrize("duration", [MIN_CHALLENGE_DURATION, MAX_CHALLENGE_DURATION])

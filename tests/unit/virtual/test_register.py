@@ -17,6 +17,7 @@ from perun_vyper import (
 )
 from perun_vyper.constants import SECP256K1_N
 from perun_vyper.signing import sign_digest
+from tests.view_reverts import assert_view_reverts
 
 FUNDING_ALICE = 3 * 10**17
 FUNDING_BOB = 2 * 10**17
@@ -413,8 +414,7 @@ def test_register__invalid_params__reverts(virtual, alice, bob, ingrid, signed_v
     state = VirtualState(b"\x01" * 32, 1, 10, 20)
     with ape.reverts(reason):
         virtual.register(params, *signed_virtual(state), sender=alice)
-    with ape.reverts(reason):
-        virtual.virtual_id(params)
+    assert_view_reverts(virtual.virtual_id, params, reason=reason)
 
 
 @pytest.mark.parametrize(("overrides", "reason"), INVALID_PARAMS)

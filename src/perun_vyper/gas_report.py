@@ -1,0 +1,211 @@
+"""The standard lifecycles, run through Ape, and the gas of every transaction in them.
+
+Used by ``ape run gas`` (writes docs/gas.json and docs/GAS.md) and by the snapshot test, which fails
+when a figure goes up. Every input is fixed (a dedicated deployer at nonce 0, fixed amounts and
+nonces), so two runs on a fresh Anvil give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .channel import ChannelParams
+from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from .eip712 import Domain
+from .locks import open_virtual
+from .signing import sign_state
+from .state import LedgerState, Lock
+from .virtual import VirtualParams, VirtualState
+
+ONE = 10**18
+# Test-account indices: a deployer that nothing else uses (nonce 0 in every run), and the roles.
+DEPLOYER, ALICE, BOB, INGRID = 7, 1, 2, 3
+# A fixed validity (year 2096): a timestamp taken from the chain would change the calldata cost.
+VALIDITY = 4_000_000_000
+
+# Reference figures from the issue (Anvil 1.7.1, receipt gasUsed) and our targets.
+REFERENCES: dict[str, tuple[int | None, int | None, int]] = {
+    "ledger.deposit_eth.first": (45_806, 46_552, 46_000),
+    "ledger.deposit_eth.second": (45_818, 29_536, 29_500),
+    "ledger.lifecycle_happy_eth": (330_733, 168_506, 135_000),
+    "ledger.lifecycle_dispute_eth": (471_270, 347_558, 250_000),
+    "ledger.lifecycle_happy_erc20": (397_444, 238_640, 200_000),
+    "virtual.lifecycle_hub_offline": (514_129, 470_520, 300_000),
+    "deploy.total": (3_805_379, 3_441_129, 2_500_000),
+}
+
+
+@dataclass
+class GasReport:
+    figures: dict[str, int] = field(default_factory=dict)
+    # lifecycle key -> the (label, gas) of each transaction summed into it
+    steps: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def lifecycle(self, key: str, steps: list[tuple[str, Any]]) -> None:
+        rows = [(label, int(receipt.gas_used)) for label, receipt in steps]
+        self.steps[key] = rows
+        self.figures[key] = sum(gas for _, gas in rows)
+
+
+def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
+    """Deploy, run every lifecycle, and return the figures (keys as in docs/gas.json)."""
+    deployer, alice, bob, ingrid = (accounts[i] for i in (DEPLOYER, ALICE, BOB, INGRID))
+    report = GasReport()
+    fig = report.figures
+
+    virtual = deployer.deploy(project.VirtualAdjudicator)
+    ledger = deployer.deploy(project.LedgerAdjudicator, virtual)
+    token = deployer.deploy(project.TestToken)
+    fig["virtual.deploy"] = int(chain.get_receipt(virtual.txn_hash).gas_used)
+    fig["ledger.deploy"] = int(chain.get_receipt(ledger.txn_hash).gas_used)
+    fig["deploy.total"] = fig["virtual.deploy"] + fig["ledger.deploy"]
+    domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, ledger.address)
+    vdomain = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, virtual.address)
+
+    def signed(state: Any, a: Any, b: Any, dom: Domain = domain) -> tuple[Any, bytes, bytes]:
+        return state.as_tuple(), sign_state(a.private_key, state, dom), sign_state(b.private_key, state, dom)
+
+    def params(a: Any, b: Any, nonce: int, asset: Any = None) -> ChannelParams:
+        return ChannelParams(
+            str(a.address), str(b.address), str(asset.address) if asset else "0x" + "00" * 20, 3600, nonce
+        )
+
+    # Happy ETH: two deposits, a final state closes and pays both sides.
+    p = params(alice, bob, 1)
+    d1 = ledger.deposit(p.channel_id, 0, value=ONE, sender=alice)
+    d2 = ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
+    final = LedgerState.initial(p.channel_id, ONE, ONE).pay(ONE // 10, 0).finalized()
+    close = ledger.close(p.as_tuple(), *signed(final, alice, bob), sender=alice)
+    fig["ledger.deposit_eth.first"] = int(d1.gas_used)
+    fig["ledger.deposit_eth.second"] = int(d2.gas_used)
+    fig["ledger.close_cooperative"] = int(close.gas_used)
+    report.lifecycle("ledger.lifecycle_happy_eth", [("deposit (A)", d1), ("deposit (B)", d2), ("close", close)])
+
+    # Dispute ETH: a stale state registered, the newer one refutes it, conclude pays both.
+    p = params(alice, bob, 2)
+    d1 = ledger.deposit(p.channel_id, 0, value=ONE, sender=alice)
+    d2 = ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
+    stale = LedgerState.initial(p.channel_id, ONE, ONE).pay(ONE // 10, 0)
+    latest = stale.pay(ONE // 10, 0)
+    reg = ledger.register(p.as_tuple(), *signed(stale, alice, bob), sender=alice)
+    ref = ledger.register(p.as_tuple(), *signed(latest, alice, bob), sender=bob)
+    chain.pending_timestamp += 3600
+    con = ledger.conclude(p.as_tuple(), latest.as_tuple(), sender=bob)
+    fig["ledger.register"] = int(reg.gas_used)
+    fig["ledger.refute"] = int(ref.gas_used)
+    fig["ledger.conclude"] = int(con.gas_used)
+    report.lifecycle(
+        "ledger.lifecycle_dispute_eth",
+        [("deposit (A)", d1), ("deposit (B)", d2), ("register", reg), ("refute", ref), ("conclude", con)],
+    )
+
+    # Happy ERC20 (approvals excluded).
+    p = params(alice, bob, 3, token)
+    for holder in (alice, bob):
+        token.mint(holder, 10 * ONE, sender=deployer)
+        token.approve(ledger.address, ONE, sender=holder)
+    t1 = ledger.deposit_token(p.as_tuple(), 0, ONE, sender=alice)
+    t2 = ledger.deposit_token(p.as_tuple(), 1, ONE, sender=bob)
+    final = LedgerState.initial(p.channel_id, ONE, ONE).pay(ONE // 10, 0).finalized()
+    tclose = ledger.close(p.as_tuple(), *signed(final, alice, bob), sender=alice)
+    fig["ledger.deposit_erc20.first"] = int(t1.gas_used)
+    fig["ledger.deposit_erc20.second"] = int(t2.gas_used)
+    report.lifecycle(
+        "ledger.lifecycle_happy_erc20", [("deposit_token (A)", t1), ("deposit_token (B)", t2), ("close", tclose)]
+    )
+
+    # Withdraw: a payout credited (the recipient's code reverts), then pulled.
+    p = params(alice, bob, 4)
+    ledger.deposit(p.channel_id, 0, value=ONE, sender=alice)
+    ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
+    chain.provider.set_code(bob.address, bytes(project.RevertingReceiver.contract_type.get_runtime_bytecode()))
+    final = LedgerState.initial(p.channel_id, ONE, ONE).finalized()
+    ledger.close(p.as_tuple(), *signed(final, alice, bob), sender=alice)
+    chain.provider.set_code(bob.address, b"")
+    fig["ledger.withdraw"] = int(ledger.withdraw("0x" + "00" * 20, bob.address, sender=bob).gas_used)
+
+    # Hub offline: Alice-Ingrid and Ingrid-Bob fund a virtual channel; Ingrid disappears. What Alice
+    # sends to get her virtual balance: register the virtual state, register her ledger state with the
+    # lock, conclude it after both periods.
+    left, right = params(alice, ingrid, 5), params(ingrid, bob, 6)
+    f1 = ledger.deposit(left.channel_id, 0, value=ONE, sender=alice)
+    f2 = ledger.deposit(left.channel_id, 1, value=ONE, sender=ingrid)
+    ledger.deposit(right.channel_id, 0, value=ONE, sender=ingrid)
+    ledger.deposit(right.channel_id, 1, value=ONE, sender=bob)
+    vp = VirtualParams(
+        str(alice.address),
+        str(bob.address),
+        str(ingrid.address),
+        left.channel_id,
+        right.channel_id,
+        ONE // 2,
+        ONE // 2,
+        VALIDITY,
+        3600,
+        7,
+    )
+    left_state = open_virtual(LedgerState.initial(left.channel_id, ONE, ONE), left, vp)
+    vstate = VirtualState.initial(vp).pay(ONE // 10, from_alice=False)
+    vreg = virtual.register(vp.as_tuple(), *signed(vstate, alice, bob, vdomain), sender=alice)
+    lreg = ledger.register(left.as_tuple(), *signed(left_state, alice, ingrid), sender=alice)
+    chain.pending_timestamp += 3600
+    lcon = ledger.conclude(left.as_tuple(), left_state.as_tuple(), [vp.as_tuple()], sender=alice)
+    report.lifecycle(
+        "virtual.lifecycle_hub_offline",
+        [("VirtualAdjudicator.register", vreg), ("register (with lock)", lreg), ("conclude (with lock)", lcon)],
+    )
+    report.lifecycle(
+        "virtual.lifecycle_hub_offline_with_funding",
+        [
+            ("deposit (Alice)", f1),
+            ("deposit (Ingrid)", f2),
+            ("VirtualAdjudicator.register", vreg),
+            ("register (with lock)", lreg),
+            ("conclude (with lock)", lcon),
+        ],
+    )
+    fig["virtual.register"] = int(vreg.gas_used)
+
+    # A ledger state at the lock cap (16 locks) registered.
+    p = params(alice, bob, 8)
+    ledger.deposit(p.channel_id, 0, value=ONE, sender=alice)
+    ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
+    locks = tuple(Lock((i + 1).to_bytes(32, "big"), ONE // 100, ONE // 100) for i in range(16))
+    capped = LedgerState(p.channel_id, 1, ONE - 16 * ONE // 100, ONE - 16 * ONE // 100, ONE, ONE, locks)
+    fig["ledger.register_at_lock_cap"] = int(
+        ledger.register(p.as_tuple(), *signed(capped, alice, bob), sender=alice).gas_used
+    )
+    return report
+
+
+def render_markdown(report: GasReport, command: str) -> str:
+    """docs/GAS.md: figures beside the references, and the transactions of each lifecycle."""
+    fig = report.figures
+    lines = [
+        "# Gas",
+        "",
+        f"Produced by `{command}` (Anvil 1.7.1, receipt `gasUsed`, vyper 0.4.3 targeting prague).",
+        "Do not edit by hand: the same command rewrites this page and `docs/gas.json`;",
+        "`tests/test_gas_snapshot.py` fails when a figure goes up.",
+        "",
+        "## Against the Solidity references",
+        "",
+        "| lifecycle | Perun | Nitro | target | ours | met |",
+        "|---|---:|---:|---:|---:|:-:|",
+    ]
+    for key, (perun, nitro, target) in REFERENCES.items():
+        ours = fig[key]
+        lines.append(
+            f"| `{key}` | {perun:,} | {nitro:,} | <= {target:,} | {ours:,} | {'yes' if ours <= target else 'no'} |"
+        )
+    lines += ["", "## Transactions of each lifecycle", ""]
+    for key, rows in report.steps.items():
+        lines.append(f"### `{key}` = {fig[key]:,}")
+        lines.append("")
+        lines += [f"- {label}: {gas:,}" for label, gas in rows]
+        lines.append("")
+    lines += ["## Every figure", "", "| key | gas |", "|---|---:|"]
+    lines += [f"| `{key}` | {value:,} |" for key, value in sorted(fig.items())]
+    lines.append("")
+    return "\n".join(lines)
