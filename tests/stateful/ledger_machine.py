@@ -34,10 +34,43 @@ SENDERS = ("deployer", "alice", "bob", "ingrid", "watcher", "stranger")
 NEUTRAL_SENDERS = ("deployer", "watcher", "stranger")
 
 
+@dataclass(frozen=True)
+class TokenKind:
+    """The channel token (a contract in contracts/test/) and what it does beyond a plain ERC20."""
+
+    name: str
+    # set_blocked(recipient, True): transfers to it revert "token: recipient blocked".
+    blocklist: bool = False
+    # Burnt from every transfer: a deposit credits, and a payout delivers, only what arrives.
+    fee_bps: int = 0
+    # set_fail(True): transfers move nothing and return false.
+    can_fail: bool = False
+    # arm(target, payload, value): every transfer first calls the ledger (re-entry attempt).
+    reentrant: bool = False
+
+    def arrives(self, amount: int) -> int:
+        """What the recipient of a transfer of `amount` gets."""
+        return amount - amount * self.fee_bps // 10_000
+
+
+TOKEN_KINDS = (
+    TokenKind("TestToken", blocklist=True),
+    TokenKind("NoReturnToken"),
+    TokenKind("FeeToken", fee_bps=100),
+    # Never asked for zero: the ledger refuses zero deposits and skips zero payouts before the token.
+    TokenKind("ZeroRevertToken"),
+    TokenKind("ReentrantToken", reentrant=True),
+    TokenKind("FalseToken", can_fail=True),
+)
+
+
 _HOLDINGS = _selector("holdings(bytes32)")
 _DISPUTE = _selector("dispute(bytes32)")
 _CREDITS = _selector("credits(address,address)")
 _BALANCE_OF = _selector("balanceOf(address)")
+_ATTEMPTS = _selector("attempts()")
+_LAST_SUCCESS = _selector("last_success()")
+_LAST_RESPONSE = _selector("last_response()")
 
 
 @dataclass
@@ -94,7 +127,11 @@ class LedgerMachine(ChainMachine):
     # Ape fixtures, set as class attributes by the test: hypothesis instantiates the machine itself.
     ledger: ClassVar[Any]
     token: ClassVar[Any]
+    token_kind: ClassVar[TokenKind]
     domain: ClassVar[Domain]
+    # ReentrantToken: its `attempts` when the test armed it, and re-entries refused over all examples.
+    reentry_base: ClassVar[int] = 0
+    reentries_refused: ClassVar[int] = 0
 
     def __init__(self) -> None:
         # Each example starts from the same chain (ChainMachine snapshots): channels are opened inside it.
@@ -103,6 +140,10 @@ class LedgerMachine(ChainMachine):
         # (asset, owner) -> credit the model expects at the adjudicator.
         self.credits: dict[tuple[str, str], int] = {}
         self.blocked: set[str] = set()
+        # FalseToken switched to failing.
+        self.failing = False
+        # Token transfers the ledger made or asked for (each one runs ReentrantToken's hook once).
+        self.token_transfers = 0
         self._sigs: dict[bytes, tuple[bytes, bytes]] = {}
 
     # ------------------------------------------------------------------ chain access (raw, fast)
@@ -262,7 +303,8 @@ class LedgerMachine(ChainMachine):
             parties = (self.accounts[a], self.accounts[b])
             params = ChannelParams(str(parties[0].address), str(parties[1].address), asset, duration, nonce)
             amounts = [0, 0]
-            amounts[honest], amounts[1 - honest] = honest_amount, adv_amount
+            # State 0 accounts for what the deposits credit (a fee token credits less than was sent).
+            amounts[honest], amounts[1 - honest] = self._arrives(kind, honest_amount), self._arrives(kind, adv_amount)
             ch = Channel(
                 name,
                 params,
@@ -280,18 +322,40 @@ class LedgerMachine(ChainMachine):
             else:
                 ch.missing = adv_amount
 
-    def _deposit(self, ch: Channel, side: int, amount: int) -> None:
+    def _arrives(self, asset_kind: str, amount: int) -> int:
+        return amount if asset_kind == "eth" else self.token_kind.arrives(amount)
+
+    def _push_fails(self, who: str) -> bool:
+        """Whether a token transfer to `who` fails now."""
+        return (self.token_kind.blocklist and who in self.blocked) or self.failing
+
+    def _deposit(self, ch: Channel, side: int, amount: int) -> int:
+        """Deposit `amount`; returns what the channel is credited (what arrived)."""
         sender = ch.parties[side]
         if ch.is_eth:
             self.ledger.deposit(ch.params.channel_id, side, value=amount, sender=sender)
+            arrived = amount
         else:
             self.ledger.deposit_token(ch.params.as_tuple(), side, amount, sender=sender)
+            arrived = self.token_kind.arrives(amount)
+            self.token_transfers += 1
         self.head_ts += 1
-        ch.deposits[side] += amount
+        ch.deposits[side] += arrived
+        return arrived
+
+    def _deposit_refused(self, ch: Channel, side: int, amount: int, reason: str) -> None:
+        sender = self._name(ch.parties[side])
+        if ch.is_eth:
+            self._expect_revert(sender, self.ledger.deposit, (ch.params.channel_id, side), reason, value=amount)
+        else:
+            self._expect_revert(sender, self.ledger.deposit_token, (ch.params.as_tuple(), side, amount), reason)
 
     def do_fund_missing(self, ci: int) -> None:
         """The adversary finally deposits its part of the initial state."""
         ch = self.channels[ci]
+        if self.failing and not ch.is_eth:
+            self._deposit_refused(ch, 1 - ch.honest, ch.missing, "ledger: token transfer failed")
+            return
         self._deposit(ch, 1 - ch.honest, ch.missing)
         ch.missing = 0
 
@@ -299,25 +363,14 @@ class LedgerMachine(ChainMachine):
         """Deposit on-chain, then (if `sign`) both sign the top-up; an unsigned one is paid back."""
         ch = self.channels[ci]
         if ch.concluded:
-            if ch.is_eth:
-                self._expect_revert(
-                    self._name(ch.parties[side]),
-                    self.ledger.deposit,
-                    (ch.params.channel_id, side),
-                    "ledger: channel concluded",
-                    value=amount,
-                )
-            else:
-                self._expect_revert(
-                    self._name(ch.parties[side]),
-                    self.ledger.deposit_token,
-                    (ch.params.as_tuple(), side, amount),
-                    "ledger: channel concluded",
-                )
+            self._deposit_refused(ch, side, amount, "ledger: channel concluded")
             return
-        self._deposit(ch, side, amount)
+        if self.failing and not ch.is_eth:
+            self._deposit_refused(ch, side, amount, "ledger: token transfer failed")
+            return
+        arrived = self._deposit(ch, side, amount)
         if sign:
-            self._add_state(ch, ch.latest.top_up(amount, side))
+            self._add_state(ch, ch.latest.top_up(arrived, side))
 
     def do_pay(self, ci: int, side: int, amount: int) -> None:
         ch = self.channels[ci]
@@ -471,18 +524,25 @@ class LedgerMachine(ChainMachine):
         receiver_addr = str(self.accounts[receiver].address)
         credit = self.credits.get((asset, owner_addr), 0)
         args = (asset, receiver_addr)
-        event(f"withdraw: {'credit' if credit else 'none'}, {'blocked' if receiver in self.blocked else ''}")
+        fails = asset != ETH and self._push_fails(receiver)
+        event(f"withdraw: {'credit' if credit else 'none'}, {'transfer fails' if fails else ''}")
         if credit == 0:
             self._expect_revert(owner, self.ledger.withdraw, args, "ledger: nothing to withdraw")
-        elif asset != ETH and receiver in self.blocked:
+        elif fails and self.failing:
+            self._expect_revert(owner, self.ledger.withdraw, args, "ledger: token transfer failed")
+        elif fails:
             # The token's own reason comes back through the adjudicator's extcall.
             self._expect_revert(owner, self.ledger.withdraw, args, "token: recipient blocked")
         else:
             before = self._balance(asset, receiver_addr)
             receipt = self.ledger.withdraw(asset, receiver_addr, sender=self.accounts[owner])
             self.head_ts += 1
-            fee = receipt.gas_used * receipt.gas_price if asset == ETH and owner == receiver else 0
-            assert self._balance(asset, receiver_addr) - before == credit - fee
+            if asset == ETH:
+                received = credit - (receipt.gas_used * receipt.gas_price if owner == receiver else 0)
+            else:
+                received = self.token_kind.arrives(credit)
+                self.token_transfers += 1
+            assert self._balance(asset, receiver_addr) - before == received
             self.credits[(asset, owner_addr)] = 0
 
     def do_set_blocked(self, who: str, is_blocked: bool) -> None:
@@ -492,6 +552,11 @@ class LedgerMachine(ChainMachine):
             self.blocked.add(who)
         else:
             self.blocked.discard(who)
+
+    def do_set_failing(self, fail: bool) -> None:
+        self.token.set_fail(fail, sender=self.accounts["deployer"])
+        self.head_ts += 1
+        self.failing = fail
 
     # ------------------------------------------------------------------ conclusion
 
@@ -521,17 +586,22 @@ class LedgerMachine(ChainMachine):
             after = Holding(self._balance(asset, addr), self._credit(asset, addr))
             # A participant sending the conclusion pays its fee; everything else it received is payout.
             fee = receipt.gas_used * receipt.gas_price if asset == ETH and self._name(ch.parties[side]) == sender else 0
-            pushed_failed = asset != ETH and self._name(ch.parties[side]) in self.blocked and expected[side] > 0
+            pushed_failed = asset != ETH and self._push_fails(self._name(ch.parties[side])) and expected[side] > 0
             credited = expected[side] if pushed_failed else 0
             assert after.credit - before[side].credit == credited
-            assert after.balance - before[side].balance == expected[side] - credited - fee
+            # The ledger is debited the whole payout; a fee token delivers less of it.
+            paid = expected[side] - credited
+            received = paid if asset == ETH else self.token_kind.arrives(paid)
+            assert after.balance - before[side].balance == received - fee
+            if asset != ETH and expected[side]:
+                self.token_transfers += 1
             if credited:
                 self.credits[(asset, addr)] = self.credits.get((asset, addr), 0) + credited
         funded = ch.deposits[0] >= state.funding_a and ch.deposits[1] >= state.funding_b
         # Coverage, shown by --hypothesis-show-statistics.
         how = "close" if state.is_final else ("conclude latest" if state == ch.latest else "conclude stale")
         event(f"settled: {how}, {'funded' if funded else 'refund'}, {'refuted' if ch.honest_refuted else ''}")
-        if any(self._name(p) in self.blocked for p in ch.parties) and not ch.is_eth:
+        if not ch.is_eth and any(expected[s] and self._push_fails(self._name(p)) for s, p in enumerate(ch.parties)):
             event("settled: token payout credited")
         ch.concluded, ch.payouts, ch.deposits = True, expected, [0, 0]
         ch.registered, ch.deadline, ch.seen_version = None, 0, 0
@@ -570,6 +640,17 @@ class LedgerMachine(ChainMachine):
             for p in PARTICIPANTS:
                 addr = str(self.accounts[p].address)
                 assert self._credit(asset, addr) == self.credits.get((asset, addr), 0), (asset, p)
+
+    def check_reentry(self) -> None:
+        """ReentrantToken: every transfer tried to re-enter the ledger, and no attempt got through."""
+        token = str(self.token.address)
+        attempts = self._view(token, _ATTEMPTS, ["uint256"])[0] - self.reentry_base
+        assert attempts == self.token_transfers, f"{attempts} re-entry attempts, {self.token_transfers} transfers"
+        assert self._view(token, _LAST_SUCCESS, ["bool"]) == (False,), "a re-entrant call into the ledger succeeded"
+        if attempts:
+            # Refused by the reentrancy lock, which reverts without data (any check of the ledger has a reason).
+            assert self._view(token, _LAST_RESPONSE, ["bytes"]) == (b"",), "re-entry refused by something else"
+        type(self).reentries_refused = max(self.reentries_refused, attempts)
 
     def check_versions_monotone(self) -> None:
         """Read from the chain alone: within one dispute the registered version never goes down."""

@@ -3,11 +3,19 @@
 The model and the actions live in ledger_machine.py; this module only wires them to hypothesis. Rules
 pick among the channels an action applies to *now* (preconditions say whether there is any), so no
 example is wasted on a rejected draw.
+
+The test runs once per token kind (TOKEN_KINDS): the plain TestToken with its blocklist, and the odd
+tokens of contracts/test/ (no return value, fee on transfer, reverting on zero, re-entrant, returning
+false), with the same invariants. The odd tokens get fewer examples outside the deep profile.
 """
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from chain_helpers import draw_by_kind
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -17,7 +25,17 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from ledger_machine import CHANNEL_SPECS, NEUTRAL_SENDERS, PARTICIPANTS, SENDERS, LedgerMachine
+from ledger_machine import (
+    CHANNEL_SPECS,
+    NEUTRAL_SENDERS,
+    PARTICIPANTS,
+    SENDERS,
+    TOKEN_KINDS,
+    LedgerMachine,
+    TokenKind,
+)
+
+from perun_vyper import ETH, ChannelParams
 
 # Amounts in base units: up to 1 ETH (or 1e18 token units) per deposit keeps 30 steps far from any
 # account running dry, and hypothesis still tries 1 and other edge values.
@@ -27,6 +45,9 @@ SMALL_STEP = st.integers(1, 3599)
 
 sender = st.sampled_from(SENDERS)
 
+# Examples per odd token outside the deep profile (TestToken keeps the profile's own number).
+ODD_TOKEN_EXAMPLES = 15
+
 
 class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):
     @initialize(
@@ -35,10 +56,15 @@ class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):
             st.tuples(AMOUNT, st.integers(0, 10**18), st.sampled_from([True, True, True, False])),
             min_size=len(CHANNEL_SPECS),
             max_size=len(CHANNEL_SPECS),
-        )
+        ),
+        data=st.data(),
     )
-    def open_channels(self, funding: list[tuple[int, int, bool]]) -> None:
+    def open_channels(self, funding: list[tuple[int, int, bool]], data: st.DataObject) -> None:
         self.do_open_channels(funding)
+        # A token that can fail does so from the start half the time: a rule alone seldom switches it
+        # on before a token payout, in the few examples the odd tokens get.
+        if self.token_kind.can_fail and data.draw(st.booleans(), label="token fails"):
+            self.do_set_failing(True)
 
     # ---- funding and off-chain updates
 
@@ -132,11 +158,17 @@ class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):
         )
         self.do_withdraw(owner, asset, owner if to_self else "watcher")
 
-    @precondition(lambda self: bool(self.channels))
+    @precondition(lambda self: self.token_kind.blocklist and bool(self.channels))
     @rule(who=st.sampled_from([*PARTICIPANTS, "watcher"]), is_blocked=st.booleans())
     def block_token_recipient(self, who: str, is_blocked: bool) -> None:
         # A blocked recipient makes the token payout fail: the adjudicator must credit it instead.
         self.do_set_blocked(who, is_blocked)
+
+    @precondition(lambda self: self.token_kind.can_fail and bool(self.channels))
+    @rule(fail=st.booleans())
+    def token_fails(self, fail: bool) -> None:
+        # While the token returns false, payouts are credited and deposits and withdraws revert.
+        self.do_set_failing(fail)
 
     # ---- invariants (no-ops before the channels exist)
 
@@ -159,16 +191,54 @@ class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):
     def clock_matches_model(self) -> None:
         self.check_clock()
 
+    @invariant()
+    def reentry_refused(self) -> None:
+        if self.token_kind.reentrant:
+            self.check_reentry()
 
-def test_ledger_channels(chain, ledger, token, domain, deployer, alice, bob, ingrid, watcher, stranger) -> None:
+
+def _deploy_token(kind: TokenKind, project, test_token, deployer, holders) -> object:
+    if kind.name == "TestToken":
+        return test_token
+    token = deployer.deploy(getattr(project, kind.name))
+    for holder in holders:
+        token.mint(holder, 10**24, sender=deployer)
+    return token
+
+
+def _arm(chain, token, ledger, deployer, alice, stranger) -> None:
+    """Make every transfer first call the ledger with a deposit of 1 wei into an unused ETH channel.
+
+    Without the reentrancy lock that call would succeed, and the stray wei would break conservation.
+    """
+    probe = ChannelParams(str(alice.address), str(stranger.address), ETH, 3600, 2**64)
+    deployer.transfer(token.address, 10**15)
+    token.arm(ledger.address, ledger.deposit.encode_input(probe.channel_id, 0), 1, sender=deployer)
+    # The payload is valid: sent by a transfer the ledger did not start, it goes through.
+    snapshot = chain.snapshot()
+    token.transfer(stranger, 1, sender=alice)
+    assert token.last_success() and ledger.holdings(probe.channel_id) == (1, 0, False)
+    chain.restore(snapshot)
+    assert not token.last_success() and token.attempts() == 0
+
+
+@pytest.mark.parametrize("kind", TOKEN_KINDS, ids=lambda kind: kind.name)
+def test_ledger_channels(
+    kind, project, chain, ledger, token, domain, deployer, alice, bob, ingrid, watcher, stranger
+) -> None:
+    token = _deploy_token(kind, project, token, deployer, (alice, bob, ingrid))
     # Approvals once, before the per-example snapshot, so token deposits are single transactions.
     for holder in (alice, bob, ingrid):
         token.approve(ledger.address, 2**256 - 1, sender=holder)
-    LedgerStateMachine.chain = chain
-    LedgerStateMachine.ledger = ledger
-    LedgerStateMachine.token = token
-    LedgerStateMachine.domain = domain
-    LedgerStateMachine.accounts = {
+    if kind.reentrant:
+        _arm(chain, token, ledger, deployer, alice, stranger)
+    # A subclass per kind: hypothesis keys its example database by the machine class.
+    machine = type(f"LedgerStateMachine{kind.name}", (LedgerStateMachine,), {"token_kind": kind})
+    machine.chain = chain
+    machine.ledger = ledger
+    machine.token = token
+    machine.domain = domain
+    machine.accounts = {
         "deployer": deployer,
         "alice": alice,
         "bob": bob,
@@ -176,10 +246,17 @@ def test_ledger_channels(chain, ledger, token, domain, deployer, alice, bob, ing
         "watcher": watcher,
         "stranger": stranger,
     }
+    if kind.reentrant:
+        machine.reentry_base = token.attempts()
+    run_settings = settings()
+    if kind.name != "TestToken" and os.environ.get("HYPOTHESIS_PROFILE", "default") != "deep":
+        run_settings = settings(max_examples=ODD_TOKEN_EXAMPLES)
     # Every block one second after the previous one, whatever the wall clock does: the model then
     # knows each transaction's timestamp and can aim at the deadline to the second.
     chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
     try:
-        run_state_machine_as_test(LedgerStateMachine)
+        run_state_machine_as_test(machine, settings=run_settings)
     finally:
         chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
+    if kind.reentrant:
+        assert machine.reentries_refused > 0, "the token never tried to re-enter the ledger"
