@@ -43,10 +43,13 @@ lint: setup
 # every trace of a session in memory), then the reports are merged. The stateful fuzzers are left out:
 # traced, they take hours; every line they reach is reached by a plain test too.
 COVERAGE_MODULES = $(shell find tests -name 'test_*.py' -not -path 'tests/stateful/*' | sort)
+# Changes the node's chain id mid-test; Ape's traced calls keep signing with the chain id it connected
+# with and fail. It runs in `make test`; docs/SECURITY.md lists the one line only it reaches.
+COVERAGE_DESELECT = --deselect tests/adversarial/test_replay.py::test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatures_stop
 coverage: setup
 	rm -rf .build/coverage-parts && mkdir -p .build/coverage-parts
 	set -e; for module in $(COVERAGE_MODULES); do \
-		ape test $$module --coverage -q -p no:cacheprovider > .build/coverage-parts/last.log 2>&1 \
+		ape test $$module --coverage -q -p no:cacheprovider $(COVERAGE_DESELECT) > .build/coverage-parts/last.log 2>&1 \
 			|| { tail -n 40 .build/coverage-parts/last.log; exit 1; }; \
 		tail -n 1 .build/coverage-parts/last.log; \
 		cp .build/coverage.xml .build/coverage-parts/$$(echo $$module | tr / _).xml; \
