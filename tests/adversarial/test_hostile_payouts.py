@@ -12,7 +12,6 @@ channels plus all credits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ape
@@ -21,6 +20,10 @@ from eth_abi import decode
 from eth_utils import keccak
 
 from perun_vyper import ETH, ChannelParams, LedgerState, VirtualParams, VirtualState, open_virtual
+from tests.ledger_checks import assert_accounts_balance as _assert_invariant
+from tests.ledger_checks import assert_concluded as _assert_concluded
+from tests.ledger_checks import assert_credited as _assert_credited
+from tests.ledger_checks import runtime_code as _code
 
 ONE_ETH = 10**18
 UNIT = 10**6  # token amounts
@@ -44,12 +47,6 @@ LEDGER_TARGETS = TARGETS[:-1]
 # helpers
 
 
-def _code(container) -> bytes:
-    code = container.contract_type.get_runtime_bytecode()
-    assert code, "contract has no runtime bytecode"
-    return bytes(code)
-
-
 def _address(asset) -> str:
     return ETH if asset == ETH else str(asset.address)
 
@@ -59,34 +56,6 @@ def _balance(asset, who) -> int:
     if asset == ETH:
         return ape.chain.provider.get_balance(address)
     return asset.balanceOf(address)
-
-
-def _assert_invariant(ledger, asset, channels: Iterable[ChannelParams], owners: Iterable) -> None:
-    """The ledger holds exactly the deposits of its unconcluded channels plus all credits."""
-    held = 0
-    for params in channels:
-        deposit_a, deposit_b, concluded = ledger.holdings(params.channel_id)
-        if concluded:
-            assert (deposit_a, deposit_b) == (0, 0)
-        else:
-            held += deposit_a + deposit_b
-    credited = sum(ledger.credits(_address(asset), owner) for owner in owners)
-    assert _balance(asset, ledger.address) == held + credited
-
-
-def _assert_concluded(ledger, tx, params: ChannelParams, version: int, payout_a: int, payout_b: int) -> None:
-    events = tx.decode_logs(ledger.Concluded)
-    assert len(events) == 1
-    event = events[0]
-    assert bytes(event.channel) == params.channel_id
-    assert (event.version, event.payout_a, event.payout_b) == (version, payout_a, payout_b)
-
-
-def _assert_credited(ledger, tx, params: ChannelParams, expected: list[tuple[str, int]]) -> None:
-    events = tx.decode_logs(ledger.Credited)
-    assert [(bytes(e.channel), e.owner, e.asset, e.amount) for e in events] == [
-        (params.channel_id, owner, params.asset, amount) for owner, amount in expected
-    ]
 
 
 def _assert_withdrawn(ledger, tx, owner, asset, receiver: str, amount: int) -> None:

@@ -2,63 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pytest
 
 from perun_vyper import ETH, ChannelParams, LedgerState
+from tests.ledger_checks import assert_accounts_balance as _assert_invariant
+from tests.ledger_checks import assert_concluded as _assert_concluded
+from tests.ledger_checks import assert_credited as _assert_credited
+from tests.ledger_checks import holdings as _holdings
+from tests.ledger_checks import runtime_code as _code
 
 ONE_ETH = 10**18
 # A close with a hostile recipient must stay cheap: the push is gas-capped (10k for ETH).
 CLOSE_GAS_LIMIT = 200_000
-
-
-def _code(container) -> bytes:
-    code = container.contract_type.get_runtime_bytecode()
-    assert code, "contract has no runtime bytecode"
-    return bytes(code)
-
-
-def _holdings(ledger, channel: bytes) -> tuple[int, int, bool]:
-    deposit_a, deposit_b, concluded = ledger.holdings(channel)
-    return int(deposit_a), int(deposit_b), bool(concluded)
-
-
-def _asset_balance(ledger, asset) -> int:
-    return ledger.balance if asset == ETH else asset.balanceOf(ledger)
-
-
-def _assert_invariant(ledger, asset, channels: Iterable[ChannelParams], owners: Iterable) -> None:
-    """The ledger holds exactly the deposits of its unconcluded channels plus all credits."""
-    asset_address = ETH if asset == ETH else asset.address
-    held = 0
-    for params in channels:
-        deposit_a, deposit_b, concluded = _holdings(ledger, params.channel_id)
-        if not concluded:
-            held += deposit_a + deposit_b
-        else:
-            assert (deposit_a, deposit_b) == (0, 0)
-    credited = sum(ledger.credits(asset_address, owner) for owner in owners)
-    assert _asset_balance(ledger, asset) == held + credited
-
-
-def _assert_concluded(ledger, tx, params: ChannelParams, version: int, payout_a: int, payout_b: int) -> None:
-    events = tx.decode_logs(ledger.Concluded)
-    assert len(events) == 1
-    event = events[0]
-    assert bytes(event.channel) == params.channel_id
-    assert (event.version, event.payout_a, event.payout_b) == (version, payout_a, payout_b)
-
-
-def _assert_credited(ledger, tx, params: ChannelParams, expected: list[tuple[str, int]]) -> None:
-    events = tx.decode_logs(ledger.Credited)
-    assert len(events) == len(expected)
-    for event, (owner, amount) in zip(events, expected, strict=True):
-        assert event.contract_address == ledger.address
-        assert bytes(event.channel) == params.channel_id
-        assert event.owner == owner
-        assert event.asset == params.asset
-        assert event.amount == amount
 
 
 def _close(ledger, signed, params: ChannelParams, final, sender):

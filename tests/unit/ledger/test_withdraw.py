@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import ape
 
 from perun_vyper import ETH, ChannelParams
+from tests.ledger_checks import assert_accounts_balance as _assert_invariant
+from tests.ledger_checks import runtime_code as _code
 
 ONE_ETH = 10**18
 ZERO_ADDRESS = ETH
 # Runtime code answering every call with 32 zero bytes: `transfer` returns false.
 RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 HOSTILE_RECEIVER = "0x000000000000000000000000000000000000dEaD"
-
-
-def _code(container) -> bytes:
-    code = container.contract_type.get_runtime_bytecode()
-    assert code, "contract has no runtime bytecode"
-    return bytes(code)
-
-
-def _holdings(ledger, channel: bytes) -> tuple[int, int, bool]:
-    deposit_a, deposit_b, concluded = ledger.holdings(channel)
-    return int(deposit_a), int(deposit_b), bool(concluded)
-
-
-def _assert_invariant(ledger, asset, channels: Iterable[ChannelParams], owners: Iterable) -> None:
-    """The ledger holds exactly the deposits of its unconcluded channels plus all credits."""
-    asset_address = ETH if asset == ETH else asset.address
-    held = 0
-    for params in channels:
-        deposit_a, deposit_b, concluded = _holdings(ledger, params.channel_id)
-        held += 0 if concluded else deposit_a + deposit_b
-    credited = sum(ledger.credits(asset_address, owner) for owner in owners)
-    balance = ledger.balance if asset == ETH else asset.balanceOf(ledger)
-    assert balance == held + credited
 
 
 def _assert_withdrawn(ledger, tx, owner, asset: str, receiver: str, amount: int) -> None:
