@@ -40,8 +40,8 @@ lint: setup
 	natrix lint --disable NTX11 -- contracts/LedgerAdjudicator.vy contracts/VirtualAdjudicator.vy contracts/modules
 
 # Statement coverage per Vyper source. One `ape test --coverage` process per test module (Ape holds
-# every trace of a session in memory), then the reports are merged. The stateful fuzzers are left out:
-# traced, they take hours; every line they reach is reached by a plain test too.
+# every trace of a session in memory), each saving its statement report (tests/conftest.py), then one
+# merged table (tools/coverage_merge.py). The stateful fuzzers are left out: traced, they take hours.
 COVERAGE_MODULES = $(shell find tests -name 'test_*.py' -not -path 'tests/stateful/*' | sort)
 # Changes the node's chain id mid-test; Ape's traced calls keep signing with the chain id it connected
 # with and fail. It runs in `make test`; docs/SECURITY.md lists the one line only it reaches.
@@ -49,12 +49,12 @@ COVERAGE_DESELECT = --deselect tests/adversarial/test_replay.py::test_replay__ch
 coverage: setup
 	rm -rf .build/coverage-parts && mkdir -p .build/coverage-parts
 	set -e; for module in $(COVERAGE_MODULES); do \
-		ape test $$module --coverage -q -p no:cacheprovider $(COVERAGE_DESELECT) > .build/coverage-parts/last.log 2>&1 \
+		PERUN_COVERAGE_JSON=.build/coverage-parts/$$(echo $$module | tr / _).json \
+			ape test $$module --coverage -q -p no:cacheprovider $(COVERAGE_DESELECT) > .build/coverage-parts/last.log 2>&1 \
 			|| { tail -n 40 .build/coverage-parts/last.log; exit 1; }; \
 		tail -n 1 .build/coverage-parts/last.log; \
-		cp .build/coverage.xml .build/coverage-parts/$$(echo $$module | tr / _).xml; \
 	done
-	python tools/coverage_merge.py .build/coverage-parts/*.xml
+	python tools/coverage_merge.py .build/coverage-parts/*.json
 
 # The standard lifecycles on a fresh Anvil: rewrites docs/gas.json and docs/GAS.md.
 gas: setup

@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -248,3 +249,14 @@ def make_virtual(alice, bob, ingrid, chain) -> Callable[..., VirtualParams]:
         )
 
     return _make
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """With PERUN_COVERAGE_JSON set (``make coverage``), save Ape's statement-level coverage report so
+    tools/coverage_merge.py can merge the runs of several test modules."""
+    target = os.environ.get("PERUN_COVERAGE_JSON")
+    runner = config.pluginmanager.get_plugin("ape-test")
+    data = runner.coverage_tracker.data if target and runner else None
+    if data is not None and data._report is not None:
+        Path(target).write_text(data.report.model_dump_json())

@@ -1,24 +1,33 @@
-"""Merge Ape's per-module coverage reports (Cobertura XML) and print statement coverage per Vyper source.
+"""Merge Ape's statement coverage from several `ape test --coverage` runs; print it per Vyper source.
 
-`make coverage` runs each test module in its own `ape test --coverage` process: Ape keeps every trace
-of a session in memory (a whole-suite run grew past 22 GB here), so one process per module keeps the
-run inside the machine. A statement counts as covered if any module's run hit it.
+`make coverage` runs each test module in its own process: Ape keeps every trace of a session in
+memory (a whole-suite run grew past 22 GB here). tests/conftest.py saves each run's report as JSON
+(PERUN_COVERAGE_JSON); a statement counts as covered if any run hit it. Statements are identified as
+Ape identifies them: by source, contract, function and source location (or tag, for compiler checks).
 """
 
 from __future__ import annotations
 
+import json
 import sys
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+Key = tuple[str, str, str, str]
 
-def merge(paths: list[str]) -> dict[str, dict[int, int]]:
-    hits: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+
+def merge(paths: list[str]) -> dict[str, dict[Key, int]]:
+    hits: dict[str, dict[Key, int]] = defaultdict(lambda: defaultdict(int))
     for path in paths:
-        for cls in ET.parse(path).getroot().iter("class"):
-            lines = hits[cls.attrib["name"]]
-            for line in cls.iter("line"):
-                lines[int(line.attrib["number"])] += int(line.attrib["hits"])
+        with open(path) as handle:
+            report = json.load(handle)
+        for project in report["projects"]:
+            for source in project["sources"]:
+                for contract in source["contracts"]:
+                    for function in contract["functions"]:
+                        for statement in function["statements"]:
+                            where = json.dumps(statement.get("location") or statement.get("tag"))
+                            key = (contract["name"], function["full_name"], where, "")
+                            hits[source["source_id"]][key] += statement["hit_count"]
     return hits
 
 
@@ -27,13 +36,13 @@ def main(paths: list[str]) -> int:
         print("no coverage reports given", file=sys.stderr)
         return 2
     hits = merge(paths)
-    print(f"{'source':45} {'stmts':>6} {'miss':>6} {'cover':>8}  missed lines")
-    for name in sorted(hits):
-        lines = hits[name]
-        missed = sorted(n for n, h in lines.items() if h == 0)
-        total = len(lines)
-        cover = 100.0 * (total - len(missed)) / total if total else 100.0
-        print(f"{name:45} {total:>6} {len(missed):>6} {cover:>7.2f}%  {','.join(map(str, missed))}")
+    print(f"{'source':42} {'stmts':>6} {'miss':>6} {'cover':>8}  lines of missed statements")
+    for source in sorted(hits):
+        statements = hits[source]
+        missed = [key for key, count in statements.items() if count == 0]
+        lines = sorted({json.loads(key[2])[0] for key in missed if key[2].startswith("[")})
+        cover = 100.0 * (len(statements) - len(missed)) / len(statements) if statements else 100.0
+        print(f"{source:42} {len(statements):>6} {len(missed):>6} {cover:>7.2f}%  {','.join(map(str, lines))}")
     return 0
 
 
