@@ -52,3 +52,10 @@ def assert_credited(ledger: Any, tx: Any, params: ChannelParams, expected: list[
     assert [(e.contract_address, bytes(e.channel), e.owner, e.asset, e.amount) for e in events] == [
         (ledger.address, params.channel_id, owner, params.asset, amount) for owner, amount in expected
     ]
+
+
+def assert_deposited(ledger: Any, tx: Any, channel: bytes, side: int, amount: int) -> None:
+    events = tx.decode_logs(ledger.Deposited)
+    assert [(e.contract_address, bytes(e.channel), e.side, e.amount) for e in events] == [
+        (ledger.address, channel, side, amount)
+    ]

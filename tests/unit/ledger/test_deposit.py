@@ -6,23 +6,10 @@ import ape
 import pytest
 
 from perun_vyper import MAX_AMOUNT
+from tests.ledger_checks import assert_deposited as _assert_deposited
+from tests.ledger_checks import holdings as _holdings
 
 ONE_ETH = 10**18
-
-
-def _holdings(ledger, channel: bytes) -> tuple[int, int, bool]:
-    deposit_a, deposit_b, concluded = ledger.holdings(channel)
-    return int(deposit_a), int(deposit_b), bool(concluded)
-
-
-def _assert_deposited(ledger, tx, channel: bytes, side: int, amount: int) -> None:
-    events = tx.decode_logs(ledger.Deposited)
-    assert len(events) == 1
-    event = events[0]
-    assert event.contract_address == ledger.address
-    assert bytes(event.channel) == channel
-    assert event.side == side
-    assert event.amount == amount
 
 
 @pytest.mark.parametrize("side", [0, 1])

@@ -7,6 +7,8 @@ import pytest
 from ape.exceptions import TransactionError
 
 from perun_vyper import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, ChannelParams, InvalidParams
+from tests.ledger_checks import assert_deposited as _assert_deposited
+from tests.ledger_checks import holdings as _holdings
 from tests.view_reverts import assert_view_reverts
 
 ZERO_ADDRESS = ETH
@@ -16,21 +18,6 @@ RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 RETURNS_ONE_CODE = bytes.fromhex("600160005260206000f3")
 FAKE_TOKEN_A = "0x00000000000000000000000000000000000fa15e"
 FAKE_TOKEN_B = "0x000000000000000000000000000000000000a0e1"
-
-
-def _holdings(ledger, channel: bytes) -> tuple[int, int, bool]:
-    deposit_a, deposit_b, concluded = ledger.holdings(channel)
-    return int(deposit_a), int(deposit_b), bool(concluded)
-
-
-def _assert_deposited(ledger, tx, channel: bytes, side: int, amount: int) -> None:
-    events = tx.decode_logs(ledger.Deposited)
-    assert len(events) == 1
-    event = events[0]
-    assert event.contract_address == ledger.address
-    assert bytes(event.channel) == channel
-    assert event.side == side
-    assert event.amount == amount
 
 
 @pytest.mark.parametrize("side", [0, 1])
