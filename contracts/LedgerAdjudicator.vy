@@ -255,7 +255,8 @@ def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
     assert side < 2, "ledger: invalid side"
     word: uint256 = self._holdings[channel]
     assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
-    # Checked before the pull as well as after it: what arrives is at most `amount`.
+    # Checked before the pull so an honest deposit fails early; `_add_deposit`
+    # checks again after it, since a hostile token may report more than `amount`.
     assert self._side_amount(word, side) + amount <= MAX_AMOUNT, "ledger: amount too large"
     token: IERC20 = IERC20(params.asset)
     before: uint256 = staticcall token.balanceOf(self)

@@ -59,3 +59,18 @@ def assert_deposited(ledger: Any, tx: Any, channel: bytes, side: int, amount: in
     assert [(e.contract_address, bytes(e.channel), e.side, e.amount) for e in events] == [
         (ledger.address, channel, side, amount)
     ]
+
+
+def assert_settled(ledger: Any, params: ChannelParams) -> None:
+    """Concluded: deposits gone, concluded bit set, dispute cleared."""
+    assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
+    assert tuple(ledger.dispute(params.channel_id)) == (0, 0, b"\x00" * 32)
+
+
+def assert_withdrawn(ledger: Any, tx: Any, owner: Any, asset: Any, receiver: str, amount: int) -> None:
+    """One Withdrawn event; ``asset`` is ETH or a token contract."""
+    asset_address = ETH if asset == ETH else str(asset.address)
+    events = tx.decode_logs(ledger.Withdrawn)
+    assert [(e.contract_address, e.owner, e.asset, e.receiver, e.amount) for e in events] == [
+        (ledger.address, owner.address, asset_address, receiver, amount)
+    ]

@@ -14,6 +14,12 @@ from web3.exceptions import ContractLogicError
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")
 
 
+def revert_reason(data: bytes) -> str:
+    """The message of an ``Error(string)`` revert."""
+    assert data[:4] == _ERROR_SELECTOR, f"not an Error(string) revert: 0x{data.hex()}"
+    return decode(["string"], data[4:])[0]
+
+
 def assert_view_reverts(method: Any, *args: Any, reason: str) -> None:
     """``method`` is a contract's view (e.g. ``ledger.channel_id``); ``args`` its arguments."""
     from ape import chain
@@ -24,7 +30,6 @@ def assert_view_reverts(method: Any, *args: Any, reason: str) -> None:
     except ContractLogicError as error:
         data = error.data if isinstance(error.data, str) else ""
         raw = bytes.fromhex(data[2:]) if data.startswith("0x") else b""
-        assert raw[:4] == _ERROR_SELECTOR, f"reverted without a reason string: {error}"
-        assert decode(["string"], raw[4:])[0] == reason
+        assert revert_reason(raw) == reason
         return
     raise AssertionError(f"{method} did not revert (expected {reason!r})")

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 import ape
 import pytest
-from eth_abi import decode
 from eth_utils import keccak
 
 from perun_vyper import ETH, ChannelParams, LedgerState, VirtualParams, VirtualState, open_virtual
 from tests.ledger_checks import assert_accounts_balance as _assert_invariant
 from tests.ledger_checks import assert_concluded as _assert_concluded
 from tests.ledger_checks import assert_credited as _assert_credited
+from tests.ledger_checks import assert_withdrawn as _assert_withdrawn
 from tests.ledger_checks import runtime_code as _code
+from tests.view_reverts import revert_reason as _revert_reason
 
 ONE_ETH = 10**18
 UNIT = 10**6  # token amounts
@@ -56,18 +57,6 @@ def _balance(asset, who) -> int:
     if asset == ETH:
         return ape.chain.provider.get_balance(address)
     return asset.balanceOf(address)
-
-
-def _assert_withdrawn(ledger, tx, owner, asset, receiver: str, amount: int) -> None:
-    events = tx.decode_logs(ledger.Withdrawn)
-    assert [(e.owner, e.asset, e.receiver, e.amount) for e in events] == [
-        (owner.address, _address(asset), receiver, amount)
-    ]
-
-
-def _revert_reason(response: bytes) -> str:
-    assert response[:4] == keccak(text="Error(string)")[:4], response
-    return decode(["string"], response[4:])[0]
 
 
 def _assert_refused_by_lock(hostile, attempts: int) -> None:

@@ -22,13 +22,14 @@ from pathlib import Path
 import ape
 import pytest
 import rlp
-from eth_abi import decode, encode
+from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from perun_vyper import ChannelParams, Domain, LedgerState, Lock, VirtualState, sign_state
 from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from tests.view_reverts import revert_reason as _revert_reason
 
 APE_CHAIN_ID = 31337
 OTHER_CHAIN_ID = 4242
@@ -51,11 +52,6 @@ def _virtual_domain(chain_id: int, address) -> Domain:
 
 def _sigs(state, domain: Domain, *accounts) -> tuple[bytes, ...]:
     return tuple(sign_state(account.private_key, state, domain) for account in accounts)
-
-
-def _revert_reason(data: bytes) -> str:
-    assert data[:4] == ERROR_SELECTOR, f"not an Error(string) revert: 0x{data.hex()}"
-    return decode(["string"], data[4:])[0]
 
 
 def _create_address(sender: str, nonce: int) -> str:

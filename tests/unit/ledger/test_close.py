@@ -4,18 +4,13 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState
+from tests.ledger_checks import assert_settled as _assert_settled
 
-ZERO_HASH = b"\x00" * 32
 ETH_UNIT = 10**18
 
 
 def _concluded(ledger, receipt) -> list:
     return list(receipt.decode_logs(ledger.Concluded))
-
-
-def _assert_settled(ledger, params):
-    assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
-    assert tuple(ledger.dispute(params.channel_id)) == (0, 0, ZERO_HASH)
 
 
 def _final(state: LedgerState, version: int) -> LedgerState:

@@ -4,8 +4,8 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState
+from tests.ledger_checks import assert_settled as _assert_settled
 
-ZERO_HASH = b"\x00" * 32
 ETH_UNIT = 10**18
 
 
@@ -24,11 +24,6 @@ def _conclude_at(ledger, chain, params, state, sender, timestamp):
     receipt = ledger.conclude(params.as_tuple(), state.as_tuple(), sender=sender)
     assert receipt.timestamp == timestamp
     return receipt
-
-
-def _assert_settled(ledger, params):
-    assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
-    assert tuple(ledger.dispute(params.channel_id)) == (0, 0, ZERO_HASH)
 
 
 def test_conclude__after_deadline__pays_registered_state(

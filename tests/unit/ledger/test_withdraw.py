@@ -6,6 +6,7 @@ import ape
 
 from perun_vyper import ETH, ChannelParams
 from tests.ledger_checks import assert_accounts_balance as _assert_invariant
+from tests.ledger_checks import assert_withdrawn as _assert_withdrawn
 from tests.ledger_checks import runtime_code as _code
 
 ONE_ETH = 10**18
@@ -13,17 +14,6 @@ ZERO_ADDRESS = ETH
 # Runtime code answering every call with 32 zero bytes: `transfer` returns false.
 RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 HOSTILE_RECEIVER = "0x000000000000000000000000000000000000dEaD"
-
-
-def _assert_withdrawn(ledger, tx, owner, asset: str, receiver: str, amount: int) -> None:
-    events = tx.decode_logs(ledger.Withdrawn)
-    assert len(events) == 1
-    event = events[0]
-    assert event.contract_address == ledger.address
-    assert event.owner == owner.address
-    assert event.asset == asset
-    assert event.receiver == receiver
-    assert event.amount == amount
 
 
 def _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher) -> tuple[ChannelParams, int]:
@@ -108,7 +98,7 @@ def test_withdraw__token_credit__pays_receiver_and_zeroes_credit(
 
     tx = ledger.withdraw(token, ingrid, sender=alice)
 
-    _assert_withdrawn(ledger, tx, alice, token.address, ingrid.address, credit)
+    _assert_withdrawn(ledger, tx, alice, token, ingrid.address, credit)
     assert ledger.credits(token, alice) == 0
     assert token.balanceOf(ingrid) == ingrid_before + credit
     assert token.balanceOf(alice) == alice_before
