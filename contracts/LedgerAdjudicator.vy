@@ -62,6 +62,13 @@ _TOKEN_CHANNEL_BIT: constant(uint256) = 2**255
 _CONCLUDED_BIT: constant(uint256) = 2**255
 
 
+# @dev Bit 254 of a holdings word marks a channel with a registered
+# dispute, so `close` reads the dispute slot only when there is one (a
+# cold SLOAD saved on every cooperative close; the first registration
+# pays one warm rewrite of the holdings word instead).
+_DISPUTED_BIT: constant(uint256) = 2**254
+
+
 # @dev Width of one side's deposit inside a holdings word.
 _AMOUNT_BITS: constant(uint256) = 120
 
@@ -152,8 +159,8 @@ VIRTUAL_ADJUDICATOR: public(immutable(IVirtualAdjudicator))
 
 
 # @dev Deposits of each channel, packed: bits 0-119 side A, bits 120-239
-# side B, bit 255 the concluded flag. One slot, so the second deposit only
-# rewrites a warm, non-zero word.
+# side B, bit 254 the disputed flag, bit 255 the concluded flag. One slot,
+# so the second deposit only rewrites a non-zero word.
 _holdings: HashMap[bytes32, uint256]
 
 
@@ -286,11 +293,18 @@ def close(
     assert state.is_final, "ledger: state not final"
     assert len(state.locks) == 0, "ledger: final state has locks"
     holdings: uint256 = self._open_holdings(channel)
-    dispute: uint256 = self._disputes[channel]
-    if dispute != 0:
+    dispute: uint256 = 0
+    if holdings & _DISPUTED_BIT != 0:
+        dispute = self._disputes[channel]
         assert state.version > self._unpack_version(dispute), "ledger: stale version"
     self._check_signatures(params, self._state_hash(state), sig_a, sig_b)
-    self._conclude(channel, params, state, holdings, dispute, [])
+    payout_a: uint256 = 0
+    payout_b: uint256 = 0
+    funded: bool = False
+    payout_a, payout_b, funded = self._base_payouts(
+        holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
+    )
+    self._finish(channel, params, state.version, dispute, payout_a, payout_b)
 
 
 @external
@@ -312,13 +326,14 @@ def register(
     channel: bytes32 = self._channel_id(params)
     self._check_state(channel, state)
     assert not state.is_final, "ledger: final state, call close"
-    self._open_holdings(channel)
+    holdings: uint256 = self._open_holdings(channel)
     state_hash: bytes32 = self._state_hash(state)
-    dispute: uint256 = self._disputes[channel]
+    dispute: uint256 = 0
     deadline: uint64 = 0
-    if dispute == 0:
+    if holdings & _DISPUTED_BIT == 0:
         deadline = convert(block.timestamp, uint64) + params.challenge_duration
     else:
+        dispute = self._disputes[channel]
         deadline = self._unpack_deadline(dispute)
         assert block.timestamp < convert(deadline, uint256), "ledger: challenge period over"
         registered_version: uint64 = self._unpack_version(dispute)
@@ -326,6 +341,8 @@ def register(
             return
         assert state.version > registered_version, "ledger: stale version"
     self._check_signatures(params, state_hash, sig_a, sig_b)
+    if dispute == 0:
+        self._holdings[channel] = holdings | _DISPUTED_BIT
     self._disputes[channel] = convert(state.version, uint256) | (convert(deadline, uint256) << 64)
     self._registered[channel] = state_hash
     log Registered(channel=channel, version=state.version, deadline=deadline)
@@ -349,12 +366,25 @@ def conclude(
     """
     channel: bytes32 = self._channel_id(params)
     holdings: uint256 = self._open_holdings(channel)
+    assert holdings & _DISPUTED_BIT != 0, "ledger: no dispute"
     dispute: uint256 = self._disputes[channel]
-    assert dispute != 0, "ledger: no dispute"
     assert block.timestamp >= convert(self._unpack_deadline(dispute), uint256), "ledger: challenge period not over"
     assert self._state_hash(state) == self._registered[channel], "ledger: state not registered"
     assert len(virtuals) == len(state.locks), "ledger: virtual params do not match locks"
-    self._conclude(channel, params, state, holdings, dispute, virtuals)
+    payout_a: uint256 = 0
+    payout_b: uint256 = 0
+    funded: bool = False
+    payout_a, payout_b, funded = self._base_payouts(
+        holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
+    )
+    if funded:
+        for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
+            share_a: uint256 = 0
+            share_b: uint256 = 0
+            share_a, share_b = self._split_lock(channel, params, state.locks[i], virtuals[i])
+            payout_a += share_a
+            payout_b += share_b
+    self._finish(channel, params, state.version, dispute, payout_a, payout_b)
 
 
 @external
@@ -462,50 +492,56 @@ def _add_deposit(channel: bytes32, side: uint256, amount: uint256):
 
 
 @internal
-def _conclude(
-    channel: bytes32,
-    params: ChannelParams,
-    state: LedgerState,
-    holdings: uint256,
-    dispute: uint256,
-    virtuals: DynArray[IVirtualAdjudicator.VirtualParams, MAX_LOCKS],
-):
+@pure
+def _base_payouts(
+    holdings: uint256, balance_a: uint256, balance_b: uint256, funding_a: uint256, funding_b: uint256
+) -> (uint256, uint256, bool):
     """
-    @dev Settles a channel by `state` against its actual deposits, marks it
-         concluded, then pushes both payouts. Each side receives its
-         balance, its share of every lock, plus any deposit the state does
-         not account for (a late top-up). If a side deposited less than the
-         state says it funded (the partner never funded the initial state),
-         nothing moved yet, and each side gets back exactly its own deposit.
-    @param channel The channel id.
-    @param params The channel's parameters.
-    @param state The state to settle by (already checked).
-    @param holdings The channel's holdings word (not concluded).
-    @param dispute The channel's dispute word (zero if none).
-    @param virtuals One virtual channel's parameters per lock, in order.
+    @dev What each side receives from a state's balances against the
+         channel's actual deposits, before any lock is split. Each side
+         receives its balance plus any deposit the state does not account
+         for (a late top-up). If a side deposited less than the state says
+         it funded (the partner never funded the initial state), nothing
+         moved yet, and each side gets back exactly its own deposit.
+    @param holdings The channel's holdings word.
+    @param balance_a The state's balance of side A.
+    @param balance_b The state's balance of side B.
+    @param funding_a The deposits of side A the state accounts for.
+    @param funding_b The deposits of side B the state accounts for.
+    @return payout_a Side A's payout before lock shares.
+    @return payout_b Side B's payout before lock shares.
+    @return funded Whether the state is funded (its locks are split).
     """
     deposit_a: uint256 = self._side_amount(holdings, 0)
     deposit_b: uint256 = self._side_amount(holdings, 1)
-    payout_a: uint256 = deposit_a
-    payout_b: uint256 = deposit_b
-    if deposit_a >= state.funding_a and deposit_b >= state.funding_b:
+    if deposit_a >= funding_a and deposit_b >= funding_b:
         # balances + lock shares + funding difference: sums to deposit_a +
         # deposit_b, since `_check_state` enforced balance_a + balance_b +
         # locked == funding_a + funding_b and each lock's shares sum to its
         # amounts (`_split_lock`).
-        payout_a = state.balance_a + deposit_a - state.funding_a
-        payout_b = state.balance_b + deposit_b - state.funding_b
-        for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
-            share_a: uint256 = 0
-            share_b: uint256 = 0
-            share_a, share_b = self._split_lock(channel, params, state.locks[i], virtuals[i])
-            payout_a += share_a
-            payout_b += share_b
+        return balance_a + deposit_a - funding_a, balance_b + deposit_b - funding_b, True
+    return deposit_a, deposit_b, False
+
+
+@internal
+def _finish(
+    channel: bytes32, params: ChannelParams, version: uint64, dispute: uint256, payout_a: uint256, payout_b: uint256
+):
+    """
+    @dev Marks a channel concluded, clears its dispute, then pushes both
+         payouts (effects before interactions).
+    @param channel The channel id.
+    @param params The channel's parameters.
+    @param version The version of the state settled by.
+    @param dispute The channel's dispute word (zero if none).
+    @param payout_a What side A receives.
+    @param payout_b What side B receives.
+    """
     self._holdings[channel] = _CONCLUDED_BIT
     if dispute != 0:
         self._disputes[channel] = 0
         self._registered[channel] = empty(bytes32)
-    log Concluded(channel=channel, version=state.version, payout_a=payout_a, payout_b=payout_b)
+    log Concluded(channel=channel, version=version, payout_a=payout_a, payout_b=payout_b)
     self._pay(channel, params.asset, params.participant_a, payout_a)
     self._pay(channel, params.asset, params.participant_b, payout_b)
 
