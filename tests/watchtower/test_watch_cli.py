@@ -1,0 +1,153 @@
+"""End to end: `ape run watch` as a subprocess on the test's own Anvil, while the test registers a stale state.
+
+The subprocess reaches the node by URL (``--network <uri>``: Ape's node provider on an ad-hoc
+``ethereum:custom`` network, chain id read from the node) and sends from ``TEST::4``, the ``watcher``
+fixture's account. It exits by itself after three actions (or two minutes at most); the test reads its
+lines as they come. (``ethereum:local:<uri>`` would sign with the local network's chain id, which the
+test Anvil refuses: "invalid chain id for signer".)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.ledger_checks import assert_settled
+
+E = 10**18
+M = 10**15
+HOUR = 3600
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Output:
+    """The subprocess's merged stdout/stderr, read line by line on a thread so that waits can time out."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def until(self, prefix: str, timeout: float = 60) -> str:
+        """The next line starting with ``prefix``; fails if the process ends or nothing comes in time."""
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                raise AssertionError(f"`ape run watch` ended before {prefix!r}:\n" + "\n".join(self.lines))
+            self.lines.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no {prefix!r} within {timeout}s:\n" + "\n".join(self.lines))
+
+
+def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
+    ledger, virtual, chain, open_channel, signed, remember_ledger, store, alice, bob, watcher
+):
+    params, initial = open_channel(E, E)
+    states = [initial]
+    for amount, side in ((200 * M, 0), (600 * M, 1)):  # Alice: 0.8, then 1.4
+        states.append(states[-1].pay(amount, side))
+    s0, s1, s2 = states
+    remember_ledger(params, alice, [s0, s1, s2])
+    alice_balance, alice_nonce = alice.balance, alice.nonce
+    watcher_balance, watcher_nonce = watcher.balance, watcher.nonce
+    uri = chain.provider.uri
+    assert uri.startswith("http://")
+
+    command = [
+        str(Path(sys.executable).with_name("ape")), "run", "watch",
+        "--network", uri, "--account", "TEST::4", "--store", str(store.path),
+        "--ledger", str(ledger.address), "--virtual", str(virtual.address),
+        "--interval", "0.5", "--max-actions", "3", "--max-seconds", "120",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = Output(proc)
+    try:
+        started = output.until("watching")
+        assert f"1 ledger and 0 virtual channels of {store.path}" in started
+        assert f"as {watcher.address}" in started
+
+        stale = ledger.register(params.as_tuple(), *signed(s1), sender=bob)
+        deadline = stale.timestamp + HOUR
+        channel = "0x" + params.channel_id.hex()
+        observed = output.until("observed")
+        assert observed == (
+            f"observed   ledger {channel} registered v1 deadline={deadline} block={stale.block_number}"
+            f" tx={str(stale.txn_hash).lower()}"
+        )
+        refuted = output.until("refuted")
+        assert refuted.startswith(f"refuted    ledger {channel} v1 -> v2 tx=0x")
+        assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, s2.struct_hash())
+
+        chain.mine(timestamp=deadline)
+        concluded = output.until("concluded")
+        assert concluded.startswith(f"concluded  ledger {channel} v2 payout_a={1400 * M} payout_b={600 * M} tx=0x")
+        summary = output.until("summary")
+        assert summary == "summary    3 actions: 1 Observed, 1 Refuted, 1 Concluded"
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert_settled(ledger, params)
+    assert (alice.balance - alice_balance, alice.nonce - alice_nonce) == (1400 * M, 0)
+    tx = refuted.split("tx=")[1]
+    receipt = chain.get_receipt(tx)
+    assert receipt.sender == watcher.address
+    assert [(bytes(e.channel), e.version, e.deadline) for e in receipt.decode_logs(ledger.Registered)] == [
+        (params.channel_id, 2, deadline)
+    ]
+    fees = receipt.total_fees_paid + chain.get_receipt(concluded.split("tx=")[1]).total_fees_paid
+    assert watcher.balance == watcher_balance - fees and watcher.nonce == watcher_nonce + 2
+
+
+def _watch_module():
+    spec = importlib.util.spec_from_file_location("watch_script", ROOT / "scripts" / "watch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _entry(ledger: str, virtual: str) -> dict:
+    return {"contracts": {"LedgerAdjudicator": {"address": ledger}, "VirtualAdjudicator": {"address": virtual}}}
+
+
+def test_watch_cli__deployments_record__newest_pair_of_this_chain(tmp_path):
+    watch = _watch_module()
+    # The layout scripts/deploy.py writes: chain id -> salt -> deployments, oldest first.
+    path = tmp_path / "ethereum-local.json"
+    path.write_text(
+        json.dumps(
+            {
+                "31337": {"0xaa": [_entry("0x01", "0x02"), _entry("0x03", "0x04")]},
+                "1": {"0xaa": [_entry("0x05", "0x06")]},
+            }
+        )
+    )
+    assert watch._from_record(path, 31337) == {"ledger": "0x03", "virtual": "0x04"}
+    assert watch._from_record(path, 1) == {"ledger": "0x05", "virtual": "0x06"}
+    assert watch._from_record(tmp_path / "missing.json", 1) == {}
+    path.write_text("{not json")
+    assert watch._from_record(path, 1) == {}
+    # Flat layouts and lists of entries are read too; naming one contract only is not a pair.
+    assert watch._recorded_pairs({"ledger": "0x07", "virtual": "0x08"}) == [{"ledger": "0x07", "virtual": "0x08"}]
+    assert watch._recorded_pairs([{"LedgerAdjudicator": "0x09", "VirtualAdjudicator": {"address": "0x0a"}}]) == [
+        {"ledger": "0x09", "virtual": "0x0a"}
+    ]
+    assert watch._recorded_pairs({"LedgerAdjudicator": "0x09", "other": 3}) == []
