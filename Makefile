@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # Ape finds vyper and anvil on PATH only.
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup test deploy lint coverage gas clean
+.PHONY: setup demo test deploy lint coverage gas bench clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -28,6 +28,11 @@ $(PY_STAMP): pyproject.toml | $(BIN)/python
 $(NODE_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The whole system on a fresh local chain: deploy, channels, payments, disputes, every balance checked.
+# Options through DEMO_ARGS, e.g. DEMO_ARGS='--users 5 --payments 10000'.
+demo: setup
+	ape run demo --network ethereum:local:foundry $(DEMO_ARGS)
 
 test: setup
 	ape test $(TEST_ARGS)
@@ -59,6 +64,12 @@ coverage: setup
 # The standard lifecycles on a fresh Anvil: rewrites docs/gas.json and docs/GAS.md.
 gas: setup
 	ape run gas --network ethereum:local:foundry
+
+# Off-chain payments per second (sign, verify, persist on both sides), pinned to one core when taskset
+# exists; README "Off-chain speed". Options through BENCH_ARGS, e.g. BENCH_ARGS='--payments 50000 --profile'.
+TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
+bench: setup
+	$(TASKSET) python -m perun_vyper.bench $(BENCH_ARGS)
 
 deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0

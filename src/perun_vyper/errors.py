@@ -15,3 +15,7 @@ class InvalidState(PerunError, ValueError):
 
 class InvalidSignature(PerunError, ValueError):
     """A signature that is malformed, malleable, or not by the expected signer."""
+
+
+class RefusedUpdate(PerunError):
+    """An update this party will not sign or accept (a rule of the protocol forbids it); nothing was stored."""

@@ -1,0 +1,91 @@
+"""Off-chain fixtures of the client tests: fixed keys, fake domains, one store file per party."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from perun_vyper import ChannelParams, Domain, Hub, LedgerChannel, Store, Update, exchange
+from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from perun_vyper.fastpath import Signer
+
+ALICE_KEY = bytes.fromhex("a1" * 32)
+BOB_KEY = bytes.fromhex("b0" * 32)
+INGRID_KEY = bytes.fromhex("1d" * 32)
+ALICE, BOB, INGRID = (Signer(key).address for key in (ALICE_KEY, BOB_KEY, INGRID_KEY))
+KEYS = {ALICE: ALICE_KEY, BOB: BOB_KEY, INGRID: INGRID_KEY}
+E = 10**18
+LEDGER_DOMAIN = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "5e" * 20)
+VIRTUAL_DOMAIN = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "7f" * 20)
+NOW = 1_700_000_000
+MAX_VALIDITY = 7 * 86400
+
+
+def forge(state, key: bytes, domain: Domain = LEDGER_DOMAIN, release=None) -> Update:
+    """An update signed with ``key`` whatever its content: what a dishonest proposer can send."""
+    from perun_vyper.fastpath import digest_prefix, state_digest
+
+    return Update(state, Signer(key).sign(state_digest(digest_prefix(domain), state)), release)
+
+
+def snapshot(store: Store) -> list:
+    """Everything a store holds, to show that a refusal wrote nothing."""
+    return [(record, store.history(record.channel_id)) for record in store.channels()]
+
+
+@pytest.fixture
+def store_at(tmp_path: Path) -> Callable[[str], Store]:
+    """``store_at(name)``: the party's store (one file per party), opened once per test."""
+    opened: dict[str, Store] = {}
+
+    def _open(name: str) -> Store:
+        if name not in opened:
+            opened[name] = Store(tmp_path / f"{name}.db")
+        return opened[name]
+
+    yield _open
+    for store in opened.values():
+        store.close()
+
+
+@pytest.fixture
+def pair(store_at) -> tuple[LedgerChannel, LedgerChannel]:
+    """A ledger channel Alice (A) - Bob (B), version 0 signed by both, deposits (1 ETH each) confirmed."""
+    params = ChannelParams(ALICE, BOB, nonce=1)
+    alice = LedgerChannel.open(params, LEDGER_DOMAIN, ALICE_KEY, store_at("alice"), E, E)
+    bob = LedgerChannel.open(params, LEDGER_DOMAIN, BOB_KEY, store_at("bob"), E, E)
+    exchange(alice, bob)
+    for channel in (alice, bob):
+        channel.confirm_funding((E, E))
+    return alice, bob
+
+
+@dataclass
+class Network:
+    """Alice - Ingrid - Bob, off-chain: two funded ledger channels and Ingrid's hub."""
+
+    hub: Hub
+    alice: LedgerChannel  # Alice's side of Alice-Ingrid
+    bob: LedgerChannel  # Bob's side of Ingrid-Bob
+    left: LedgerChannel  # Ingrid's side of Alice-Ingrid
+    right: LedgerChannel  # Ingrid's side of Ingrid-Bob
+
+
+@pytest.fixture
+def network(store_at) -> Network:
+    hub = Hub(
+        INGRID_KEY, store_at("ingrid"), virtual_domain=VIRTUAL_DOMAIN, max_validity=MAX_VALIDITY, clock=lambda: NOW
+    )
+    left_params, right_params = ChannelParams(ALICE, INGRID, nonce=1), ChannelParams(INGRID, BOB, nonce=2)
+    alice = LedgerChannel.open(left_params, LEDGER_DOMAIN, ALICE_KEY, store_at("alice"), E, E)
+    left = hub.open_channel(left_params, LEDGER_DOMAIN, E, E)
+    right = hub.open_channel(right_params, LEDGER_DOMAIN, E, E)
+    bob = LedgerChannel.open(right_params, LEDGER_DOMAIN, BOB_KEY, store_at("bob"), E, E)
+    exchange(alice, left)
+    exchange(right, bob)
+    for channel in (alice, left, right, bob):
+        channel.confirm_funding((E, E))
+    return Network(hub, alice, bob, left, right)

@@ -1,0 +1,70 @@
+"""`ape run demo` end to end with a small network, and the summary's verdict logic."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from perun_vyper.demo import Check, Phase, Result, summary_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+APE = str(Path(sys.executable).with_name("ape"))
+
+
+def _run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [APE, "run", "demo", "--network", "ethereum:local:foundry", "--store-dir", str(tmp_path), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_demo__two_users_small__every_check_passes(tmp_path):
+    done = _run_demo(tmp_path, "--users", "2", "--payments", "40")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    # 1 restart check, 3 cooperative (Ingrid + 2 users), 3 hub-offline, 5 attack checks.
+    assert "12/12 checks passed" in out
+    assert "FAILED" not in out
+    assert re.search(r"off-chain payments: 40 in [0-9.]+ s = [0-9,]+ payments/s", out)
+    for phase, txs in [
+        ("deploy the adjudicators", 2),
+        ("open 2 ledger channels with Ingrid", 4),
+        ("40 off-chain payments", 0),
+        ("close everything cooperatively", 2),
+        ("dispute with Ingrid offline", 9),
+        ("stale-state attack answered by the watchtower", 5),
+    ]:
+        assert re.search(rf"^{re.escape(phase)}\s+{txs}\s+[0-9,]+", out, re.MULTILINE), phase
+    assert re.search(r"watchtower: refuted\s+ledger 0x[0-9a-f]{64} v1 -> v3", out)
+    # Each party's store file stays behind, in WAL mode.
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["alice.sqlite", "bob.sqlite", "ingrid.sqlite"]
+
+
+def test_demo__one_user__usage_error_and_nothing_deployed(tmp_path):
+    done = _run_demo(tmp_path, "--users", "1")
+    assert done.returncode != 0
+    assert "--users must be between 2 and 7" in done.stdout + done.stderr
+    assert "deploy the adjudicators" not in done.stdout
+
+
+def test_summary__one_failed_check__says_demo_failed():
+    result = Result(phases=[Phase("p")], checks=[Check("a", 1, 1), Check("b", 2, 3)], payments=10, payment_seconds=0.5)
+    lines = summary_lines(result)
+    assert not result.ok
+    assert "[ok] a" in lines and "[FAILED] b" in lines
+    assert lines[-1] == "1/2 checks passed -- DEMO FAILED"
+    assert "off-chain payments: 10 in 0.50 s = 20 payments/s (sign, verify, persist on both sides)" in lines
+
+
+def test_summary__all_checks_pass__no_failure_marker():
+    result = Result(checks=[Check("a", 5, 5)])
+    assert result.ok
+    assert summary_lines(result)[-1] == "1/1 checks passed"
