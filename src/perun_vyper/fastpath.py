@@ -15,9 +15,9 @@ from functools import lru_cache
 import coincurve
 from eth_utils import to_canonical_address, to_checksum_address
 
-from .constants import HALF_N
 from .eip712 import Domain
 from .errors import InvalidSignature
+from .signing import check_signature_form
 from .state import LEDGER_STATE_TYPE_HASH, LOCK_TYPE_HASH, LedgerState
 from .virtual import VIRTUAL_STATE_TYPE_HASH, VirtualState
 
@@ -131,17 +131,7 @@ def _address_of_public_key(uncompressed: bytes) -> bytes:
 
 def recover_address(digest: bytes, signature: bytes) -> bytes:
     """The 20-byte signer of ``digest``; refuses exactly what ``recover_digest`` (and the adjudicator) refuse."""
-    if len(signature) != 65:
-        raise InvalidSignature(f"a signature is 65 bytes (r, s, v), got {len(signature)}")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    v = signature[64]
-    if r == 0 or s == 0:
-        raise InvalidSignature("r or s is zero; the signature is malformed")
-    if s > HALF_N:
-        raise InvalidSignature("s is in the upper half of the curve order (malleable twin); re-sign with low s")
-    if v not in (27, 28):
-        raise InvalidSignature(f"v must be 27 or 28, got {v}")
+    _, _, v = check_signature_form(signature)
     try:
         public_key = coincurve.PublicKey.from_signature_and_message(
             signature[:64] + bytes((v - 27,)), digest, hasher=None

@@ -26,8 +26,9 @@ def sign_digest(private_key: bytes | str, digest: bytes) -> bytes:
     return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
 
 
-def recover_digest(digest: bytes, signature: bytes) -> str:
-    """The signer of ``digest``; refuses exactly what the adjudicator refuses."""
+def check_signature_form(signature: bytes) -> tuple[int, int, int]:
+    """``(r, s, v)`` of a 65-byte ``r || s || v`` signature; refuses what the adjudicator's ``_recover``
+    refuses before recovery (length, zero ``r`` or ``s``, high ``s``, ``v`` outside {27, 28})."""
     if len(signature) != 65:
         raise InvalidSignature(f"a signature is 65 bytes (r, s, v), got {len(signature)}")
     r = int.from_bytes(signature[:32], "big")
@@ -39,6 +40,12 @@ def recover_digest(digest: bytes, signature: bytes) -> str:
         raise InvalidSignature("s is in the upper half of the curve order (malleable twin); re-sign with low s")
     if v not in (27, 28):
         raise InvalidSignature(f"v must be 27 or 28, got {v}")
+    return r, s, v
+
+
+def recover_digest(digest: bytes, signature: bytes) -> str:
+    """The signer of ``digest``; refuses exactly what the adjudicator refuses."""
+    r, s, v = check_signature_form(signature)
     try:
         public_key = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
     except (BadSignature, ValidationError) as exc:
