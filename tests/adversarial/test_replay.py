@@ -185,7 +185,15 @@ def _raw(chain, sender, contract, data: bytes) -> dict:
     }
     signed = Account.sign_transaction(tx, sender.private_key)
     tx_hash = chain.provider.make_request("eth_sendRawTransaction", [signed.raw_transaction.to_0x_hex()])
-    receipt = chain.provider.make_request("eth_getTransactionReceipt", [tx_hash])
+    # Anvil may answer eth_sendRawTransaction a moment before the automined block is stored (seen on a
+    # loaded CI machine): poll briefly for the receipt.
+    receipt = None
+    for _ in range(100):
+        receipt = chain.provider.make_request("eth_getTransactionReceipt", [tx_hash])
+        if receipt is not None:
+            break
+        time.sleep(0.05)
+    assert receipt is not None, f"no receipt for {tx_hash} after 5 s"
     reason = None
     if int(receipt["status"], 16) == 0:
         trace = chain.provider.make_request("debug_traceTransaction", [tx_hash, {"disableStack": True}])
