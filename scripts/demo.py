@@ -25,32 +25,29 @@ def cli(network, users, payments, seed, store_dir):
     stale-state attack the watchtower answers. Exits non-zero if any balance check fails."""
     if not network.is_local:
         raise click.UsageError("the demo moves test-account funds around; run it on a local network only")
-    if not 2 <= users <= 7:
-        raise click.UsageError("--users must be between 2 and 7 (test accounts 2..8; 0 deploys, 1 is Ingrid)")
     directory = store_dir or Path(tempfile.mkdtemp(prefix="perun-demo-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    click.echo(f"stores in {directory}")
-
-    def progress(steps, length):
-        return click.progressbar(steps, length=length, label="   paying", show_pos=True)
 
     def with_bar(steps, length):
         # click's progress bar is a context manager; the demo only needs an iterable.
-        bar = progress(steps, length)
-        with bar:
+        with click.progressbar(steps, length=length, label="   paying", show_pos=True) as bar:
             yield from bar
 
-    demo = Demo(
-        project,
-        chain,
-        accounts.test_accounts,
-        directory,
-        users=users,
-        payments=payments,
-        seed=seed,
-        echo=click.echo,
-        progress=with_bar,
-    )
+    try:
+        demo = Demo(
+            project,
+            chain,
+            accounts.test_accounts,
+            directory,
+            users=users,
+            payments=payments,
+            seed=seed,
+            echo=click.echo,
+            progress=with_bar,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    directory.mkdir(parents=True, exist_ok=True)
+    click.echo(f"stores in {directory}")
     result = demo.run()
     for line in summary_lines(result):
         click.echo(line)

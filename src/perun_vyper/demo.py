@@ -255,17 +255,17 @@ class Demo:
         closing.note = f"{len(virtuals)} virtual channels released off-chain, {len(ledgers)} ledger closes"
 
         self._check_restart(ledgers, virtuals)
-        for phase_list in ([opening, closing],):
-            for name, account, gain in [("ingrid", self.ingrid_account, 0)] + [
-                (n, u, net[i]) for i, (n, u) in enumerate(zip(self.names, self.user_accounts, strict=True))
-            ]:
-                fees = sum(self._fees(p, account) for p in phase_list)
-                self._check(
-                    f"cooperative: {name} ends with deposits back {'+' if gain >= 0 else '-'} "
-                    f"{abs(gain)} wei of payments - fees",
-                    before[str(account.address)] + gain - fees,
-                    self._balance(account),
-                )
+        parties = [("ingrid", self.ingrid_account, 0)] + [
+            (n, u, net[i]) for i, (n, u) in enumerate(zip(self.names, self.user_accounts, strict=True))
+        ]
+        for name, account, gain in parties:
+            fees = self._fees(opening, account) + self._fees(closing, account)
+            self._check(
+                f"cooperative: {name} ends with deposits back {'+' if gain >= 0 else '-'} "
+                f"{abs(gain)} wei of payments - fees",
+                before[str(account.address)] + gain - fees,
+                self._balance(account),
+            )
 
     def _check_restart(
         self,
