@@ -77,6 +77,26 @@ _AMOUNT_BITS: constant(uint256) = 120
 _U64_MASK: constant(uint256) = 2**64 - 1
 
 
+# @dev Position of side A's base payout in a dispute word (bits 128-248).
+_PAYOUT_SHIFT: constant(uint256) = 128
+
+
+# @dev Mask of side A's base payout in a dispute word: 121 bits, since a
+# payout can reach the sum of both deposits (2 * MAX_AMOUNT < 2**121).
+_PAYOUT_MASK: constant(uint256) = 2**121 - 1
+
+
+# @dev Bit 254 of a dispute word: the registered state has locks, and
+# `_dispute_locks` holds their hash.
+_HAS_LOCKS_BIT: constant(uint256) = 2**254
+
+
+# @dev Bit 255 of a dispute word: the registered state is funded (both
+# sides deposited at least what it accounts for), so its balances and
+# locks decide the payouts; otherwise each side gets back its deposit.
+_FUNDED_BIT: constant(uint256) = 2**255
+
+
 # @dev Gas forwarded to an ETH recipient when a payout is pushed. Enough for
 # a smart-contract wallet's `receive`; a recipient that needs more (or
 # reverts) is credited and withdraws with all the gas it wants.
@@ -154,6 +174,19 @@ struct LedgerState:
     is_final: bool
 
 
+struct FinalState:
+    # @dev The version of the final state.
+    version: uint64
+    # @dev What side A is owed.
+    balance_a: uint256
+    # @dev What side B is owed.
+    balance_b: uint256
+    # @dev Side A's total deposits the state accounts for.
+    funding_a: uint256
+    # @dev Side B's total deposits the state accounts for.
+    funding_b: uint256
+
+
 # @dev The virtual channel adjudicator whose outcomes split the locks.
 VIRTUAL_ADJUDICATOR: public(immutable(IVirtualAdjudicator))
 
@@ -165,13 +198,18 @@ _holdings: HashMap[bytes32, uint256]
 
 
 # @dev Open disputes, packed: bits 0-63 the registered version, bits 64-127
-# the deadline (first registration plus the challenge duration). Zero when
-# no dispute was registered; cleared at conclusion.
+# the deadline (first registration plus the challenge duration), bits
+# 128-248 side A's base payout by the registered state, bit 254 "has
+# locks", bit 255 "funded". The payout is final when the state is
+# registered because deposits are refused during a dispute. Zero when no
+# dispute was registered; cleared at conclusion.
 _disputes: HashMap[bytes32, uint256]
 
 
-# @dev EIP-712 struct hash of the registered state of each open dispute.
-_registered: HashMap[bytes32, bytes32]
+# @dev EIP-712 hash of the registered state's `Lock[]`, only while a funded
+# registered state has locks (the has-locks bit); `conclude` checks the
+# locks it is given against it.
+_dispute_locks: HashMap[bytes32, bytes32]
 
 
 # @dev Payouts that could not be pushed, per asset and recipient; withdrawn
@@ -181,8 +219,9 @@ credits: public(HashMap[address, HashMap[address, uint256]])
 
 event Deposited:
     channel: indexed(bytes32)
-    side: uint256
-    amount: uint256
+    # Both sides' deposits after this one, packed as in storage: side A in
+    # bits 0-119, side B in bits 120-239 (one data word instead of two).
+    deposits: uint256
 
 
 event Registered:
@@ -226,13 +265,22 @@ def __init__(virtual_adjudicator: IVirtualAdjudicator):
 
 @external
 @payable
+@reentrant
 def deposit(channel: bytes32, side: uint256):
     """
     @notice Deposits the sent ETH for one side of an ETH channel. Allowed
-            until the channel concludes (top-ups included). The deposit is
-            credited to the side named, whoever sends it.
+            until a dispute is registered or the channel concludes (top-ups
+            included). The deposit is credited to the side named, whoever
+            sends it.
     @dev The contract cannot see the channel's parameters here; clients
          derive `channel` with `channel_id` from checked parameters first.
+    @custom:security The one entry point outside the reentrancy lock (it
+                     saves ~300 gas per deposit): it makes no external
+                     call and only adds `msg.value` to one open, undisputed
+                     ETH channel. Entered from a payout hook, it can
+                     neither reach the channel being paid (marked concluded
+                     before any payout) nor a token channel (bit 255), so
+                     it is the same as a deposit in a later transaction.
     @param channel The channel id; its bit 255 must be 0 (an ETH channel).
     @param side 0 for participant A, 1 for participant B.
     """
@@ -260,11 +308,11 @@ def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
     assert amount != 0, "ledger: zero amount"
     assert amount <= MAX_AMOUNT, "ledger: amount too large"
     assert side < 2, "ledger: invalid side"
-    word: uint256 = self._holdings[channel]
-    assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
-    # Checked before the pull so an honest deposit fails early; `_add_deposit`
-    # checks again after it, since a hostile token may report more than `amount`.
-    assert self._side_amount(word, side) + amount <= MAX_AMOUNT, "ledger: amount too large"
+    # The channel's own checks (open, undisputed, total at most MAX_AMOUNT)
+    # run once, in `_add_deposit`, on the word read after the pull: the
+    # lock closes every entry point that could change a token channel
+    # (`deposit`, outside it, takes only ETH channels), and a failing check
+    # reverts the pull with the rest.
     token: IERC20 = IERC20(params.asset)
     before: uint256 = staticcall token.balanceOf(self)
     assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "ledger: token transfer failed"
@@ -275,49 +323,72 @@ def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
 
 @external
 def close(
-    params: ChannelParams, state: LedgerState, sig_a: Bytes[65], sig_b: Bytes[65]
+    params: ChannelParams,
+    final: FinalState,
+    sig_a: typed_signatures.Signature,
+    sig_b: typed_signatures.Signature,
 ):
     """
     @notice Cooperative close: a final state signed by both participants
             concludes the channel at once and pays both sides. Allowed
             until the channel concludes, also during a dispute if the final
             state is newer than the registered one.
+    @dev Only the fields a final state can vary are passed: the signed
+         `LedgerState` is rebuilt with `channel` = this channel's id, no
+         locks and `is_final` = true, so the signatures verify only for a
+         final, lock-free state of this channel (virtual channels are
+         closed off-chain first, or settled by a dispute).
     @param params The channel's parameters.
-    @param state A final state of this channel, without locks (virtual
-           channels are closed off-chain first, or settled by a dispute).
-    @param sig_a Participant A's EIP-712 signature of `state`.
-    @param sig_b Participant B's EIP-712 signature of `state`.
+    @param final The final state's version, balances and funding.
+    @param sig_a Participant A's EIP-712 signature of the final state.
+    @param sig_b Participant B's EIP-712 signature of the final state.
     """
     channel: bytes32 = self._channel_id(params)
-    self._check_state(channel, state)
-    assert state.is_final, "ledger: state not final"
-    assert len(state.locks) == 0, "ledger: final state has locks"
+    self._check_amounts(final.balance_a, final.balance_b, final.funding_a, final.funding_b, 0)
     holdings: uint256 = self._open_holdings(channel)
     dispute: uint256 = 0
     if holdings & _DISPUTED_BIT != 0:
         dispute = self._disputes[channel]
-        assert state.version > self._unpack_version(dispute), "ledger: stale version"
-    self._check_signatures(params, self._state_hash(state), sig_a, sig_b)
+        assert final.version > self._unpack_version(dispute), "ledger: stale version"
+    state_hash: bytes32 = self._hash_state_fields(
+        channel,
+        final.version,
+        final.balance_a,
+        final.balance_b,
+        final.funding_a,
+        final.funding_b,
+        _EMPTY_ARRAY_HASH,
+        True,
+    )
+    self._check_signatures(params, state_hash, sig_a, sig_b)
     payout_a: uint256 = 0
     payout_b: uint256 = 0
     funded: bool = False
     payout_a, payout_b, funded = self._base_payouts(
-        holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
+        holdings, final.balance_a, final.balance_b, final.funding_a, final.funding_b
     )
-    self._finish(channel, params, state.version, dispute, payout_a, payout_b)
+    self._finish(channel, params, final.version, dispute, payout_a, payout_b)
 
 
 @external
 def register(
-    params: ChannelParams, state: LedgerState, sig_a: Bytes[65], sig_b: Bytes[65]
+    params: ChannelParams,
+    state: LedgerState,
+    sig_a: typed_signatures.Signature,
+    sig_b: typed_signatures.Signature,
 ):
     """
     @notice Registers a non-final state both participants signed. The
             first registration starts the challenge period; until it ends a
             state with a higher version replaces the registered one. The
-            period is never extended. Re-registering the registered state
-            is a harmless no-op, so a front-run cannot fail an honest call.
-            Anyone may call.
+            period is never extended, and deposits are refused until the
+            channel concludes. Re-registering a state with the registered
+            version and outcome is a harmless no-op, so a front-run cannot
+            fail an honest call. Anyone may call.
+    @dev The outcome is settled here, not at conclusion: side A's base
+         payout (deposits are frozen from now on) and, for a funded state
+         with locks, the hash of its locks. `conclude` then needs only the
+         locks, never the state.
     @param params The channel's parameters.
     @param state A non-final state of this channel.
     @param sig_a Participant A's EIP-712 signature of `state`.
@@ -327,7 +398,6 @@ def register(
     self._check_state(channel, state)
     assert not state.is_final, "ledger: final state, call close"
     holdings: uint256 = self._open_holdings(channel)
-    state_hash: bytes32 = self._state_hash(state)
     dispute: uint256 = 0
     deadline: uint64 = 0
     if holdings & _DISPUTED_BIT == 0:
@@ -336,55 +406,93 @@ def register(
         dispute = self._disputes[channel]
         deadline = self._unpack_deadline(dispute)
         assert block.timestamp < convert(deadline, uint256), "ledger: challenge period over"
-        registered_version: uint64 = self._unpack_version(dispute)
-        if state.version == registered_version and state_hash == self._registered[channel]:
-            return
-        assert state.version > registered_version, "ledger: stale version"
-    self._check_signatures(params, state_hash, sig_a, sig_b)
-    if dispute == 0:
-        self._holdings[channel] = holdings | _DISPUTED_BIT
-    self._disputes[channel] = convert(state.version, uint256) | (convert(deadline, uint256) << 64)
-    self._registered[channel] = state_hash
-    log Registered(channel=channel, version=state.version, deadline=deadline)
-
-
-@external
-def conclude(
-    params: ChannelParams,
-    state: LedgerState,
-    virtuals: DynArray[IVirtualAdjudicator.VirtualParams, MAX_LOCKS] = [],
-):
-    """
-    @notice Concludes a disputed channel once its challenge period is over
-            (`block.timestamp >= deadline`), paying both sides by the
-            registered state; each lock is split by the settled outcome of
-            its virtual channel. Anyone may call.
-    @param params The channel's parameters.
-    @param state The registered state (as in the registering transaction).
-    @param virtuals The parameters of each lock's virtual channel, in the
-           order of `state.locks` (empty when there are no locks).
-    """
-    channel: bytes32 = self._channel_id(params)
-    holdings: uint256 = self._open_holdings(channel)
-    assert holdings & _DISPUTED_BIT != 0, "ledger: no dispute"
-    dispute: uint256 = self._disputes[channel]
-    assert block.timestamp >= convert(self._unpack_deadline(dispute), uint256), "ledger: challenge period not over"
-    assert self._state_hash(state) == self._registered[channel], "ledger: state not registered"
-    assert len(virtuals) == len(state.locks), "ledger: virtual params do not match locks"
+        assert state.version >= self._unpack_version(dispute), "ledger: stale version"
+    locks_hash: bytes32 = self._locks_hash(state.locks)
+    self._check_signatures(
+        params,
+        self._hash_state_fields(
+            channel,
+            state.version,
+            state.balance_a,
+            state.balance_b,
+            state.funding_a,
+            state.funding_b,
+            locks_hash,
+            False,
+        ),
+        sig_a,
+        sig_b,
+    )
     payout_a: uint256 = 0
     payout_b: uint256 = 0
     funded: bool = False
     payout_a, payout_b, funded = self._base_payouts(
         holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
     )
+    word: uint256 = convert(state.version, uint256) | (convert(deadline, uint256) << 64) | (payout_a << _PAYOUT_SHIFT)
     if funded:
-        for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
-            share_a: uint256 = 0
-            share_b: uint256 = 0
-            share_a, share_b = self._split_lock(channel, params, state.locks[i], virtuals[i])
-            payout_a += share_a
-            payout_b += share_b
-    self._finish(channel, params, state.version, dispute, payout_a, payout_b)
+        word |= _FUNDED_BIT
+        if len(state.locks) != 0:
+            word |= _HAS_LOCKS_BIT
+    if dispute != 0 and state.version == self._unpack_version(dispute):
+        # Same version: a no-op for the registered outcome, stale otherwise.
+        assert word == dispute and (
+            word & _HAS_LOCKS_BIT == 0 or self._dispute_locks[channel] == locks_hash
+        ), "ledger: stale version"
+        return
+    if dispute == 0:
+        self._holdings[channel] = holdings | _DISPUTED_BIT
+    self._disputes[channel] = word
+    if word & _HAS_LOCKS_BIT != 0:
+        self._dispute_locks[channel] = locks_hash
+    elif dispute & _HAS_LOCKS_BIT != 0:
+        self._dispute_locks[channel] = empty(bytes32)
+    log Registered(channel=channel, version=state.version, deadline=deadline)
+
+
+@external
+def conclude(
+    params: ChannelParams,
+    locks: DynArray[Lock, MAX_LOCKS] = [],
+    virtuals: DynArray[IVirtualAdjudicator.VirtualParams, MAX_LOCKS] = [],
+):
+    """
+    @notice Concludes a disputed channel once its challenge period is over
+            (`block.timestamp >= deadline`), paying both sides by the
+            registered state's outcome; each lock is split by the settled
+            outcome of its virtual channel. Anyone may call.
+    @param params The channel's parameters.
+    @param locks The registered state's locks when `dispute` reports a
+           locks hash; empty otherwise (no locks, or an unfunded state,
+           whose locks move nothing).
+    @param virtuals The parameters of each lock's virtual channel, in the
+           order of `locks`.
+    """
+    channel: bytes32 = self._channel_id(params)
+    holdings: uint256 = self._open_holdings(channel)
+    assert holdings & _DISPUTED_BIT != 0, "ledger: no dispute"
+    dispute: uint256 = self._disputes[channel]
+    assert block.timestamp >= convert(self._unpack_deadline(dispute), uint256), "ledger: challenge period not over"
+    if dispute & _HAS_LOCKS_BIT != 0:
+        assert self._locks_hash(locks) == self._dispute_locks[channel], "ledger: locks not registered"
+    else:
+        assert len(locks) == 0, "ledger: locks not registered"
+    assert len(virtuals) == len(locks), "ledger: virtual params do not match locks"
+    payout_a: uint256 = (dispute >> _PAYOUT_SHIFT) & _PAYOUT_MASK
+    # Base payouts sum to the deposits less what is locked (conservation,
+    # checked at registration; the locks are the registered ones), and
+    # every lock's shares sum to its amounts (`_split_lock`).
+    locked: uint256 = 0
+    for lock: Lock in locks:
+        locked += lock.amount_a + lock.amount_b
+    payout_b: uint256 = self._side_amount(holdings, 0) + self._side_amount(holdings, 1) - payout_a - locked
+    for i: uint256 in range(len(locks), bound=MAX_LOCKS):
+        share_a: uint256 = 0
+        share_b: uint256 = 0
+        share_a, share_b = self._split_lock(channel, params, locks[i], virtuals[i])
+        payout_a += share_a
+        payout_b += share_b
+    self._finish(channel, params, self._unpack_version(dispute), dispute, payout_a, payout_b)
 
 
 @external
@@ -466,10 +574,11 @@ def dispute(channel: bytes32) -> (uint64, uint64, bytes32):
     @param channel The channel id.
     @return version The registered version (0 if none).
     @return deadline The end of the challenge period (0 if no dispute).
-    @return state_hash The struct hash of the registered state.
+    @return locks_hash The EIP-712 hash of the registered state's locks,
+            which `conclude` must be given; zero when it takes none.
     """
     word: uint256 = self._disputes[channel]
-    return self._unpack_version(word), self._unpack_deadline(word), self._registered[channel]
+    return self._unpack_version(word), self._unpack_deadline(word), self._dispute_locks[channel]
 
 
 @internal
@@ -482,13 +591,15 @@ def _add_deposit(channel: bytes32, side: uint256, amount: uint256):
     """
     assert side < 2, "ledger: invalid side"
     word: uint256 = self._holdings[channel]
-    assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
-    total: uint256 = self._side_amount(word, side) + amount
+    self._check_depositable(word)
+    # side < 2 (checked above): the product is 0 or 120.
+    offset: uint256 = unsafe_mul(side, _AMOUNT_BITS)
+    total: uint256 = ((word >> offset) & MAX_AMOUNT) + amount
     assert total <= MAX_AMOUNT, "ledger: amount too large"
-    offset: uint256 = side * _AMOUNT_BITS
     # The side's old amount is replaced: clear its 120 bits, then set them.
-    self._holdings[channel] = (word & ~(MAX_AMOUNT << offset)) | (total << offset)
-    log Deposited(channel=channel, side=side, amount=amount)
+    word = (word & ~(MAX_AMOUNT << offset)) | (total << offset)
+    self._holdings[channel] = word
+    log Deposited(channel=channel, deposits=word)
 
 
 @internal
@@ -540,7 +651,8 @@ def _finish(
     self._holdings[channel] = _CONCLUDED_BIT
     if dispute != 0:
         self._disputes[channel] = 0
-        self._registered[channel] = empty(bytes32)
+        if dispute & _HAS_LOCKS_BIT != 0:
+            self._dispute_locks[channel] = empty(bytes32)
     log Concluded(channel=channel, version=version, payout_a=payout_a, payout_b=payout_b)
     self._pay(channel, params.asset, params.participant_a, payout_a)
     self._pay(channel, params.asset, params.participant_b, payout_b)
@@ -647,7 +759,10 @@ def _open_holdings(channel: bytes32) -> uint256:
 @internal
 @view
 def _check_signatures(
-    params: ChannelParams, state_hash: bytes32, sig_a: Bytes[65], sig_b: Bytes[65]
+    params: ChannelParams,
+    state_hash: bytes32,
+    sig_a: typed_signatures.Signature,
+    sig_b: typed_signatures.Signature,
 ):
     """
     @dev Asserts that both participants signed the state.
@@ -663,7 +778,7 @@ def _check_signatures(
 
 @internal
 @pure
-def _check_signer(digest: bytes32, signature: Bytes[65], expected: address):
+def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expected: address):
     """
     @dev Asserts that `expected` signed `digest`.
     @param digest The EIP-712 digest.
@@ -687,8 +802,6 @@ def _check_state(channel: bytes32, state: LedgerState):
     @param state The state.
     """
     assert state.channel == channel, "ledger: state for another channel"
-    assert state.balance_a <= MAX_AMOUNT and state.balance_b <= MAX_AMOUNT, "ledger: amount too large"
-    assert state.funding_a <= MAX_AMOUNT and state.funding_b <= MAX_AMOUNT, "ledger: amount too large"
     locked: uint256 = 0
     for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
         lock: Lock = state.locks[i]
@@ -696,7 +809,39 @@ def _check_state(channel: bytes32, state: LedgerState):
         locked += lock.amount_a + lock.amount_b
         for j: uint256 in range(i, bound=MAX_LOCKS):
             assert state.locks[j].channel != lock.channel, "ledger: duplicate lock"
-    assert state.balance_a + state.balance_b + locked == state.funding_a + state.funding_b, "ledger: balances do not match funding"
+    self._check_amounts(state.balance_a, state.balance_b, state.funding_a, state.funding_b, locked)
+
+
+@internal
+@pure
+def _check_amounts(balance_a: uint256, balance_b: uint256, funding_a: uint256, funding_b: uint256, locked: uint256):
+    """
+    @dev Asserts that every amount of a state is at most MAX_AMOUNT and
+         that it conserves funds: balances plus locked amounts sum to the
+         funding.
+    @param balance_a Side A's balance.
+    @param balance_b Side B's balance.
+    @param funding_a Side A's funding.
+    @param funding_b Side B's funding.
+    @param locked The sum of the state's lock amounts (each checked).
+    """
+    assert balance_a <= MAX_AMOUNT and balance_b <= MAX_AMOUNT, "ledger: amount too large"
+    assert funding_a <= MAX_AMOUNT and funding_b <= MAX_AMOUNT, "ledger: amount too large"
+    assert balance_a + balance_b + locked == funding_a + funding_b, "ledger: balances do not match funding"
+
+
+@internal
+@pure
+def _check_depositable(word: uint256):
+    """
+    @dev Asserts that a channel takes deposits: not concluded, and no
+         dispute registered (its payouts were settled at registration).
+    @param word The channel's holdings word.
+    """
+    # Both flags are the top bits: one comparison on the common path.
+    if word >= _DISPUTED_BIT:
+        assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
+        raise "ledger: channel disputed"
 
 
 @internal
@@ -742,17 +887,46 @@ def _state_hash(state: LedgerState) -> bytes32:
     @param state The state.
     @return `hashStruct(state)`.
     """
+    return self._hash_state_fields(
+        state.channel,
+        state.version,
+        state.balance_a,
+        state.balance_b,
+        state.funding_a,
+        state.funding_b,
+        self._locks_hash(state.locks),
+        state.is_final,
+    )
+
+
+@internal
+@pure
+def _hash_state_fields(
+    channel: bytes32,
+    version: uint64,
+    balance_a: uint256,
+    balance_b: uint256,
+    funding_a: uint256,
+    funding_b: uint256,
+    locks_hash: bytes32,
+    is_final: bool,
+) -> bytes32:
+    """
+    @dev The EIP-712 struct hash of a ledger state given field by field,
+         its locks already hashed (`close` rebuilds a final state this way).
+    @param channel The channel id.
+    @param version The version.
+    @param balance_a Side A's balance.
+    @param balance_b Side B's balance.
+    @param funding_a Side A's funding.
+    @param funding_b Side B's funding.
+    @param locks_hash The EIP-712 hash of the state's `Lock[]`.
+    @param is_final Whether the state is final.
+    @return `hashStruct(state)`.
+    """
     return keccak256(
         abi_encode(
-            _STATE_TYPE_HASH,
-            state.channel,
-            state.version,
-            state.balance_a,
-            state.balance_b,
-            state.funding_a,
-            state.funding_b,
-            self._locks_hash(state.locks),
-            state.is_final,
+            _STATE_TYPE_HASH, channel, version, balance_a, balance_b, funding_a, funding_b, locks_hash, is_final
         )
     )
 

@@ -107,8 +107,8 @@ def __init__():
 def register(
     params: IVirtualAdjudicator.VirtualParams,
     state: VirtualState,
-    sig_alice: Bytes[65],
-    sig_bob: Bytes[65],
+    sig_alice: typed_signatures.Signature,
+    sig_bob: typed_signatures.Signature,
 ):
     """
     @notice Registers a virtual state Alice and Bob both signed. Opening a
@@ -255,7 +255,7 @@ def _expiry(params: IVirtualAdjudicator.VirtualParams) -> uint256:
 
 @internal
 @pure
-def _check_signer(digest: bytes32, signature: Bytes[65], expected: address):
+def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expected: address):
     """
     @dev Asserts that `expected` signed `digest`.
     @param digest The EIP-712 digest.

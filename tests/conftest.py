@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, sign_state
 from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from perun_vyper.signing import compact
 
 _nonces = itertools.count(1)
 
@@ -116,10 +117,21 @@ def sign(domain) -> Callable[..., bytes]:
 
 @pytest.fixture(scope="session")
 def signed(sign, alice, bob) -> Callable[..., tuple]:
-    """``signed(state, a, b)``: the (state tuple, sig_a, sig_b) arguments of close and register."""
+    """``signed(state, a, b)``: the (state tuple, sig_a, sig_b) arguments of register (compact signatures)."""
 
     def _signed(state: LedgerState, a=None, b=None) -> tuple:
-        return state.as_tuple(), sign(state, a or alice), sign(state, b or bob)
+        return state.as_tuple(), compact(sign(state, a or alice)), compact(sign(state, b or bob))
+
+    return _signed
+
+
+@pytest.fixture(scope="session")
+def signed_final(sign, alice, bob) -> Callable[..., tuple]:
+    """``signed_final(state, a, b)``: the (final tuple, sig_a, sig_b) arguments of close: the state must be
+    final and lock-free; the signatures are over the whole state, as the contract rebuilds it."""
+
+    def _signed(state: LedgerState, a=None, b=None) -> tuple:
+        return state.final_tuple(), compact(sign(state, a or alice)), compact(sign(state, b or bob))
 
     return _signed
 
@@ -170,7 +182,7 @@ def signed_virtual(sign_virtual, alice, bob) -> Callable[..., tuple]:
     """``signed_virtual(state)``: the (state tuple, sig_alice, sig_bob) arguments of VirtualAdjudicator.register."""
 
     def _signed(state, a=None, b=None) -> tuple:
-        return state.as_tuple(), sign_virtual(state, a or alice), sign_virtual(state, b or bob)
+        return state.as_tuple(), compact(sign_virtual(state, a or alice)), compact(sign_virtual(state, b or bob))
 
     return _signed
 

@@ -54,10 +54,11 @@ def assert_credited(ledger: Any, tx: Any, params: ChannelParams, expected: list[
     ]
 
 
-def assert_deposited(ledger: Any, tx: Any, channel: bytes, side: int, amount: int) -> None:
+def assert_deposited(ledger: Any, tx: Any, channel: bytes, deposit_a: int, deposit_b: int) -> None:
+    """One Deposited event carrying the channel's deposits after it, packed: A in bits 0-119, B above."""
     events = tx.decode_logs(ledger.Deposited)
-    assert [(e.contract_address, bytes(e.channel), e.side, e.amount) for e in events] == [
-        (ledger.address, channel, side, amount)
+    assert [(e.contract_address, bytes(e.channel), e.deposits) for e in events] == [
+        (ledger.address, channel, deposit_a | deposit_b << 120)
     ]
 
 

@@ -18,6 +18,15 @@
 """
 
 
+# @dev A compact (EIP-2098) secp256k1 signature: two static ABI words, where a
+# `Bytes[65]` argument takes five (offset, length and three padded words).
+struct Signature:
+    # @dev The `r` value of the signature.
+    r: bytes32
+    # @dev `s` in bits 0-254, `v - 27` (0 or 1) in bit 255.
+    vs: bytes32
+
+
 # @dev The EIP-712 domain type: name, version, chain id and the verifying
 # contract. No salt: the contract address already makes each deployment unique.
 _DOMAIN_TYPE_HASH: constant(bytes32) = keccak256(
@@ -35,6 +44,10 @@ _HALF_ORDER: constant(uint256) = (
 
 # @dev The EIP-5267 field bitmap: name, version, chainId, verifyingContract.
 _DOMAIN_FIELDS: constant(bytes1) = 0x0F
+
+
+# @dev The low 255 bits of a compact signature's `vs` word: `s`.
+_S_MASK: constant(uint256) = 2**255 - 1
 
 
 # @dev The chain id the cached separator was built for.
@@ -143,21 +156,21 @@ def _typed_digest(struct_hash: bytes32) -> bytes32:
 
 @internal
 @pure
-def _recover(digest: bytes32, signature: Bytes[65]) -> address:
+def _recover(digest: bytes32, signature: Signature) -> address:
     """
-    @dev Recovers the signer of `digest` from a 65-byte `r || s || v`
-         signature. Returns the zero address for anything it refuses: a
-         length other than 65, `r` or `s` zero, a high `s` (the malleable
-         twin), `v` outside {27, 28}, or a point that does not recover.
+    @dev Recovers the signer of `digest` from a compact EIP-2098
+         signature. Returns the zero address for anything it refuses: `r`
+         or `s` zero, a high `s` (the malleable twin), or a point that does
+         not recover. `v` is the top bit of `vs` plus 27, so it is always
+         27 or 28.
     @param digest The signed 32-byte digest.
-    @param signature The signature, `r` (32 bytes), `s` (32 bytes), `v` (1 byte).
+    @param signature The signature: `r`, and `s` with `v - 27` in bit 255.
     @return The signer, or the zero address if the signature is refused.
     """
-    if len(signature) != 65:
+    r: uint256 = convert(signature.r, uint256)
+    vs: uint256 = convert(signature.vs, uint256)
+    s: uint256 = vs & _S_MASK
+    if r == 0 or s == 0 or s > _HALF_ORDER:
         return empty(address)
-    r: uint256 = convert(extract32(signature, 0), uint256)
-    s: uint256 = convert(extract32(signature, 32), uint256)
-    v: uint256 = convert(slice(signature, 64, 1), uint256)
-    if r == 0 or s == 0 or s > _HALF_ORDER or (v != 27 and v != 28):
-        return empty(address)
-    return ecrecover(digest, v, r, s)
+    # vs >> 255 is 0 or 1: v is 27 or 28 and cannot overflow.
+    return ecrecover(digest, unsafe_add(vs >> 255, 27), r, s)

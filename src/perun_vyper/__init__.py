@@ -10,7 +10,7 @@ from .errors import InvalidParams, InvalidSignature, InvalidState, PerunError, R
 from .hub import Hub, close_virtual_channel, open_virtual_channel
 from .locks import close_virtual, lock_for, open_virtual
 from .protocol import Update, VirtualFinal
-from .signing import recover_digest, sign_digest, sign_state, verify_state
+from .signing import compact, expand, recover_digest, sign_digest, sign_state, verify_state
 from .state import LedgerState, Lock
 from .store import ChannelRecord, SignedState, Store, StoreError
 from .virtual import VirtualParams, VirtualState
@@ -47,7 +47,9 @@ __all__ = [
     "__version__",
     "close_virtual",
     "close_virtual_channel",
+    "compact",
     "exchange",
+    "expand",
     "lock_for",
     "open_virtual",
     "open_virtual_channel",

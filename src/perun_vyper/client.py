@@ -40,6 +40,7 @@ from .protocol import (
     check_virtual_update,
     classify_ledger_update,
 )
+from .signing import compact
 from .state import LedgerState
 from .store import ChannelRecord, SignedState, Store, StoreError
 from .virtual import VirtualParams, VirtualState
@@ -507,9 +508,10 @@ class LedgerChannel(_Channel):
         return int(deposit_a), int(deposit_b), bool(concluded)
 
     def dispute(self) -> tuple[int, int, bytes]:
-        """(registered version, deadline, registered state hash); zeros when no dispute is open."""
-        version, deadline, registered = self._contract().dispute(self.channel_id)
-        return int(version), int(deadline), bytes(registered)
+        """(registered version, deadline, locks hash ``conclude`` needs); zeros when no dispute is open. The
+        locks hash is zero unless the registered state is funded and has locks."""
+        version, deadline, locks_hash = self._contract().dispute(self.channel_id)
+        return int(version), int(deadline), bytes(locks_hash)
 
     def deposit(self, amount: int, sender: Any, side: int | None = None) -> Any:
         """Deposit ``amount`` for ``side`` (ours by default) from the Ape account ``sender``; a token
@@ -529,7 +531,11 @@ class LedgerChannel(_Channel):
         if not signed.state.is_final:
             raise RefusedUpdate("the latest state is not final; propose_final() and complete it before closing")
         return self._contract().close(
-            self.params.as_tuple(), signed.state.as_tuple(), signed.sig_a, signed.sig_b, sender=sender
+            self.params.as_tuple(),
+            signed.state.final_tuple(),
+            compact(signed.sig_a),
+            compact(signed.sig_b),
+            sender=sender,
         )
 
     def register(self, sender: Any) -> Any:
@@ -538,20 +544,23 @@ class LedgerChannel(_Channel):
         if signed.state.is_final:
             raise RefusedUpdate("the latest state is final; close() the channel instead of registering it")
         return self._contract().register(
-            self.params.as_tuple(), signed.state.as_tuple(), signed.sig_a, signed.sig_b, sender=sender
+            self.params.as_tuple(), signed.state.as_tuple(), compact(signed.sig_a), compact(signed.sig_b), sender=sender
         )
 
     def conclude(self, sender: Any) -> Any:
-        """Conclude a dispute after its deadline by the registered state (which our store holds); a state
-        with locks passes the parameters of each lock's virtual channel, also from our store."""
-        version, _, registered = self.dispute()
+        """Conclude a dispute after its deadline by the registered outcome. Only a registered state with
+        locks (the dispute reports their hash) needs anything from our store: its locks and the parameters
+        of each lock's virtual channel."""
+        version, _, locks_hash = self.dispute()
+        if locks_hash == bytes(32):
+            return self._contract().conclude(self.params.as_tuple(), [], [], sender=sender)
         signed = self.store.state(self.channel_id, version)
-        if signed is None or not isinstance(signed.state, LedgerState) or signed.state.struct_hash() != registered:
+        if signed is None or not isinstance(signed.state, LedgerState) or signed.state.locks_hash() != locks_hash:
             raise RefusedUpdate(
-                f"the registered state (version {version}) is not in our store; conclude with the registered state"
+                f"the locks of the registered state (version {version}) are not in our store; conclude with them"
             )
         virtuals = [self._agreed(lock.channel).as_tuple() for lock in signed.state.locks]
-        return self._contract().conclude(self.params.as_tuple(), signed.state.as_tuple(), virtuals, sender=sender)
+        return self._contract().conclude(self.params.as_tuple(), signed.state.locks_tuple(), virtuals, sender=sender)
 
 
 class VirtualChannel(_Channel):
@@ -629,7 +638,7 @@ class VirtualChannel(_Channel):
             raise ChainUnavailable("no virtual adjudicator attached; pass adjudicator= to open/restore")
         signed = self._require_latest()
         return self.adjudicator.register(
-            self.params.as_tuple(), signed.state.as_tuple(), signed.sig_a, signed.sig_b, sender=sender
+            self.params.as_tuple(), signed.state.as_tuple(), compact(signed.sig_a), compact(signed.sig_b), sender=sender
         )
 
 

@@ -24,6 +24,7 @@ from .client import LedgerChannel, VirtualChannel, exchange, pay
 from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, MIN_CHALLENGE_DURATION, VIRTUAL_DOMAIN_NAME
 from .eip712 import Domain
 from .hub import Hub, close_virtual_channel, open_virtual_channel
+from .signing import compact
 from .state import LedgerState
 from .store import Store
 from .virtual import VirtualParams
@@ -336,7 +337,11 @@ class Demo:
         tower = Watchtower(self.stores[name], self.ledger, self.virtual, self.watcher_account)
         tower.poll()  # catch up with the store's history before the attack
         attack = self.ledger.register(
-            mine.params.as_tuple(), stale.as_tuple(), first.sig_a, first.sig_b, sender=self.ingrid_account
+            mine.params.as_tuple(),
+            stale.as_tuple(),
+            compact(first.sig_a),
+            compact(first.sig_b),
+            sender=self.ingrid_account,
         )
         phase.receipts.append(attack)
         self.echo(

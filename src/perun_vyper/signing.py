@@ -43,6 +43,20 @@ def check_signature_form(signature: bytes) -> tuple[int, int, int]:
     return r, s, v
 
 
+def compact(signature: bytes) -> tuple[bytes, bytes]:
+    """The EIP-2098 ``(r, vs)`` form the adjudicators take of a 65-byte ``r || s || v`` signature:
+    ``vs`` is ``s`` with ``v - 27`` in its top bit. Refuses what ``check_signature_form`` refuses, so a
+    malformed signature never reaches the chain."""
+    r, s, v = check_signature_form(signature)
+    return r.to_bytes(32, "big"), ((v - 27) << 255 | s).to_bytes(32, "big")
+
+
+def expand(r: bytes, vs: bytes) -> bytes:
+    """The 65-byte ``r || s || v`` signature of an EIP-2098 ``(r, vs)`` pair (the inverse of ``compact``)."""
+    word = int.from_bytes(vs, "big")
+    return bytes(r) + (word & (2**255 - 1)).to_bytes(32, "big") + bytes([27 + (word >> 255)])
+
+
 def recover_digest(digest: bytes, signature: bytes) -> str:
     """The signer of ``digest``; refuses exactly what the adjudicator refuses."""
     r, s, v = check_signature_form(signature)

@@ -103,9 +103,14 @@ class LedgerState:
     def locked(self) -> int:
         return sum(lock.amount_a + lock.amount_b for lock in self.locks)
 
+    def locks_hash(self) -> bytes:
+        """EIP-712 hash of the ``Lock[]`` (what the adjudicator's ``dispute`` view reports while a funded
+        state with locks is registered)."""
+        return keccak(b"".join(lock.struct_hash() for lock in self.locks))
+
     def struct_hash(self) -> bytes:
         """EIP-712 ``hashStruct(state)``, as the adjudicator's ``state_hash`` computes it."""
-        locks_hash = keccak(b"".join(lock.struct_hash() for lock in self.locks))
+        locks_hash = self.locks_hash()
         return keccak(
             encode(
                 ["bytes32", "bytes32", "uint64", "uint256", "uint256", "uint256", "uint256", "bytes32", "bool"],
@@ -148,6 +153,19 @@ class LedgerState:
             [lock.as_tuple() for lock in self.locks],
             self.is_final,
         )
+
+    def final_tuple(self) -> tuple[int, int, int, int, int]:
+        """The ``FinalState`` tuple ``close`` takes: the contract rebuilds the signed state from it with this
+        channel's id, no locks and ``is_final`` set."""
+        if not self.is_final:
+            raise InvalidState("only a final state closes a channel; sign `finalized()` first")
+        if self.locks:
+            raise InvalidState("a final state has no locks; settle the virtual channels first")
+        return (self.version, self.balance_a, self.balance_b, self.funding_a, self.funding_b)
+
+    def locks_tuple(self) -> list[tuple[Any, ...]]:
+        """The ``Lock[]`` argument of ``conclude``."""
+        return [lock.as_tuple() for lock in self.locks]
 
     def pay(self, amount: int, from_side: int) -> LedgerState:
         """The next version with ``amount`` moved from ``from_side`` to the other side."""

@@ -23,9 +23,10 @@ from typing import Any, Literal
 from ape.exceptions import ApeException
 
 from .channel import ChannelParams
-from .state import LedgerState
+from .signing import compact
+from .state import LedgerState, Lock
 from .store import ChannelRecord, SignedState, Store
-from .virtual import VirtualParams, VirtualState
+from .virtual import VirtualParams
 
 Contract = Literal["ledger", "virtual"]
 
@@ -244,8 +245,8 @@ class Watchtower:
         assert isinstance(params, ChannelParams)
         if self._view(self.ledger.holdings, channel)[2]:
             return []
-        version, deadline, registered = self._view(self.ledger.dispute, channel)
-        version, deadline, registered = int(version), int(deadline), bytes(registered)
+        version, deadline, locks_hash = self._view(self.ledger.dispute, channel)
+        version, deadline, locks_hash = int(version), int(deadline), bytes(locks_hash)
         if deadline == 0:
             return []
         latest = self.store.latest(channel)
@@ -261,13 +262,13 @@ class Watchtower:
                 return self._refute(params, latest, version, deadline)
             else:  # too late to answer: conclude by the registered state, which at least releases the funds
                 answered = self._wait(channel, f"latest v{state.version} came too late: the challenge period is over")
-        elif now < deadline and (latest is None or latest.state.struct_hash() != registered):
+        elif now < deadline and (latest is None or latest.state.version < version):
             newest = "nothing" if latest is None else f"v{latest.state.version}"
             reason = f"registered v{version} is not in the store (latest: {newest}): nothing to answer"
             return self._wait(channel, reason)
         if now < deadline:
             return []
-        return answered + self._conclude(params, registered, version, virtuals)
+        return answered + self._conclude(params, locks_hash, version, virtuals)
 
     def _refute(self, params: ChannelParams, latest: SignedState, version: int, deadline: int) -> list[Action]:
         key = ("register", params.channel_id, latest.state.version, version, deadline)
@@ -277,7 +278,11 @@ class Watchtower:
         return [Refuted(params.channel_id, version, latest.state.version, _hex(receipt.txn_hash))]
 
     def _close(self, params: ChannelParams, latest: SignedState, version: int, key: tuple[Any, ...]) -> list[Action]:
-        receipt, failure = self._send(key, self.ledger.close, params.as_tuple(), *self._args(latest))
+        assert isinstance(latest.state, LedgerState) and latest.sig_a is not None and latest.sig_b is not None
+        final = latest.state.final_tuple()
+        receipt, failure = self._send(
+            key, self.ledger.close, params.as_tuple(), final, compact(latest.sig_a), compact(latest.sig_b)
+        )
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
@@ -293,15 +298,21 @@ class Watchtower:
         ]
 
     def _conclude(
-        self, params: ChannelParams, registered: bytes, version: int, virtuals: dict[bytes, ChannelRecord]
+        self, params: ChannelParams, locks_hash: bytes, version: int, virtuals: dict[bytes, ChannelRecord]
     ) -> list[Action]:
+        """Conclude by the registered outcome; only a registered state with locks (non-zero ``locks_hash``)
+        needs the store: its locks, and each lock's virtual channel settled."""
         channel = params.channel_id
-        state = self._find(channel, registered)
-        if state is None:
-            return self._wait(channel, f"cannot conclude: the registered v{version} is not in the store")
-        assert isinstance(state, LedgerState)
+        locks: tuple[Lock, ...] = ()
+        if locks_hash != bytes(32):
+            state = self._find(channel, version, locks_hash)
+            if state is None:
+                return self._wait(
+                    channel, f"cannot conclude: the locks of the registered v{version} are not in the store"
+                )
+            locks = state.locks
         locked: list[VirtualParams] = []
-        for lock in state.locks:
+        for lock in locks:
             record = virtuals.get(lock.channel)
             if record is None:
                 return self._wait(channel, f"cannot conclude: no virtual params for lock {_hex(lock.channel)}")
@@ -309,20 +320,21 @@ class Watchtower:
             if not self._view(self.virtual.settlement, record.params.as_tuple())[1]:
                 return self._wait(channel, f"conclusion waits for virtual channel {_hex(lock.channel)} to settle")
             locked.append(record.params)
-        key = ("conclude", channel, registered)
+        key = ("conclude", channel, version, locks_hash)
         virtual_args = [vp.as_tuple() for vp in locked]
-        receipt, failure = self._send(key, self.ledger.conclude, params.as_tuple(), state.as_tuple(), virtual_args)
+        lock_args = [lock.as_tuple() for lock in locks]
+        receipt, failure = self._send(key, self.ledger.conclude, params.as_tuple(), lock_args, virtual_args)
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
         return [Concluded(channel, version, int(event.payout_a), int(event.payout_b), _hex(receipt.txn_hash))]
 
-    def _find(self, channel: bytes, state_hash: bytes) -> LedgerState | VirtualState | None:
-        """The stored state with this struct hash (the registered one), newest first."""
-        for signed in reversed(self.store.history(channel)):
-            if signed.state.struct_hash() == state_hash:
-                return signed.state
-        return None
+    def _find(self, channel: bytes, version: int, locks_hash: bytes) -> LedgerState | None:
+        """The stored ledger state registered: this version, with locks of this hash."""
+        signed = self.store.state(channel, version)
+        if signed is None or not isinstance(signed.state, LedgerState) or signed.state.locks_hash() != locks_hash:
+            return None
+        return signed.state
 
     # --- virtual channels ---------------------------------------------------------------------------
 
@@ -368,7 +380,8 @@ class Watchtower:
 
     @staticmethod
     def _args(signed: SignedState) -> tuple[Any, ...]:
-        return signed.state.as_tuple(), signed.sig_a, signed.sig_b
+        assert signed.sig_a is not None and signed.sig_b is not None
+        return signed.state.as_tuple(), compact(signed.sig_a), compact(signed.sig_b)
 
     def _send(self, key: tuple[Any, ...], method: Any, *args: Any) -> tuple[Any, list[Action]]:
         """Send unless the same transaction failed before in the same situation; a revert is reported."""

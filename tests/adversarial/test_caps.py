@@ -1,5 +1,6 @@
 """Gas at the caps (issue "adversarial", protocol attacks): a ledger state with MAX_LOCKS = 16 locks, and
-inputs of maximum size (MAX_AMOUNT amounts, 65-byte signatures, maximum nonces and versions), must
+inputs of maximum size (MAX_AMOUNT amounts, maximum nonces and versions; signatures are compact, EIP-2098
+(r, vs) pairs of two words whatever their content), must
 register and conclude well inside a block. Bound: 10% of a 30,000,000 gas block. The figures are
 printed (run with ``-s``) and asserted.
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import ape
 import pytest
+from ape.exceptions import TransactionError
 from eth_utils import keccak
 
 from perun_vyper import (
@@ -117,11 +119,13 @@ def test_caps__register_and_conclude_with_16_locks__under_10_percent_of_block(
     setup = capped(max_inputs)
     assert len(setup.state.locks) == MAX_LOCKS == ledger.MAX_LOCKS()
     state_args, sig_a, sig_b = signed(setup.state, alice, ingrid)
-    assert len(sig_a) == len(sig_b) == 65
+    assert [len(word) for word in (*sig_a, *sig_b)] == [32] * 4
     label = f"{'max' if max_inputs else 'ordinary'} inputs, 16 locks"
     receipt = ledger.register(setup.params.as_tuple(), state_args, sig_a, sig_b, sender=stranger)
     _check_gas(f"register ({label})", receipt)
-    assert ledger.dispute(setup.params.channel_id)[0::2] == (setup.state.version, setup.state.struct_hash())
+    # A funded state with locks: the dispute keeps the hash of its 16 locks, which conclude must match.
+    deadline = receipt.timestamp + setup.params.challenge_duration
+    assert tuple(ledger.dispute(setup.params.channel_id)) == (setup.state.version, deadline, setup.state.locks_hash())
     if receivers == "gas_burning":
         # Both participants' addresses now run code that burns the 10,000 gas of the payout push.
         code = project.GreedyReceiver.contract_type.runtime_bytecode.bytecode
@@ -130,7 +134,7 @@ def test_caps__register_and_conclude_with_16_locks__under_10_percent_of_block(
     before = (alice.balance, ingrid.balance)
     chain.pending_timestamp = receipt.timestamp + setup.params.challenge_duration
     receipt = ledger.conclude(
-        setup.params.as_tuple(), state_args, [vp.as_tuple() for vp in setup.virtuals], sender=stranger
+        setup.params.as_tuple(), setup.state.locks_tuple(), [vp.as_tuple() for vp in setup.virtuals], sender=stranger
     )
     _check_gas(f"conclude ({label}, payouts to {receivers})", receipt)
     events = list(receipt.decode_logs(ledger.Concluded))
@@ -143,10 +147,11 @@ def test_caps__register_and_conclude_with_16_locks__under_10_percent_of_block(
         assert ledger.credits(ETH, ingrid.address) == setup.payout_b
         assert len(list(receipt.decode_logs(ledger.Credited))) == 2
     assert tuple(ledger.holdings(setup.params.channel_id)) == (0, 0, True)
+    assert tuple(ledger.dispute(setup.params.channel_id)) == (0, 0, b"\x00" * 32)
 
 
 def test_caps__virtual_register_and_ledger_close_with_max_inputs__under_10_percent_of_block(
-    ledger, virtual, deposit, signed, signed_virtual, alice, bob, ingrid, stranger, chain
+    ledger, virtual, deposit, signed_final, signed_virtual, alice, bob, ingrid, stranger, chain
 ):
     for who in (alice, bob):
         chain.provider.set_balance(who.address, 2 * MAX_AMOUNT)
@@ -168,9 +173,15 @@ def test_caps__virtual_register_and_ledger_close_with_max_inputs__under_10_perce
     deposit(params, 1, MAX_AMOUNT, bob)
     state = LedgerState(params.channel_id, MAX_VERSION, MAX_AMOUNT, MAX_AMOUNT, MAX_AMOUNT, MAX_AMOUNT, (), True)
     before = (alice.balance, bob.balance)
-    receipt = ledger.close(params.as_tuple(), *signed(state), sender=stranger)
+    final_args, sig_a, sig_b = signed_final(state)
+    assert final_args == (MAX_VERSION, MAX_AMOUNT, MAX_AMOUNT, MAX_AMOUNT, MAX_AMOUNT)
+    receipt = ledger.close(params.as_tuple(), final_args, sig_a, sig_b, sender=stranger)
     _check_gas("ledger close (max inputs)", receipt)
+    assert [(e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [
+        (MAX_VERSION, MAX_AMOUNT, MAX_AMOUNT)
+    ]
     assert (alice.balance - before[0], bob.balance - before[1]) == (MAX_AMOUNT, MAX_AMOUNT)
+    assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
 
 
 def test_caps__more_than_max_locks__refused(ledger, open_channel, alice, bob, stranger):
@@ -179,8 +190,10 @@ def test_caps__more_than_max_locks__refused(ledger, open_channel, alice, bob, st
     params, _ = open_channel()
     locks = [(keccak(i.to_bytes(32, "big")), 0, 0) for i in range(MAX_LOCKS + 1)]
     state = (params.channel_id, 1, 10**18, 10**18, 10**18, 10**18, locks, False)
-    with ape.reverts():
-        ledger.register(params.as_tuple(), state, b"\x01" * 65, b"\x01" * 65, sender=stranger)
+    any_signature = (b"\x01" * 32, b"\x01" * 32)
+    with ape.reverts() as info:
+        ledger.register(params.as_tuple(), state, any_signature, any_signature, sender=stranger)
+    assert info.value.revert_message == TransactionError.DEFAULT_MESSAGE
     assert tuple(ledger.dispute(params.channel_id)) == (0, 0, b"\x00" * 32)
     with pytest.raises(InvalidState, match="at most 16"):
         LedgerState(params.channel_id, 1, 10**18, 10**18, 10**18, 10**18, tuple(Lock(*lock) for lock in locks))

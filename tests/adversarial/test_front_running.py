@@ -22,6 +22,7 @@ GWEI = 10**9
 ETH_UNIT = 10**18
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 HIGH, MID, LOW = 50 * GWEI, 2 * GWEI, 1 * GWEI
+ZERO_HASH = b"\x00" * 32
 MAX_HONEST_TXS = 2  # register the latest state, then conclude
 
 
@@ -50,25 +51,23 @@ class Mempool:
         self.rpc("evm_setAutomine", [on])
 
     def block(self, timestamp: int, *txs) -> list[Mined]:
-        """Send ``txs`` = (sender, contract, calldata, gas_price) into the mempool with auto-mine off,
-        mine them in one block at ``timestamp`` and return them in the order they were *sent*."""
+        """Send ``txs`` = (sender, contract, calldata, gas_price[, value]) into the mempool with auto-mine
+        off, mine them in one block at ``timestamp`` and return them in the order they were *sent*."""
         head = self.chain.blocks.head.number
         self.set_automine(False)
         try:
             hashes = []
-            for sender, contract, data, gas_price in txs:
-                tx_hash = self.rpc(
-                    "eth_sendTransaction",
-                    [
-                        {
-                            "from": sender.address,
-                            "to": contract.address,
-                            "data": "0x" + bytes(data).hex(),
-                            "gas": hex(1_000_000),
-                            "gasPrice": hex(gas_price),
-                        }
-                    ],
-                )
+            for sender, contract, data, gas_price, *value in txs:
+                tx = {
+                    "from": sender.address,
+                    "to": contract.address,
+                    "data": "0x" + bytes(data).hex(),
+                    "gas": hex(1_000_000),
+                    "gasPrice": hex(gas_price),
+                }
+                if value:
+                    tx["value"] = hex(value[0])
+                tx_hash = self.rpc("eth_sendTransaction", [tx])
                 hashes.append(tx_hash)
                 self.sent.setdefault(sender.address, []).append(tx_hash)
             assert self.chain.blocks.head.number == head  # nothing mined yet: all are pending together
@@ -80,7 +79,7 @@ class Mempool:
         assert int(block["timestamp"], 16) == timestamp
         assert len(block["transactions"]) == len(txs)
         out = []
-        for (sender, _, _, _), tx_hash in zip(txs, hashes, strict=True):
+        for (sender, *_), tx_hash in zip(txs, hashes, strict=True):
             receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
             status = int(receipt["status"], 16)
             reason = None
@@ -176,8 +175,8 @@ def test_front_running__same_state_copied_first__honest_register_is_noop_and_pay
     # Bob's transaction still succeeds (the no-op: nothing logged), the copy opened the dispute.
     assert _outcomes(res) == [(1, None, 0), (1, None, 1)]
     deadline = t0 + params.challenge_duration
-    assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, s2.struct_hash())
-    res = mempool.block(deadline, (bob, ledger, ledger.conclude.encode_input(params.as_tuple(), s2.as_tuple()), LOW))
+    assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
+    res = mempool.block(deadline, (bob, ledger, ledger.conclude.encode_input(params.as_tuple()), LOW))
     assert _outcomes(res) == [(1, None, 1)]
     honest.assert_received(13 * 10**17, txs=2)
 
@@ -199,15 +198,17 @@ def test_front_running__older_states_around_honest_one__newer_replaces(
     assert _outcomes(res) == [(1, None, 1), (0, "ledger: stale version", 0), (1, None, 1)]
     # The deadline is the one Alice's registration fixed; Bob's state is the registered one.
     deadline = t0 + params.challenge_duration
-    assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, s2.struct_hash())
-    # At the deadline Alice tries to conclude on her state first; Bob concludes on his.
+    assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
+    # At the deadline Alice tries to conclude on other terms first (conclude takes no state: the most she
+    # can pass is a lock list, which the lock-free registered state refuses); Bob concludes on s2.
+    forged_lock = (params.channel_id, 7 * 10**17, 0)
     res = mempool.block(
         deadline,
-        (bob, ledger, ledger.conclude.encode_input(params.as_tuple(), s2.as_tuple()), LOW),
-        (alice, ledger, ledger.conclude.encode_input(params.as_tuple(), s1.as_tuple()), HIGH),
+        (bob, ledger, ledger.conclude.encode_input(params.as_tuple()), LOW),
+        (alice, ledger, ledger.conclude.encode_input(params.as_tuple(), [forged_lock], []), HIGH),
     )
     assert _order(res) == [alice.address, bob.address]
-    assert _outcomes(res) == [(1, None, 1), (0, "ledger: state not registered", 0)]
+    assert _outcomes(res) == [(1, None, 1), (0, "ledger: locks not registered", 0)]
     honest.assert_received(13 * 10**17, txs=2)
 
 
@@ -221,7 +222,7 @@ def test_front_running__conclude_races_refutation_at_deadline(
     mempool.block(t0, (alice, ledger, ledger.register.encode_input(params.as_tuple(), *signed(s1)), LOW))
     deadline = t0 + params.challenge_duration
     honest = Honest(bob, mempool, chain)
-    conclude_s1 = (alice, ledger, ledger.conclude.encode_input(params.as_tuple(), s1.as_tuple()),
+    conclude_s1 = (alice, ledger, ledger.conclude.encode_input(params.as_tuple()),
                    HIGH if adversary_first else LOW)  # fmt: skip
     refute_s2 = (bob, ledger, ledger.register.encode_input(params.as_tuple(), *signed(s2)),
                  LOW if adversary_first else HIGH)  # fmt: skip
@@ -231,10 +232,8 @@ def test_front_running__conclude_races_refutation_at_deadline(
     if offset < 0:
         # One second before the deadline Bob wins whatever the order: conclusion is not open yet.
         assert _outcomes(res) == [(0, "ledger: challenge period not over", 0), (1, None, 1)]
-        assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, s2.struct_hash())
-        res = mempool.block(
-            deadline, (bob, ledger, ledger.conclude.encode_input(params.as_tuple(), s2.as_tuple()), LOW)
-        )
+        assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
+        res = mempool.block(deadline, (bob, ledger, ledger.conclude.encode_input(params.as_tuple()), LOW))
         assert _outcomes(res) == [(1, None, 1)]
         honest.assert_received(13 * 10**17, txs=2)
     else:
@@ -244,6 +243,45 @@ def test_front_running__conclude_races_refutation_at_deadline(
         assert _outcomes(res) == [(1, None, 1), (0, late, 0)]
         assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
         honest.assert_received(6 * 10**17, txs=1)
+
+
+@pytest.mark.parametrize("adversary_first", [True, False], ids=["adversary_first", "honest_first"])
+def test_front_running__register_races_top_up__top_up_refused_or_returned(
+    ledger, ledger_race, signed, mempool, chain, alice, bob, adversary_first
+):
+    # Deposits are refused while a dispute is registered (its payouts were settled at registration). Bob
+    # tops up 0.5 ETH; Alice registers her favourite stale state s1 in the same block. Either the dispute
+    # comes first and Bob's deposit is refused (he keeps the ETH), or the deposit lands first and s1 (which
+    # does not account for it) returns it to Bob at conclusion. Bob answers with s2 and concludes.
+    params, _, s1, s2 = ledger_race
+    top_up = 5 * 10**17
+    balance0, nonce0 = bob.balance, chain.provider.get_nonce(bob.address)
+    t0 = _start(chain)
+    register_s1 = (alice, ledger, ledger.register.encode_input(params.as_tuple(), *signed(s1)),
+                   HIGH if adversary_first else LOW)  # fmt: skip
+    deposit = (bob, ledger, ledger.deposit.encode_input(params.channel_id, 1), LOW if adversary_first else HIGH, top_up)
+    res = mempool.block(t0, register_s1, deposit)
+    first, second = (alice, bob) if adversary_first else (bob, alice)
+    assert _order(res) == [first.address, second.address]
+    deadline = t0 + params.challenge_duration
+    if adversary_first:
+        assert _outcomes(res) == [(1, None, 1), (0, "ledger: channel disputed", 0)]
+        deposits = (ETH_UNIT, ETH_UNIT)
+    else:
+        assert _outcomes(res) == [(1, None, 1), (1, None, 1)]
+        deposits = (ETH_UNIT, ETH_UNIT + top_up)
+    assert tuple(ledger.holdings(params.channel_id)) == (*deposits, False)
+    assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
+    # Bob's answer (the deadline stays) and his conclusion.
+    res = mempool.block(t0 + 1, (bob, ledger, ledger.register.encode_input(params.as_tuple(), *signed(s2)), LOW))
+    assert _outcomes(res) == [(1, None, 1)]
+    assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
+    res = mempool.block(deadline, (bob, ledger, ledger.conclude.encode_input(params.as_tuple()), LOW))
+    assert _outcomes(res) == [(1, None, 1)]
+    assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
+    # Bob: s2's 1.3 ETH, the top-up never lost (refused, or sent and paid back), three transactions' fees.
+    assert chain.provider.get_nonce(bob.address) - nonce0 == len(mempool.sent[bob.address]) == 3
+    assert bob.balance - balance0 == 13 * 10**17 - mempool.fees(bob)
 
 
 # --- virtual channel --------------------------------------------------------------------------------------
@@ -273,7 +311,7 @@ def virtual_race(ledger, open_hub, make_virtual, signed, ingrid, bob, chain) -> 
 
 
 def _bob_concludes(ledger, mempool, bob, race: VirtualRace, t: int) -> None:
-    data = ledger.conclude.encode_input(race.hub.right.as_tuple(), race.right.as_tuple(), [race.vp.as_tuple()])
+    data = ledger.conclude.encode_input(race.hub.right.as_tuple(), race.right.locks_tuple(), [race.vp.as_tuple()])
     res = mempool.block(t, (bob, ledger, data, LOW))
     assert _outcomes(res) == [(1, None, 1)]
 
@@ -335,7 +373,7 @@ def test_front_running__ledger_conclude_races_virtual_refutation_at_virtual_dead
     assert ledger.dispute(race.hub.right.channel_id)[1] < deadline - 1  # only the virtual clock matters
     honest = Honest(bob, mempool, chain)
     # Alice outbids Bob: she concludes Bob's ledger channel (anyone may) before his virtual answer.
-    conclude = ledger.conclude.encode_input(race.hub.right.as_tuple(), race.right.as_tuple(), [race.vp.as_tuple()])
+    conclude = ledger.conclude.encode_input(race.hub.right.as_tuple(), race.right.locks_tuple(), [race.vp.as_tuple()])
     refute = virtual.register.encode_input(race.vp.as_tuple(), *signed_virtual(race.w2))
     res = mempool.block(deadline + offset, (alice, ledger, conclude, HIGH), (bob, virtual, refute, LOW))
     assert _order(res) == [alice.address, bob.address]

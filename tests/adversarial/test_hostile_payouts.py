@@ -8,11 +8,17 @@ reverting on zero amounts, a fee-on-transfer token.
 What must hold whatever they do: nothing is paid twice, the other side is paid or credited in the same
 transaction, credits are withdrawable, and the ledger holds exactly the deposits of its unconcluded
 channels plus all credits.
+
+`deposit` is the one entry point outside the reentrancy lock (it makes no external call). Re-entered
+from a payout it cannot reach the channel being paid (marked concluded before any payout: "ledger:
+channel concluded") nor a token channel ("ledger: wrong asset"); into another open ETH channel it goes
+through, and is accounted exactly as a deposit in a later transaction. Every other entry point is refused
+by the lock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ape
 import pytest
@@ -22,7 +28,9 @@ from perun_vyper import ETH, ChannelParams, LedgerState, VirtualParams, VirtualS
 from tests.ledger_checks import assert_accounts_balance as _assert_invariant
 from tests.ledger_checks import assert_concluded as _assert_concluded
 from tests.ledger_checks import assert_credited as _assert_credited
+from tests.ledger_checks import assert_deposited as _assert_deposited
 from tests.ledger_checks import assert_withdrawn as _assert_withdrawn
+from tests.ledger_checks import holdings as _holdings
 from tests.ledger_checks import runtime_code as _code
 from tests.view_reverts import revert_reason as _revert_reason
 
@@ -66,6 +74,43 @@ def _assert_refused_by_lock(hostile, attempts: int) -> None:
     assert bytes(hostile.last_response()) == LOCK_REFUSAL
 
 
+def _assert_refused_with(hostile, attempts: int, reason: str) -> None:
+    """The hostile contract tried `attempts` times; the last try passed the lock and was refused by a check."""
+    assert hostile.attempts() == attempts
+    assert hostile.last_success() is False
+    assert _revert_reason(bytes(hostile.last_response())) == reason
+
+
+def _packed(deposit_a: int, deposit_b: int) -> int:
+    """The `deposits` word of a Deposited event."""
+    return deposit_a | deposit_b << 120
+
+
+def _assert_hook_deposits(ledger, hostile, txs, eth_channel: ChannelParams, pushes: int, owners) -> None:
+    """The hook's `deposit` of 1 wei for side A of the open ETH channel `eth_channel` (both sides 1 ETH)
+    went through once per push, and is accounted exactly as a deposit in its own transaction would be."""
+    assert hostile.attempts() == pushes
+    assert hostile.last_success() is True
+    assert bytes(hostile.last_response()) == b""
+    events = [(bytes(e.channel), e.deposits) for tx in txs for e in tx.decode_logs(ledger.Deposited)]
+    assert events == [(eth_channel.channel_id, _packed(ONE_ETH + i, ONE_ETH)) for i in range(1, pushes + 1)]
+    assert _holdings(ledger, eth_channel.channel_id) == (ONE_ETH + pushes, ONE_ETH, False)
+    _assert_invariant(ledger, ETH, [eth_channel], owners)
+
+
+def _lock_free_final(state: LedgerState) -> LedgerState:
+    """The next version, final, each lock's amounts folded back into its sides' balances."""
+    return LedgerState(
+        state.channel,
+        state.version + 1,
+        state.balance_a + sum(lock.amount_a for lock in state.locks),
+        state.balance_b + sum(lock.amount_b for lock in state.locks),
+        state.funding_a,
+        state.funding_b,
+        is_final=True,
+    )
+
+
 @dataclass(frozen=True)
 class Target:
     """The channel a hostile contract attacks while it is being paid out, and how."""
@@ -78,6 +123,7 @@ class Target:
     virtual_params: VirtualParams  # a virtual channel to register
     virtual_state: VirtualState
     locked: tuple = ()  # virtual parameters of `registered`'s locks
+    eth_channel: ChannelParams | None = None  # an open ETH channel a token's hook deposits into
 
 
 def _unrelated_virtual(alice, bob, ingrid, chain) -> tuple[VirtualParams, VirtualState]:
@@ -97,25 +143,37 @@ def _unrelated_virtual(alice, bob, ingrid, chain) -> tuple[VirtualParams, Virtua
     return params, VirtualState.initial(params).pay(10, True)
 
 
-def _calldata(name: str, t: Target, ledger, virtual, hostile_address: str, signed, signed_virtual, make_params, token):
+def _calldata(
+    name: str,
+    t: Target,
+    ledger,
+    virtual,
+    hostile_address: str,
+    signed,
+    signed_final,
+    signed_virtual,
+    make_params,
+    token,
+):
     """(target contract, calldata, value) of a valid-looking call of `name` against `t`."""
     p = t.params
     a, b = t.signers
     if name == "ledger.deposit":
-        # The attacked channel if it holds ETH, else a fresh ETH channel id (deposits need no parameters).
-        channel = p.channel_id if p.is_eth else make_params().channel_id
+        # The attacked channel if it holds ETH (concluded before its payouts); else an open ETH channel,
+        # which `deposit`, outside the lock, accepts.
+        channel = p.channel_id if p.is_eth else t.eth_channel.channel_id
         return ledger.address, ledger.deposit.encode_input(channel, 0), 1
     if name == "ledger.deposit_token":
         params = make_params(asset=token) if p.is_eth else p
         return ledger.address, ledger.deposit_token.encode_input(params.as_tuple(), 0, 1), 0
     if name == "ledger.close":
-        return ledger.address, ledger.close.encode_input(p.as_tuple(), *signed(t.final, a, b)), 0
+        return ledger.address, ledger.close.encode_input(p.as_tuple(), *signed_final(t.final, a, b)), 0
     if name == "ledger.register":
         return ledger.address, ledger.register.encode_input(p.as_tuple(), *signed(t.update, a, b)), 0
     if name == "ledger.conclude":
-        args = [p.as_tuple(), t.registered.as_tuple()]
+        args = [p.as_tuple()]
         if t.locked:
-            args.append([v.as_tuple() for v in t.locked])
+            args += [t.registered.locks_tuple(), [v.as_tuple() for v in t.locked]]
         return ledger.address, ledger.conclude.encode_input(*args), 0
     if name == "ledger.withdraw":
         return ledger.address, ledger.withdraw.encode_input(p.asset, hostile_address), 0
@@ -138,6 +196,7 @@ def _session_fixtures_first(
     make_params,
     deposit,
     signed,
+    signed_final,
     signed_virtual,
     deployer,
     alice,
@@ -149,14 +208,19 @@ def _session_fixtures_first(
 
 
 @pytest.fixture
-def arm(ledger, virtual, signed, signed_virtual, make_params, token, deployer):
-    """``arm(hostile, name, target)``: make the hostile contract call `name` against `target`."""
+def arm(ledger, virtual, signed, signed_final, signed_virtual, make_params, open_channel, token, deployer):
+    """``arm(hostile, name, target)``: make the hostile contract call `name` against `target`; returns the
+    target, with an open ETH channel (1 ETH a side) when a token's hook is to re-enter `deposit`."""
 
-    def _arm(hostile, name: str, target: Target):
+    def _arm(hostile, name: str, target: Target) -> Target:
+        if name == "ledger.deposit" and not target.params.is_eth and target.eth_channel is None:
+            eth_channel, _ = open_channel(ONE_ETH, ONE_ETH)
+            target = replace(target, eth_channel=eth_channel)
         to, data, value = _calldata(
-            name, target, ledger, virtual, hostile.address, signed, signed_virtual, make_params, token
+            name, target, ledger, virtual, hostile.address, signed, signed_final, signed_virtual, make_params, token
         )
         hostile.arm(to, data, value, sender=deployer)
+        return target
 
     return _arm
 
@@ -251,7 +315,7 @@ def _hub_target(h: HubWithLock, alice, ingrid) -> Target:
     return Target(
         h.hub.left,
         (alice, ingrid),
-        h.left.finalized(),
+        _lock_free_final(h.left),
         h.left.pay(1, 0) if h.left.balance_a else h.left.pay(1, 1),
         h.left,
         h.vp,
@@ -261,8 +325,8 @@ def _hub_target(h: HubWithLock, alice, ingrid) -> Target:
 
 
 def _conclude_hub(ledger, h: HubWithLock, watcher):
-    tx_left = ledger.conclude(h.hub.left.as_tuple(), h.left.as_tuple(), [h.vp.as_tuple()], sender=watcher)
-    tx_right = ledger.conclude(h.hub.right.as_tuple(), h.right.as_tuple(), [h.vp.as_tuple()], sender=watcher)
+    tx_left = ledger.conclude(h.hub.left.as_tuple(), h.left.locks_tuple(), [h.vp.as_tuple()], sender=watcher)
+    tx_right = ledger.conclude(h.hub.right.as_tuple(), h.right.locks_tuple(), [h.vp.as_tuple()], sender=watcher)
     return tx_left, tx_right
 
 
@@ -276,7 +340,9 @@ def _hub_payouts(h: HubWithLock, deposit: int) -> tuple[tuple[int, int], tuple[i
 # ---------------------------------------------------------------------------------------------------
 # re-entrant ETH receiver: the push gets 10,000 gas, too little to even load the payload, so the receiver
 # runs out of gas, its call is undone and the payout is credited; `withdraw` forwards all gas, so there
-# the re-entry is attempted, and refused by the lock.
+# the re-entry is attempted, and refused by the lock, or for `deposit` (outside the lock) into the
+# concluded channel, by "ledger: channel concluded". (A receiver lean enough to re-enter `deposit` within
+# the 10,000 gas is in the `deposit` section below.)
 
 
 def _withdraw_reentered(ledger, hostile, alice, name: str, target: Target, credit: int, virtual) -> None:
@@ -292,6 +358,10 @@ def _withdraw_reentered(ledger, hostile, alice, name: str, target: Target, credi
         assert hostile.attempts() == 1
         assert hostile.last_success() is True
         assert virtual.record(target.virtual_params.channel_id)[0] == target.virtual_state.version
+    elif name == "ledger.deposit":
+        # Outside the lock, `deposit` runs, and refuses the concluded channel: its 1 wei went back.
+        _assert_refused_with(hostile, 1, "ledger: channel concluded")
+        assert _holdings(ledger, target.params.channel_id) == (0, 0, True)
     else:
         _assert_refused_by_lock(hostile, 1)
 
@@ -304,22 +374,22 @@ def _channel_target(params, state0, alice, bob, ingrid, chain) -> Target:
 
 @pytest.mark.parametrize("name", TARGETS)
 def test_close__reentrant_receiver__credited_then_withdrawn_once(
-    ledger, virtual, open_channel, signed, receiver_on, arm, chain, alice, bob, ingrid, watcher, name: str
+    ledger, virtual, open_channel, signed_final, receiver_on, arm, chain, alice, bob, ingrid, watcher, name: str
 ) -> None:
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     hostile = receiver_on(alice)
-    target = _channel_target(params, state0, alice, bob, ingrid, chain)
-    arm(hostile, name, target)
+    target = arm(hostile, name, _channel_target(params, state0, alice, bob, ingrid, chain))
     final = state0.pay(ONE_ETH // 4, 0).finalized()
     alice_before, bob_before = alice.balance, bob.balance
 
-    tx = ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
 
     _assert_concluded(ledger, tx, params, final.version, 3 * ONE_ETH // 4, 5 * ONE_ETH // 4)
     _assert_credited(ledger, tx, params, [(alice.address, 3 * ONE_ETH // 4)])
     assert alice.balance == alice_before
     assert bob.balance == bob_before + 5 * ONE_ETH // 4
     assert hostile.attempts() == 0  # the out-of-gas receiver's call was rolled back with it
+    assert list(tx.decode_logs(ledger.Deposited)) == []
     assert virtual.record(target.virtual_params.channel_id)[0] == 0
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
@@ -336,17 +406,17 @@ def test_conclude__reentrant_receiver__credited_then_withdrawn_once(
     ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
     chain.pending_timestamp += params.challenge_duration
     hostile = receiver_on(alice)
-    target = _channel_target(params, state1, alice, bob, ingrid, chain)
-    arm(hostile, name, target)
+    target = arm(hostile, name, _channel_target(params, state1, alice, bob, ingrid, chain))
     alice_before, bob_before = alice.balance, bob.balance
 
-    tx = ledger.conclude(params.as_tuple(), state1.as_tuple(), sender=watcher)
+    tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
     _assert_concluded(ledger, tx, params, 1, 6 * ONE_ETH // 5, 4 * ONE_ETH // 5)
     _assert_credited(ledger, tx, params, [(alice.address, 6 * ONE_ETH // 5)])
     assert alice.balance == alice_before
     assert bob.balance == bob_before + 4 * ONE_ETH // 5
     assert hostile.attempts() == 0
+    assert list(tx.decode_logs(ledger.Deposited)) == []
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
     _withdraw_reentered(ledger, hostile, alice, name, target, 6 * ONE_ETH // 5, virtual)
@@ -360,8 +430,7 @@ def test_conclude_with_lock__reentrant_receiver__credited_ingrid_neutral(
     deposit, funding = ONE_ETH, ONE_ETH // 2
     h = hub_with_lock(deposit, funding, funding // 5)
     hostile = receiver_on(alice)
-    target = _hub_target(h, alice, ingrid)
-    arm(hostile, name, target)
+    arm(hostile, name, _hub_target(h, alice, ingrid))
     (alice_pay, ingrid_left), (ingrid_right, bob_pay) = _hub_payouts(h, deposit)
     alice_before, ingrid_before, bob_before = alice.balance, ingrid.balance, bob.balance
 
@@ -391,6 +460,10 @@ def test_conclude_with_lock__reentrant_receiver__credited_ingrid_neutral(
         # already have split a lock by (here the left channel did, the right one too).
         assert _revert_reason(bytes(hostile.last_response())) == "virtual: channel concluded"
         assert virtual.record(h.vp.channel_id)[0] == h.outcome.version
+    elif name == "ledger.deposit":
+        # `deposit` (outside the lock) into the concluded Alice-Ingrid channel: refused by its own check.
+        assert _revert_reason(bytes(hostile.last_response())) == "ledger: channel concluded"
+        assert _holdings(ledger, h.hub.left.channel_id) == (0, 0, True)
     else:
         assert bytes(hostile.last_response()) == LOCK_REFUSAL
     _assert_invariant(ledger, ETH, [h.hub.left, h.hub.right], [alice, bob, ingrid])
@@ -398,7 +471,9 @@ def test_conclude_with_lock__reentrant_receiver__credited_ingrid_neutral(
 
 # ---------------------------------------------------------------------------------------------------
 # re-entrant token: the token payout gets 150,000 gas, enough for the hook to try its call; the ledger's
-# lock refuses it and the transfer itself goes through.
+# lock refuses it and the transfer itself goes through. `deposit`, outside the lock, is re-entered into an
+# open ETH channel (a token channel's id has bit 255 set, which `deposit` refuses): it goes through, once
+# per push, accounted like any deposit.
 
 
 def _token_balances(token, *accounts) -> list[int]:
@@ -419,29 +494,39 @@ def _withdraw_token_once(ledger, token, owner, credit: int, receiver=None) -> No
 def _assert_token_push(ledger, virtual, rtoken, tx, params, name: str, target: Target, payouts, owners) -> bool:
     """Checks one concluding transaction; returns whether its payouts were credited instead of pushed."""
     if name == "virtual.register":
-        # Registering a virtual state from inside the hook costs more than the 150,000 gas the push leaves
-        # the token: the transfer runs out of gas, the registration is undone with it, and both payouts
-        # are credited (nothing lost, see the withdrawals below).
-        _assert_credited(ledger, tx, params, [(o.address, p) for o, p in zip(owners, payouts, strict=True) if p])
-        assert rtoken.attempts() == 0
-        assert virtual.record(target.virtual_params.channel_id)[0] == 0
-        return True
+        # Registering a virtual state from inside the hook (the VirtualAdjudicator has its own lock: legitimate)
+        # costs about all the 150,000 gas the push leaves the token: with compact signatures the first
+        # transfer fits (146,343 gas measured), so both pushes go through, the second registration being a
+        # no-op. Should the cost grow past the cap, the first transfer runs out of gas, the registration is
+        # undone with it, and both payouts are credited (nothing lost, see the withdrawals in the callers).
+        # Either way it is all or nothing, and the ledger's outcome is the same.
+        credited = list(tx.decode_logs(ledger.Credited)) != []
+        if credited:
+            _assert_credited(ledger, tx, params, [(o.address, p) for o, p in zip(owners, payouts, strict=True) if p])
+            assert rtoken.attempts() == 0
+            assert virtual.record(target.virtual_params.channel_id)[0] == 0
+        else:
+            _assert_credited(ledger, tx, params, [])
+            assert rtoken.attempts() == sum(1 for p in payouts if p)
+            assert rtoken.last_success() is True
+            assert virtual.record(target.virtual_params.channel_id)[0] == target.virtual_state.version
+        return credited
     _assert_credited(ledger, tx, params, [])
     return False
 
 
 @pytest.mark.parametrize("name", TARGETS)
 def test_close__reentrant_token__refused_both_paid_once(
-    ledger, virtual, open_channel, signed, rtoken, arm, chain, alice, bob, ingrid, watcher, name: str
+    ledger, virtual, open_channel, signed_final, rtoken, arm, chain, alice, bob, ingrid, watcher, name: str
 ) -> None:
     params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=rtoken)
-    target = _channel_target(params, state0, alice, bob, ingrid, chain)
-    arm(rtoken, name, target)
+    target = arm(rtoken, name, _channel_target(params, state0, alice, bob, ingrid, chain))
     final = state0.pay(250 * UNIT, 0).finalized()
     payouts = (750 * UNIT, 1250 * UNIT)
     before = _token_balances(rtoken, alice, bob, ledger)
+    eth_before = ledger.balance
 
-    tx = ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
 
     _assert_concluded(ledger, tx, params, final.version, *payouts)
     credited = _assert_token_push(ledger, virtual, rtoken, tx, params, name, target, payouts, (alice, bob))
@@ -456,7 +541,13 @@ def test_close__reentrant_token__refused_both_paid_once(
         assert rtoken.attempts() == 2
         assert rtoken.last_success() is True  # the same state again: a no-op
     else:
-        _assert_refused_by_lock(rtoken, 2)
+        if name == "ledger.deposit":
+            _assert_hook_deposits(ledger, rtoken, [tx], target.eth_channel, 2, [alice, bob])
+            assert ledger.balance == eth_before + 2
+        else:
+            if name != "virtual.register":  # checked by _assert_token_push
+                _assert_refused_by_lock(rtoken, 2)
+            assert ledger.balance == eth_before
         assert _token_balances(rtoken, alice, bob, ledger) == [
             before[0] + payouts[0],
             before[1] + payouts[1],
@@ -474,12 +565,12 @@ def test_conclude__reentrant_token__refused_both_paid_once(
     state1 = state0.pay(200 * UNIT, 1)
     ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
     chain.pending_timestamp += params.challenge_duration
-    target = _channel_target(params, state1, alice, bob, ingrid, chain)
-    arm(rtoken, name, target)
+    target = arm(rtoken, name, _channel_target(params, state1, alice, bob, ingrid, chain))
     payouts = (1200 * UNIT, 800 * UNIT)
     before = _token_balances(rtoken, alice, bob, ledger)
+    eth_before = ledger.balance
 
-    tx = ledger.conclude(params.as_tuple(), state1.as_tuple(), sender=watcher)
+    tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
     _assert_concluded(ledger, tx, params, 1, *payouts)
     credited = _assert_token_push(ledger, virtual, rtoken, tx, params, name, target, payouts, (alice, bob))
@@ -488,14 +579,17 @@ def test_conclude__reentrant_token__refused_both_paid_once(
         _withdraw_token_once(ledger, rtoken, alice, payouts[0])
         _withdraw_token_once(ledger, rtoken, bob, payouts[1])
         assert virtual.record(target.virtual_params.channel_id)[0] == target.virtual_state.version
-    else:
+    elif name == "ledger.deposit":
+        _assert_hook_deposits(ledger, rtoken, [tx], target.eth_channel, 2, [alice, bob])
+        assert ledger.balance == eth_before + 2
+    elif name != "virtual.register":  # checked by _assert_token_push
         _assert_refused_by_lock(rtoken, 2)
     assert _token_balances(rtoken, alice, bob, ledger) == [
         before[0] + payouts[0],
         before[1] + payouts[1],
         before[2] - sum(payouts),
     ]
-    assert ledger.dispute(params.channel_id)[:2] == (0, 0)
+    assert tuple(ledger.dispute(params.channel_id)) == (0, 0, b"\x00" * 32)
     _assert_invariant(ledger, rtoken, [params], [alice, bob])
 
 
@@ -505,10 +599,10 @@ def test_conclude_with_lock__reentrant_token__refused_ingrid_neutral(
 ) -> None:
     deposit, funding = 1000 * UNIT, 400 * UNIT
     h = hub_with_lock(deposit, funding, 150 * UNIT, asset=rtoken)
-    target = _hub_target(h, alice, ingrid)
-    arm(rtoken, name, target)
+    target = arm(rtoken, name, _hub_target(h, alice, ingrid))
     (alice_pay, ingrid_left), (ingrid_right, bob_pay) = _hub_payouts(h, deposit)
     before = _token_balances(rtoken, alice, ingrid, bob, ledger)
+    eth_before = ledger.balance
 
     tx_left, tx_right = _conclude_hub(ledger, h, watcher)
 
@@ -529,6 +623,13 @@ def test_conclude_with_lock__reentrant_token__refused_ingrid_neutral(
         # both ledger channels split their lock by can no longer change.
         assert rtoken.last_success() is False
         assert _revert_reason(bytes(rtoken.last_response())) == "virtual: channel concluded"
+    elif name == "ledger.deposit":
+        # Every one of the four pushes ran the hook, whose deposit into the open ETH channel went through,
+        # and paid: no credit anywhere.
+        _assert_credited(ledger, tx_left, h.hub.left, [])
+        _assert_credited(ledger, tx_right, h.hub.right, [])
+        _assert_hook_deposits(ledger, rtoken, [tx_left, tx_right], target.eth_channel, 4, [alice, bob])
+        assert ledger.balance == eth_before + 4
     else:
         # Every one of the four pushes ran the hook, was refused re-entry and paid: no credit anywhere.
         _assert_credited(ledger, tx_left, h.hub.left, [])
@@ -549,7 +650,7 @@ def test_withdraw__reentrant_token__refused_paid_once(
     ledger,
     virtual,
     open_channel,
-    signed,
+    signed_final,
     rtoken,
     arm,
     gas_burner,
@@ -564,22 +665,31 @@ def test_withdraw__reentrant_token__refused_paid_once(
     # First make the payouts fail: a hook that burns all the gas the push leaves it gets both credited.
     params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=rtoken)
     rtoken.arm(gas_burner, b"", 0, sender=deployer)
-    tx = ledger.close(params.as_tuple(), *signed(state0.pay(100 * UNIT, 1).finalized()), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(state0.pay(100 * UNIT, 1).finalized()), sender=watcher)
     _assert_credited(ledger, tx, params, [(alice.address, 1100 * UNIT), (bob.address, 900 * UNIT)])
     assert rtoken.attempts() == 0
-    target = _channel_target(params, state0, alice, bob, ingrid, chain)
-    arm(rtoken, name, target)
+    target = arm(rtoken, name, _channel_target(params, state0, alice, bob, ingrid, chain))
+    eth_before = ledger.balance
 
     # Alice collects at Ingrid's address; Bob at his own.
     _withdraw_token_once(ledger, rtoken, alice, 1100 * UNIT, receiver=ingrid)
     if name == "virtual.register":
         assert rtoken.last_success() is True
         assert virtual.record(target.virtual_params.channel_id)[0] == target.virtual_state.version
+    elif name == "ledger.deposit":
+        # `deposit` is outside the lock `withdraw` holds: the hook's deposit into an open ETH channel counts.
+        assert rtoken.attempts() == 1
+        assert rtoken.last_success() is True
+        assert _holdings(ledger, target.eth_channel.channel_id) == (ONE_ETH + 1, ONE_ETH, False)
     else:
         _assert_refused_by_lock(rtoken, 1)
     _assert_invariant(ledger, rtoken, [params], [alice, bob])
     _withdraw_token_once(ledger, rtoken, bob, 900 * UNIT)
     assert rtoken.attempts() == 2
+    if name == "ledger.deposit":
+        assert _holdings(ledger, target.eth_channel.channel_id) == (ONE_ETH + 2, ONE_ETH, False)
+        assert ledger.balance == eth_before + 2
+        _assert_invariant(ledger, ETH, [target.eth_channel], [alice, bob])
     assert ledger.credits(rtoken, alice) == ledger.credits(rtoken, bob) == 0
     assert rtoken.balanceOf(ledger) == 0
     _assert_invariant(ledger, rtoken, [params], [alice, bob])
@@ -597,10 +707,249 @@ def test_deposit_token__reentrant_token__refused_credited_once(
 
     tx = ledger.deposit_token(params.as_tuple(), 0, 500 * UNIT, sender=alice)
 
-    assert [(e.side, e.amount) for e in tx.decode_logs(ledger.Deposited)] == [(0, 500 * UNIT)]
+    _assert_deposited(ledger, tx, params.channel_id, 500 * UNIT, 0)
     _assert_refused_by_lock(rtoken, 1)
     assert ledger.holdings(params.channel_id) == (500 * UNIT, 0, False)
     assert rtoken.balanceOf(ledger) == ledger_before + 500 * UNIT
+    _assert_invariant(ledger, rtoken, [params], [alice, bob])
+
+
+# ---------------------------------------------------------------------------------------------------
+# `deposit` outside the lock: re-entered from a payout, it is refused for the channel being paid (concluded
+# before any payout), a disputed or concluded channel and a token channel; into another open ETH channel it
+# goes through and is accounted exactly as a deposit in a later transaction would be.
+
+
+def _lean_reentrant_code(ledger_address: str, channel: bytes, side: int, value: int) -> bytes:
+    """Runtime code of a receiver lean enough to re-enter within the 10,000 gas of an ETH push (ReentrantReceiver
+    runs out of gas loading its payload): on any call it calls ``deposit(channel, side)`` on the ledger with
+    ``value`` wei of its own, accepts the payment if that call succeeded and otherwise reverts with the
+    ledger's revert data, failing the push."""
+    assert side < 256 and value < 256
+    selector = keccak(text="deposit(bytes32,uint256)")[:4]
+    head = (
+        b"\x63" + selector + b"\x60\xe0\x1b\x5f\x52"  # mem[0:4] = selector
+        + b"\x7f" + channel + b"\x60\x04\x52"  # mem[4:36] = channel
+        + b"\x60" + bytes([side]) + b"\x60\x24\x52"  # mem[36:68] = side
+        + b"\x5f\x5f\x60\x44\x5f"  # retSize 0, retOffset 0, argsSize 68, argsOffset 0
+        + b"\x60" + bytes([value])  # value
+        + b"\x73" + bytes.fromhex(ledger_address[2:])  # the ledger
+        + b"\x5a\xf1"  # GAS CALL
+    )  # fmt: skip
+    revert_path = b"\x3d\x5f\x5f\x3e\x3d\x5f\xfd"  # RETURNDATACOPY(0, 0, size); REVERT(0, size)
+    jump_dest = len(head) + 3 + len(revert_path)  # past PUSH1 dest, JUMPI and the revert path
+    code = head + b"\x60" + bytes([jump_dest]) + b"\x57" + revert_path + b"\x5b\x00"  # JUMPDEST STOP
+    assert code[jump_dest] == 0x5B
+    return code
+
+
+def _hex(txn_hash) -> str:
+    return txn_hash if isinstance(txn_hash, str) else "0x" + bytes(txn_hash).hex()
+
+
+def _calls_into(chain, tx, caller: str, callee: str) -> list[dict]:
+    """The call frames of `tx` from `caller` to `callee`, from Anvil's call tracer."""
+    trace = chain.provider.make_request("debug_traceTransaction", [_hex(tx.txn_hash), {"tracer": "callTracer"}])
+    found = []
+
+    def walk(frame: dict) -> None:
+        if frame["from"].lower() == caller.lower() and frame.get("to", "").lower() == callee.lower():
+            found.append(frame)
+        for sub in frame.get("calls", []):
+            walk(sub)
+
+    walk(trace)
+    return found
+
+
+@pytest.mark.parametrize("path", ["close", "conclude"])
+def test_conclusion__lean_receiver_reenters_deposit_into_paid_channel__refused_concluded_and_credited(
+    ledger, open_channel, signed, signed_final, chain, alice, bob, ingrid, watcher, path: str
+) -> None:
+    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    chain.provider.set_code(alice.address, _lean_reentrant_code(str(ledger.address), params.channel_id, 0, 1))
+    if path == "close":
+        final = state0.pay(ONE_ETH // 4, 0).finalized()
+        version, payouts = final.version, (3 * ONE_ETH // 4, 5 * ONE_ETH // 4)
+    else:
+        state1 = state0.pay(ONE_ETH // 5, 1)
+        ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
+        chain.pending_timestamp += params.challenge_duration
+        version, payouts = 1, (6 * ONE_ETH // 5, 4 * ONE_ETH // 5)
+    alice_before, bob_before, ledger_before = alice.balance, bob.balance, ledger.balance
+
+    if path == "close":
+        tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
+    else:
+        tx = ledger.conclude(params.as_tuple(), sender=watcher)
+
+    # Inside Alice's push, her receiver's `deposit` passed the (absent) lock and hit the concluded check,
+    # with gas to spare: the refusal, not the gas cap, failed the push.
+    [reentry] = _calls_into(chain, tx, alice.address, str(ledger.address))
+    assert reentry["error"] and int(reentry["value"], 16) == 1
+    assert _revert_reason(bytes.fromhex(reentry["output"][2:])) == "ledger: channel concluded"
+    [push] = _calls_into(chain, tx, str(ledger.address), alice.address)
+    assert push["error"] and int(push["value"], 16) == payouts[0]
+    # So the payout is credited; nothing was deposited into the concluded channel; Bob is paid.
+    _assert_concluded(ledger, tx, params, version, *payouts)
+    _assert_credited(ledger, tx, params, [(alice.address, payouts[0])])
+    assert list(tx.decode_logs(ledger.Deposited)) == []
+    assert _holdings(ledger, params.channel_id) == (0, 0, True)
+    assert alice.balance == alice_before
+    assert bob.balance == bob_before + payouts[1]
+    assert ledger.balance == ledger_before - payouts[1]
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+    # The credit is collected elsewhere (the receiver keeps refusing), exactly once.
+    ingrid_before = ingrid.balance
+    tx = ledger.withdraw(ETH, ingrid, sender=alice)
+    _assert_withdrawn(ledger, tx, alice, ETH, ingrid.address, payouts[0])
+    assert ingrid.balance == ingrid_before + payouts[0]
+    assert ledger.balance == ledger_before - sum(payouts)
+    _assert_invariant(ledger, ETH, [params], [alice, bob])
+
+
+def test_close__token_hook_deposits_into_other_open_eth_channel__accounted_as_normal_deposit(
+    ledger, open_channel, signed_final, rtoken, deployer, alice, bob, watcher
+) -> None:
+    eth_channel, eth0 = open_channel(ONE_ETH, 2 * ONE_ETH)
+    params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=rtoken)
+    deployer.transfer(rtoken.address, 1000)
+    rtoken.arm(ledger, ledger.deposit.encode_input(eth_channel.channel_id, 1), 7, sender=deployer)
+    final = state0.pay(250 * UNIT, 0).finalized()
+    before = _token_balances(rtoken, alice, bob, ledger)
+    ledger_eth, hook_eth = ledger.balance, _balance(ETH, rtoken.address)
+
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
+
+    # Both token pushes went through, each after its hook deposited 7 wei for side B of the ETH channel.
+    _assert_concluded(ledger, tx, params, final.version, 750 * UNIT, 1250 * UNIT)
+    _assert_credited(ledger, tx, params, [])
+    assert _token_balances(rtoken, alice, bob, ledger) == [
+        before[0] + 750 * UNIT,
+        before[1] + 1250 * UNIT,
+        before[2] - 2000 * UNIT,
+    ]
+    assert (rtoken.attempts(), rtoken.last_success()) == (2, True)
+    assert [(bytes(e.channel), e.deposits) for e in tx.decode_logs(ledger.Deposited)] == [
+        (eth_channel.channel_id, _packed(ONE_ETH, 2 * ONE_ETH + 7)),
+        (eth_channel.channel_id, _packed(ONE_ETH, 2 * ONE_ETH + 14)),
+    ]
+    assert _holdings(ledger, eth_channel.channel_id) == (ONE_ETH, 2 * ONE_ETH + 14, False)
+    assert ledger.balance == ledger_eth + 14
+    assert _balance(ETH, rtoken.address) == hook_eth - 14
+    _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
+    _assert_invariant(ledger, rtoken, [params], [alice, bob])
+
+    # A deposit like any other: a later top-up the final state does not account for, returned to side B.
+    rtoken.disarm(sender=deployer)
+    alice_before, bob_before = alice.balance, bob.balance
+    tx = ledger.close(eth_channel.as_tuple(), *signed_final(eth0.pay(ONE_ETH // 2, 0).finalized()), sender=watcher)
+    _assert_concluded(ledger, tx, eth_channel, 2, ONE_ETH // 2, 5 * ONE_ETH // 2 + 14)
+    assert (alice.balance - alice_before, bob.balance - bob_before) == (ONE_ETH // 2, 5 * ONE_ETH // 2 + 14)
+    assert ledger.balance == ledger_eth - 3 * ONE_ETH
+    _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
+
+
+@pytest.mark.parametrize("channel_state", ["disputed", "concluded", "token_channel_being_paid"])
+def test_close__token_hook_deposits_into_unavailable_channel__refused_payouts_pushed(
+    ledger, open_channel, signed, signed_final, rtoken, chain, deployer, alice, bob, watcher, channel_state: str
+) -> None:
+    params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=rtoken)
+    eth_channel, eth0 = open_channel(ONE_ETH, ONE_ETH)
+    if channel_state == "disputed":
+        ledger.register(eth_channel.as_tuple(), *signed(eth0.pay(1, 0)), sender=watcher)
+        expected, channel, holdings = "ledger: channel disputed", eth_channel.channel_id, (ONE_ETH, ONE_ETH, False)
+    elif channel_state == "concluded":
+        ledger.close(eth_channel.as_tuple(), *signed_final(eth0.finalized()), sender=watcher)
+        expected, channel, holdings = "ledger: channel concluded", eth_channel.channel_id, (0, 0, True)
+    else:
+        expected, channel, holdings = "ledger: wrong asset", params.channel_id, (0, 0, True)
+    rtoken.arm(ledger, ledger.deposit.encode_input(channel, 0), 1, sender=deployer)
+    # Storing a 100-byte revert reason in fresh slots costs the hook ~110,000 gas of its own bookkeeping,
+    # about all a push leaves it: a transfer outside the ledger (all gas) records the refusal first, so the
+    # pushes below measure the re-entry, not the hook's first writes.
+    rtoken.transfer(bob, 1, sender=alice)
+    _assert_refused_with(rtoken, 1, expected)
+    final = state0.pay(250 * UNIT, 0).finalized()
+    before = _token_balances(rtoken, alice, bob, ledger)
+    ledger_eth, hook_eth = ledger.balance, _balance(ETH, rtoken.address)
+
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
+
+    # Inside each push, the hook's deposit is refused by the channel's own check; the token pays as usual.
+    _assert_refused_with(rtoken, 3, expected)
+    _assert_concluded(ledger, tx, params, final.version, 750 * UNIT, 1250 * UNIT)
+    _assert_credited(ledger, tx, params, [])
+    assert list(tx.decode_logs(ledger.Deposited)) == []
+    assert _token_balances(rtoken, alice, bob, ledger) == [
+        before[0] + 750 * UNIT,
+        before[1] + 1250 * UNIT,
+        before[2] - 2000 * UNIT,
+    ]
+    assert _holdings(ledger, channel) == holdings
+    assert (ledger.balance, _balance(ETH, rtoken.address)) == (ledger_eth, hook_eth)
+    _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
+    _assert_invariant(ledger, rtoken, [params], [alice, bob])
+
+
+def test_withdraw__receiver_reenters_deposit_into_open_channel__accepted_paid_once(
+    ledger, open_channel, signed_final, receiver_on, deployer, alice, bob, watcher
+) -> None:
+    # The receiver is credited at the close (out of gas); `withdraw` forwards all gas and holds the lock,
+    # and the receiver's `deposit` into another open channel of Alice's, from inside it, goes through.
+    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    other, _ = open_channel(ONE_ETH, ONE_ETH)
+    hostile = receiver_on(alice)
+    hostile.arm(ledger, ledger.deposit.encode_input(other.channel_id, 0), 5, sender=deployer)
+    ledger.close(params.as_tuple(), *signed_final(state0.finalized()), sender=watcher)
+    assert ledger.credits(ETH, alice) == ONE_ETH
+    assert hostile.attempts() == 0
+    alice_before, ledger_before = alice.balance, ledger.balance
+
+    tx = ledger.withdraw(ETH, alice, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, ETH, alice.address, ONE_ETH)
+    _assert_deposited(ledger, tx, other.channel_id, ONE_ETH + 5, ONE_ETH)
+    assert (hostile.attempts(), hostile.last_success()) == (1, True)
+    assert _holdings(ledger, other.channel_id) == (ONE_ETH + 5, ONE_ETH, False)
+    assert alice.balance == alice_before + ONE_ETH - 5 - tx.total_fees_paid
+    assert ledger.balance == ledger_before - ONE_ETH + 5
+    assert ledger.credits(ETH, alice) == 0
+    _assert_invariant(ledger, ETH, [params, other], [alice, bob])
+
+
+@pytest.mark.parametrize("into", ["open_eth_channel", "token_channel_being_deposited"])
+def test_deposit_token__reentrant_token_reenters_deposit__eth_accepted_token_channel_refused(
+    ledger, make_params, open_channel, rtoken, deployer, alice, bob, into: str
+) -> None:
+    # The hook runs inside the pull, under the lock: `deposit` is outside it but takes only ETH channels,
+    # so it cannot change the token channel whose deposit word is read after the pull.
+    params = make_params(asset=rtoken)
+    eth_channel, _ = open_channel(ONE_ETH, ONE_ETH)
+    channel = eth_channel.channel_id if into == "open_eth_channel" else params.channel_id
+    rtoken.arm(ledger, ledger.deposit.encode_input(channel, 1), 3, sender=deployer)
+    rtoken.approve(ledger, 500 * UNIT, sender=alice)
+    token_before, ledger_eth, hook_eth = rtoken.balanceOf(ledger), ledger.balance, _balance(ETH, rtoken.address)
+
+    tx = ledger.deposit_token(params.as_tuple(), 0, 500 * UNIT, sender=alice)
+
+    assert ledger.holdings(params.channel_id) == (500 * UNIT, 0, False)
+    assert rtoken.balanceOf(ledger) == token_before + 500 * UNIT
+    events = [(bytes(e.channel), e.deposits) for e in tx.decode_logs(ledger.Deposited)]
+    if into == "open_eth_channel":
+        assert (rtoken.attempts(), rtoken.last_success()) == (1, True)
+        assert events == [
+            (eth_channel.channel_id, _packed(ONE_ETH, ONE_ETH + 3)),
+            (params.channel_id, _packed(500 * UNIT, 0)),
+        ]
+        assert _holdings(ledger, eth_channel.channel_id) == (ONE_ETH, ONE_ETH + 3, False)
+        assert (ledger.balance, _balance(ETH, rtoken.address)) == (ledger_eth + 3, hook_eth - 3)
+    else:
+        _assert_refused_with(rtoken, 1, "ledger: wrong asset")
+        assert events == [(params.channel_id, _packed(500 * UNIT, 0))]
+        assert (ledger.balance, _balance(ETH, rtoken.address)) == (ledger_eth, hook_eth)
+    _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
     _assert_invariant(ledger, rtoken, [params], [alice, bob])
 
 
@@ -624,14 +973,14 @@ def test_deposit_token__false_token__reverts_token_transfer_failed(
 
 
 def test_close__false_token__both_credited_withdrawable_after_recovery(
-    ledger, open_channel, signed, false_token, deployer, alice, bob, ingrid, watcher
+    ledger, open_channel, signed_final, false_token, deployer, alice, bob, ingrid, watcher
 ) -> None:
     params, state0 = open_channel(1000 * UNIT, 500 * UNIT, asset=false_token)
     false_token.set_fail(True, sender=deployer)
     final = state0.pay(300 * UNIT, 0).finalized()  # A 700, B 800
     before = _token_balances(false_token, alice, bob, ledger)
 
-    tx = ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
 
     _assert_concluded(ledger, tx, params, final.version, 700 * UNIT, 800 * UNIT)
     _assert_credited(ledger, tx, params, [(alice.address, 700 * UNIT), (bob.address, 800 * UNIT)])
@@ -659,7 +1008,7 @@ def test_conclude__false_token__credited_then_withdrawn(
     chain.pending_timestamp += params.challenge_duration
     false_token.set_fail(True, sender=deployer)
 
-    tx = ledger.conclude(params.as_tuple(), state1.as_tuple(), sender=watcher)
+    tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
     _assert_concluded(ledger, tx, params, 1, 0, 2000 * UNIT)
     _assert_credited(ledger, tx, params, [(bob.address, 2000 * UNIT)])
@@ -698,13 +1047,13 @@ def test_conclude_with_lock__false_token__all_credited_ingrid_neutral(
 
 
 def test_close__zero_revert_token_one_side_zero__other_paid_nothing_credited(
-    ledger, open_channel, signed, zero_token, alice, bob, watcher
+    ledger, open_channel, signed_final, zero_token, alice, bob, watcher
 ) -> None:
     params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=zero_token)
     final = state0.pay(1000 * UNIT, 0).finalized()  # A 0, B 2000
     before = _token_balances(zero_token, alice, bob, ledger)
 
-    tx = ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
 
     _assert_concluded(ledger, tx, params, final.version, 0, 2000 * UNIT)
     # Had the zero push been attempted, the token's revert would have been credited (a zero Credited event).
@@ -729,7 +1078,7 @@ def test_conclude__zero_revert_token_unfunded_side__other_refunded_nothing_credi
     chain.pending_timestamp += params.challenge_duration
     alice_before = zero_token.balanceOf(alice)
 
-    tx = ledger.conclude(params.as_tuple(), state0.as_tuple(), sender=watcher)
+    tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
     _assert_concluded(ledger, tx, params, 0, 1000 * UNIT, 0)
     _assert_credited(ledger, tx, params, [])
@@ -775,13 +1124,13 @@ def _fee_channel(ledger, make_params, fee_token, alice, bob) -> tuple[ChannelPar
     for side, who in ((0, alice), (1, bob)):
         fee_token.approve(ledger, 1000 * UNIT, sender=who)
         tx = ledger.deposit_token(params.as_tuple(), side, 1000 * UNIT, sender=who)
-        assert [(e.side, e.amount) for e in tx.decode_logs(ledger.Deposited)] == [(side, 990 * UNIT)]
+        _assert_deposited(ledger, tx, params.channel_id, 990 * UNIT, 990 * UNIT if side else 0)
     assert ledger.holdings(params.channel_id) == (990 * UNIT, 990 * UNIT, False)
     return params, LedgerState.initial(params.channel_id, 990 * UNIT, 990 * UNIT)
 
 
 def test_close__fee_token__credited_what_arrived_invariant_holds(
-    ledger, make_params, signed, fee_token, alice, bob, watcher
+    ledger, make_params, signed_final, fee_token, alice, bob, watcher
 ) -> None:
     ledger_before = fee_token.balanceOf(ledger)
     params, state0 = _fee_channel(ledger, make_params, fee_token, alice, bob)
@@ -790,7 +1139,7 @@ def test_close__fee_token__credited_what_arrived_invariant_holds(
     final = state0.pay(90 * UNIT, 0).finalized()  # A 900, B 1080
     before = _token_balances(fee_token, alice, bob)
 
-    tx = ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
 
     _assert_concluded(ledger, tx, params, final.version, 900 * UNIT, 1080 * UNIT)
     _assert_credited(ledger, tx, params, [])
@@ -800,12 +1149,12 @@ def test_close__fee_token__credited_what_arrived_invariant_holds(
 
 
 def test_withdraw__fee_token_credit__ledger_debited_once_invariant_holds(
-    ledger, make_params, signed, fee_token, project, chain, alice, bob, ingrid, watcher
+    ledger, make_params, signed_final, fee_token, project, chain, alice, bob, ingrid, watcher
 ) -> None:
     params, state0 = _fee_channel(ledger, make_params, fee_token, alice, bob)
     # Swap in code whose `transfer` returns false for the close (storage stays), so both payouts are credited.
     chain.provider.set_code(fee_token.address, RETURNS_FALSE_CODE)
-    tx = ledger.close(params.as_tuple(), *signed(state0.pay(490 * UNIT, 1).finalized()), sender=watcher)
+    tx = ledger.close(params.as_tuple(), *signed_final(state0.pay(490 * UNIT, 1).finalized()), sender=watcher)
     chain.provider.set_code(fee_token.address, _code(project.FeeToken))
     _assert_credited(ledger, tx, params, [(alice.address, 1480 * UNIT), (bob.address, 500 * UNIT)])
     _assert_invariant(ledger, fee_token, [params], [alice, bob])

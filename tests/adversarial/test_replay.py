@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import ape
 import pytest
@@ -27,7 +28,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
-from perun_vyper import ChannelParams, Domain, LedgerState, Lock, VirtualState, sign_state
+from perun_vyper import ChannelParams, Domain, LedgerState, Lock, VirtualState, compact, open_virtual, sign_state
 from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from tests.view_reverts import revert_reason as _revert_reason
 
@@ -37,6 +38,7 @@ ETH_UNIT = 10**18
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
 MNEMONIC = "test test test test test test test test test test test junk"
+ZERO_HASH = b"\x00" * 32
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -50,8 +52,9 @@ def _virtual_domain(chain_id: int, address) -> Domain:
     return Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, str(address))
 
 
-def _sigs(state, domain: Domain, *accounts) -> tuple[bytes, ...]:
-    return tuple(sign_state(account.private_key, state, domain) for account in accounts)
+def _sigs(state, domain: Domain, *accounts) -> tuple[tuple[bytes, bytes], ...]:
+    """Compact (r, vs) signatures of ``state`` in ``domain``, one per account, as the adjudicators take them."""
+    return tuple(compact(sign_state(account.private_key, state, domain)) for account in accounts)
 
 
 def _create_address(sender: str, nonce: int) -> str:
@@ -215,7 +218,7 @@ def _variant(params: ChannelParams, how: str, token) -> ChannelParams:
 
 @pytest.mark.parametrize("how", ["other_nonce", "swapped_participants", "other_duration", "other_asset"])
 def test_replay__ledger_state_into_channel_of_same_participants__refused(
-    ledger, make_params, deposit, signed, alice, bob, stranger, token, how
+    ledger, make_params, deposit, signed, signed_final, alice, bob, stranger, token, how
 ):
     # Alice and Bob share two channels. A state in which Bob paid Alice in channel 1 is replayed into
     # channel 2, whose parameters differ in one field only, to take Bob's funds there too.
@@ -236,35 +239,86 @@ def test_replay__ledger_state_into_channel_of_same_participants__refused(
     for sigs in ((sig_a, sig_b), (sig_b, sig_a)):
         with ape.reverts("ledger: wrong signer"):
             ledger.register(params2.as_tuple(), state2_args, *sigs, sender=stranger)
-    with ape.reverts("ledger: wrong signer"):
-        ledger.close(
-            params2.as_tuple(),
-            replace(state1, channel=params2.channel_id).finalized().as_tuple(),
-            *signed(state1.finalized())[1:],
-            sender=stranger,
-        )
-    assert tuple(ledger.dispute(params2.channel_id)) == (0, 0, b"\x00" * 32)
+    # close takes no channel id at all: channel 1's final tuple is exactly what a final state of channel 2
+    # with the same amounts would pass. Only the signatures, made over channel 1's state, tell them apart.
+    final_args, final_a, final_b = signed_final(state1.finalized())
+    assert final_args == replace(state1, channel=params2.channel_id).finalized().final_tuple()
+    for sigs in ((final_a, final_b), (final_b, final_a)):
+        with ape.reverts("ledger: wrong signer"):
+            ledger.close(params2.as_tuple(), final_args, *sigs, sender=stranger)
+    assert tuple(ledger.dispute(params2.channel_id)) == (0, 0, ZERO_HASH)
     assert tuple(ledger.holdings(params2.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
     # The state is good where it was signed for.
     receipt = ledger.register(params1.as_tuple(), state_args, sig_a, sig_b, sender=stranger)
     assert [e.version for e in receipt.decode_logs(ledger.Registered)] == [1]
+    assert tuple(ledger.dispute(params2.channel_id)) == (0, 0, ZERO_HASH)
+    assert tuple(ledger.holdings(params2.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
 
 
-def test_replay__ledger_registered_state_cannot_conclude_other_channel(ledger, open_channel, signed, stranger, chain):
-    # The registered state of channel 1 is not a key to channel 2's payout, even when both are disputed
-    # with the same version and deadline.
-    params1, s1 = open_channel()
-    params2, s2 = open_channel()
-    state1, state2 = s1.pay(9 * 10**17, 1), s2.pay(1, 0)
-    ledger.register(params1.as_tuple(), *signed(state1), sender=stranger)
-    r2 = ledger.register(params2.as_tuple(), *signed(state2), sender=stranger)
+def test_replay__ledger_registered_state_cannot_conclude_other_channel(
+    ledger,
+    virtual,
+    open_channel,
+    make_params,
+    make_virtual,
+    signed,
+    signed_virtual,
+    alice,
+    bob,
+    ingrid,
+    stranger,
+    chain,
+):
+    # conclude takes no state: each channel's registered outcome is stored with it, and the locks given must
+    # hash to the ones its registered state carried. Channel 1's registered locks are no key to channel 2's
+    # payout, even when both are disputed with the same version.
+    params1, s1 = open_channel(a=alice, b=ingrid)
+    params2, s2 = open_channel(a=alice, b=ingrid)
+    right = make_params(ingrid, bob)
+    vp1 = make_virtual(SimpleNamespace(left=params1, right=right))
+    vp2 = make_virtual(SimpleNamespace(left=params2, right=right))
+    state1 = open_virtual(s1.pay(9 * 10**17, 1), params1, vp1)
+    state2 = open_virtual(s2.pay(1, 0), params2, vp2)
+    assert state1.version == state2.version == 2
+    assert state1.locks_hash() != state2.locks_hash()
+    r1 = ledger.register(params1.as_tuple(), *signed(state1, alice, ingrid), sender=stranger)
+    r2 = ledger.register(params2.as_tuple(), *signed(state2, alice, ingrid), sender=stranger)
+    dispute1 = (2, r1.timestamp + params1.challenge_duration, state1.locks_hash())
+    assert tuple(ledger.dispute(params1.channel_id)) == dispute1
+    assert tuple(ledger.dispute(params2.channel_id)) == (
+        2,
+        r2.timestamp + params2.challenge_duration,
+        state2.locks_hash(),
+    )
+    # Alice paid Bob half of her virtual funding in virtual channel 2, which settles at once.
+    vfinal = VirtualState.initial(vp2).pay(5 * 10**16, from_alice=True).finalized()
+    virtual.register(vp2.as_tuple(), *signed_virtual(vfinal), sender=alice)
     chain.pending_timestamp = r2.timestamp + params2.challenge_duration
-    with ape.reverts("ledger: state not registered"):
-        ledger.conclude(params2.as_tuple(), state1.as_tuple(), sender=stranger)
-    with ape.reverts("ledger: state not registered"):
-        ledger.conclude(params2.as_tuple(), replace(state1, channel=params2.channel_id).as_tuple(), sender=stranger)
-    receipt = ledger.conclude(params2.as_tuple(), state2.as_tuple(), sender=stranger)
-    assert [(e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [(ETH_UNIT - 1, ETH_UNIT + 1)]
+    locks1, locks2 = state1.locks_tuple(), state2.locks_tuple()
+    for params, locks, virtuals in (
+        (params2, locks1, [vp1.as_tuple()]),  # channel 1's locks into channel 2
+        (params2, [], []),  # channel 2's locks left out
+        (params1, locks2, [vp2.as_tuple()]),  # channel 2's locks into channel 1
+    ):
+        with ape.reverts("ledger: locks not registered"):
+            ledger.conclude(params.as_tuple(), locks, virtuals, sender=stranger)
+    # Channel 2's own locks, split by channel 1's virtual channel: refused too.
+    with ape.reverts("ledger: virtual params do not match locks"):
+        ledger.conclude(params2.as_tuple(), locks2, [vp1.as_tuple()], sender=stranger)
+    before = alice.balance, ingrid.balance, ledger.balance
+    receipt = ledger.conclude(params2.as_tuple(), locks2, [vp2.as_tuple()], sender=stranger)
+    # Channel 2's outcome: balances (0.9 - 1 wei, 0.9 + 1 wei) plus the lock split 0.05 / 0.15.
+    payouts = (95 * 10**16 - 1, 105 * 10**16 + 1)
+    events = [(bytes(e.channel), e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)]
+    assert events == [(params2.channel_id, 2, *payouts)]
+    assert (alice.balance - before[0], ingrid.balance - before[1], before[2] - ledger.balance) == (
+        *payouts,
+        2 * ETH_UNIT,
+    )
+    assert tuple(ledger.holdings(params2.channel_id)) == (0, 0, True)
+    # Channel 1 is untouched: still disputed on its own registered locks.
+    assert tuple(ledger.dispute(params1.channel_id)) == dispute1
+    assert tuple(ledger.holdings(params1.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
 
 
 def test_replay__virtual_state_into_other_virtual_channel__refused(
@@ -343,11 +397,50 @@ def test_replay__ledger_state_with_lock_on_other_deployment__refused(
         ledger.register(hub.left.as_tuple(), state.as_tuple(), sigs1[0], sigs2[1], sender=stranger)
     assert tuple(ledger.dispute(hub.left.channel_id))[0:2] == tuple(ledger2.dispute(hub.left.channel_id))[0:2] == (0, 0)
     # Each deployment takes the signatures made for it, and only moves its own record.
-    ledger.register(hub.left.as_tuple(), state.as_tuple(), *sigs1, sender=stranger)
-    assert ledger.dispute(hub.left.channel_id)[2] == state.struct_hash()
-    assert tuple(ledger2.dispute(hub.left.channel_id)) == (0, 0, b"\x00" * 32)
-    ledger2.register(hub.left.as_tuple(), state.as_tuple(), *sigs2, sender=stranger)
-    assert ledger2.dispute(hub.left.channel_id)[2] == state.struct_hash()
+    r1 = ledger.register(hub.left.as_tuple(), state.as_tuple(), *sigs1, sender=stranger)
+    deadline1 = r1.timestamp + hub.left.challenge_duration
+    # A funded state with a lock: the dispute records the hash of its locks.
+    assert tuple(ledger.dispute(hub.left.channel_id)) == (1, deadline1, state.locks_hash())
+    assert tuple(ledger2.dispute(hub.left.channel_id)) == (0, 0, ZERO_HASH)
+    r2 = ledger2.register(hub.left.as_tuple(), state.as_tuple(), *sigs2, sender=stranger)
+    deadline2 = r2.timestamp + hub.left.challenge_duration
+    assert tuple(ledger2.dispute(hub.left.channel_id)) == (1, deadline2, state.locks_hash())
+    assert tuple(ledger.dispute(hub.left.channel_id)) == (1, deadline1, state.locks_hash())
+
+
+def test_replay__ledger_final_state_on_other_deployment__refused(
+    ledger, second_pair, open_channel, alice, bob, stranger, chain
+):
+    # close carries no channel id and no contract address: only the EIP-712 domain inside the signed digest
+    # binds a final state to one deployment.
+    ledger2, _ = second_pair
+    params, state0 = open_channel()
+    ledger2.deposit(params.channel_id, 0, value=ETH_UNIT, sender=alice)
+    ledger2.deposit(params.channel_id, 1, value=ETH_UNIT, sender=bob)
+    final = state0.pay(9 * 10**17, 1).finalized()
+    domain1 = _ledger_domain(chain.chain_id, ledger.address)
+    domain2 = _ledger_domain(chain.chain_id, ledger2.address)
+    sigs1, sigs2 = _sigs(final, domain1, alice, bob), _sigs(final, domain2, alice, bob)
+    for target, sigs in (
+        (ledger2, sigs1),
+        (ledger, sigs2),
+        (ledger, (sigs1[0], sigs2[1])),
+        (ledger2, (sigs2[0], sigs1[1])),
+    ):
+        with ape.reverts("ledger: wrong signer"):
+            target.close(params.as_tuple(), final.final_tuple(), *sigs, sender=stranger)
+    for target in (ledger, ledger2):
+        assert tuple(target.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    # Each deployment takes the signatures made for it, and pays only from its own deposits.
+    payouts = (19 * 10**17, 10**17)
+    for target, other, sigs in ((ledger, ledger2, sigs1), (ledger2, ledger, sigs2)):
+        before = alice.balance, bob.balance, target.balance, other.balance
+        receipt = target.close(params.as_tuple(), final.final_tuple(), *sigs, sender=stranger)
+        events = [(bytes(e.channel), e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(target.Concluded)]
+        assert events == [(params.channel_id, final.version, *payouts)]
+        assert (alice.balance - before[0], bob.balance - before[1]) == payouts
+        assert (before[2] - target.balance, before[3] - other.balance) == (2 * ETH_UNIT, 0)
+        assert tuple(target.holdings(params.channel_id)) == (0, 0, True)
 
 
 def test_replay__virtual_state_on_other_deployment__refused(
@@ -410,7 +503,7 @@ def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepte
     failed = remote.send(stranger, remote.ledger.address, replay)
     assert failed["status"] == 0
     assert remote.reason(failed) == "ledger: wrong signer"
-    assert remote.ledger.functions.dispute(params.channel_id).call() == [0, 0, b"\x00" * 32]
+    assert remote.ledger.functions.dispute(params.channel_id).call() == [0, 0, ZERO_HASH]
     # ... and chain 4242's on chain 31337.
     with ape.reverts("ledger: wrong signer"):
         ledger.register(params.as_tuple(), state.as_tuple(), *sigs_4242, sender=stranger)
@@ -424,9 +517,54 @@ def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepte
     assert good["status"] == 1
     events = remote.ledger.events.Registered().process_receipt(good)
     assert [(e.args.channel, e.args.version) for e in events] == [(params.channel_id, 1)]
-    assert remote.ledger.functions.dispute(params.channel_id).call()[2] == state.struct_hash()
+    deadline = remote.w3.eth.get_block(good["blockNumber"])["timestamp"] + params.challenge_duration
+    assert remote.ledger.functions.dispute(params.channel_id).call() == [1, deadline, ZERO_HASH]
     receipt = ledger.register(params.as_tuple(), state.as_tuple(), *sigs_ape, sender=stranger)
     assert [e.version for e in receipt.decode_logs(ledger.Registered)] == [1]
+
+
+def test_replay__ledger_final_state_on_chain_4242__refused_there_own_signature_accepted(
+    remote, ledger, make_params, deposit, alice, bob, stranger
+):
+    # The final state of a channel funded on both chains: close passes no chain id, the signed digest does.
+    assert remote.ledger.address == ledger.address
+    params = make_params()
+    deposit(params, 0, ETH_UNIT, alice)
+    deposit(params, 1, ETH_UNIT, bob)
+    for side, owner in ((0, alice), (1, bob)):
+        data = remote.ledger.encode_abi("deposit", [params.channel_id, side])
+        assert remote.send(owner, remote.ledger.address, data, value=ETH_UNIT)["status"] == 1
+    final = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT).pay(9 * 10**17, 1).finalized()
+    sigs_ape = _sigs(final, _ledger_domain(APE_CHAIN_ID, ledger.address), alice, bob)
+    sigs_4242 = _sigs(final, _ledger_domain(OTHER_CHAIN_ID, ledger.address), alice, bob)
+
+    def close_remote(sigs):
+        data = remote.ledger.encode_abi("close", [params.as_tuple(), final.final_tuple(), *sigs])
+        return remote.send(stranger, remote.ledger.address, data)
+
+    failed = close_remote(sigs_ape)
+    assert failed["status"] == 0
+    assert remote.reason(failed) == "ledger: wrong signer"
+    assert remote.ledger.functions.holdings(params.channel_id).call() == [ETH_UNIT, ETH_UNIT, False]
+    with ape.reverts("ledger: wrong signer"):
+        ledger.close(params.as_tuple(), final.final_tuple(), *sigs_4242, sender=stranger)
+    assert tuple(ledger.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+
+    payouts = (19 * 10**17, 10**17)
+    before_remote = [remote.w3.eth.get_balance(account.address) for account in (alice, bob)]
+    good = close_remote(sigs_4242)
+    assert good["status"] == 1
+    events = remote.ledger.events.Concluded().process_receipt(good)
+    assert [(e.args.channel, e.args.version, e.args.payout_a, e.args.payout_b) for e in events] == [
+        (params.channel_id, final.version, *payouts)
+    ]
+    after_remote = [remote.w3.eth.get_balance(account.address) for account in (alice, bob)]
+    assert (after_remote[0] - before_remote[0], after_remote[1] - before_remote[1]) == payouts
+    assert remote.ledger.functions.holdings(params.channel_id).call() == [0, 0, True]
+    before = alice.balance, bob.balance
+    receipt = ledger.close(params.as_tuple(), final.final_tuple(), *sigs_ape, sender=stranger)
+    assert [(e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [payouts]
+    assert (alice.balance - before[0], bob.balance - before[1]) == payouts
 
 
 def test_replay__virtual_state_on_chain_4242__refused_there_own_signature_accepted(
@@ -512,7 +650,7 @@ def test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatu
         ledger.register.encode_input(params.as_tuple(), state.as_tuple(), *_sigs(state, new_l, alice, bob)),
     )
     assert (new["status"], new["reason"], len(new["logs"])) == (1, None, 1)
-    assert ledger.dispute(params.channel_id)[0::2] == (1, state.struct_hash())
+    assert ledger.dispute(params.channel_id)[0::2] == (1, ZERO_HASH)
     vnew = _raw(
         chain,
         alice,

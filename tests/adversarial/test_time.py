@@ -28,7 +28,7 @@ from perun_vyper import (
     open_virtual,
 )
 from perun_vyper.channel import PARAMS_TYPE_HASH
-from perun_vyper.signing import sign_digest
+from perun_vyper.signing import compact, sign_digest
 from perun_vyper.virtual import VIRTUAL_PARAMS_TYPE_HASH
 from tests.view_reverts import assert_view_reverts
 
@@ -37,6 +37,8 @@ FUND = 10**17  # each side's virtual funding (make_virtual's default)
 OUT_OF_RANGE = [MIN_CHALLENGE_DURATION - 1, MAX_CHALLENGE_DURATION + 1]
 LEDGER_RANGE = "ledger: challenge duration out of range"
 VIRTUAL_RANGE = "virtual: challenge duration out of range"
+ZERO_HASH = b"\x00" * 32
+NO_SIG = (ZERO_HASH, ZERO_HASH)  # compact (r, vs) with r = s = 0: the parameter check comes first anyway
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -107,23 +109,24 @@ def test_time__ledger_deadline__exactly_one_of_register_and_conclude_is_open(
     if offset < 0:
         # One second before: conclusion is closed, a newer state still replaces (deadline unchanged).
         _reverts_at(chain, t, "ledger: challenge period not over", ledger.conclude, params.as_tuple(),
-                    state1.as_tuple(), sender=stranger)  # fmt: skip
+                    sender=stranger)  # fmt: skip
         receipt = _ok_at(chain, t, ledger.register, params.as_tuple(), *signed(state2), sender=watcher)
         assert [(e.version, e.deadline) for e in receipt.decode_logs(ledger.Registered)] == [(2, deadline)]
-        assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, state2.struct_hash())
+        assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
         # ... and the deadline itself is where conclusion opens, on the newer state.
-        receipt = _ok_at(chain, deadline, ledger.conclude, params.as_tuple(), state2.as_tuple(), sender=stranger)
+        receipt = _ok_at(chain, deadline, ledger.conclude, params.as_tuple(), sender=stranger)
         expected = (8 * 10**17, 12 * 10**17)
     else:
         # At and after the deadline: registration is over, even for the newer state; conclusion is open.
         _reverts_at(chain, t, "ledger: challenge period over", ledger.register, params.as_tuple(),
                     *signed(state2), sender=watcher)  # fmt: skip
-        assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, state1.struct_hash())
-        receipt = _ok_at(chain, t, ledger.conclude, params.as_tuple(), state1.as_tuple(), sender=stranger)
+        assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
+        receipt = _ok_at(chain, t, ledger.conclude, params.as_tuple(), sender=stranger)
         expected = (7 * 10**17, 13 * 10**17)
     assert [(e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [expected]
     assert (alice.balance - before_a, bob.balance - before_b) == expected
     assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
+    assert tuple(ledger.dispute(params.channel_id)) == (0, 0, ZERO_HASH)
 
 
 @pytest.mark.parametrize("duration", OUT_OF_RANGE)
@@ -136,11 +139,13 @@ def test_time__ledger_duration_out_of_range__every_params_entry_refuses(
     final = replace(state, is_final=True)
     assert_view_reverts(ledger.channel_id, eth_params, reason=LEDGER_RANGE)
     with ape.reverts(LEDGER_RANGE):
-        ledger.register(eth_params, state.as_tuple(), b"", b"", sender=stranger)
+        ledger.register(eth_params, state.as_tuple(), NO_SIG, NO_SIG, sender=stranger)
     with ape.reverts(LEDGER_RANGE):
-        ledger.close(eth_params, final.as_tuple(), b"", b"", sender=stranger)
+        ledger.close(eth_params, final.final_tuple(), NO_SIG, NO_SIG, sender=stranger)
     with ape.reverts(LEDGER_RANGE):
-        ledger.conclude(eth_params, state.as_tuple(), sender=stranger)
+        ledger.conclude(eth_params, sender=stranger)
+    with ape.reverts(LEDGER_RANGE):
+        ledger.conclude(eth_params, [(b"\x01" * 32, 1, 1)], [], sender=stranger)
     token.approve(ledger.address, 10, sender=alice)
     with ape.reverts(LEDGER_RANGE):
         ledger.deposit_token(token_params, 0, 10, sender=alice)
@@ -165,16 +170,16 @@ def test_time__ledger_duration_out_of_range__eth_deposit_by_id_is_accepted_and_s
     state = LedgerState(channel, 1, ETH_UNIT, ETH_UNIT, ETH_UNIT, ETH_UNIT)
     final = replace(state, is_final=True)
     sigs = [
-        sign_digest(who.private_key, ledger.state_digest(signed_state.as_tuple()))
+        compact(sign_digest(who.private_key, ledger.state_digest(signed_state.as_tuple())))
         for signed_state in (state, final)
         for who in (alice, bob)
     ]
     with ape.reverts(LEDGER_RANGE):
         ledger.register(fields, state.as_tuple(), *sigs[:2], sender=stranger)
     with ape.reverts(LEDGER_RANGE):
-        ledger.close(fields, final.as_tuple(), *sigs[2:], sender=stranger)
+        ledger.close(fields, final.final_tuple(), *sigs[2:], sender=stranger)
     with ape.reverts(LEDGER_RANGE):
-        ledger.conclude(fields, state.as_tuple(), sender=stranger)
+        ledger.conclude(fields, sender=stranger)
     assert tuple(ledger.holdings(channel)) == (ETH_UNIT, ETH_UNIT, False)
     assert ledger.balance - before == 2 * ETH_UNIT
 
@@ -224,12 +229,12 @@ def test_time__virtual_duration_out_of_range__refused(virtual, open_hub, alice, 
     assert_view_reverts(virtual.virtual_id, fields, reason=VIRTUAL_RANGE)
     assert_view_reverts(virtual.settlement, fields, reason=VIRTUAL_RANGE)
     with ape.reverts(VIRTUAL_RANGE):
-        virtual.register(fields, state, b"", b"", sender=alice)
+        virtual.register(fields, state, NO_SIG, NO_SIG, sender=alice)
 
 
 @pytest.mark.parametrize("duration", [MAX_CHALLENGE_DURATION + 1])
 def test_time__lock_on_out_of_range_virtual_channel__conclude_impossible_only_close_recovers(
-    ledger, virtual, open_hub, signed, alice, bob, ingrid, stranger, chain, duration
+    ledger, virtual, open_hub, signed, signed_final, alice, bob, ingrid, stranger, chain, duration
 ):
     # A lock names a virtual channel only by id. If Alice and Ingrid sign a lock for parameters the
     # virtual adjudicator refuses (perun_vyper.VirtualParams would not build them), `settlement`
@@ -242,15 +247,27 @@ def test_time__lock_on_out_of_range_virtual_channel__conclude_impossible_only_cl
     state = LedgerState(hub.left.channel_id, 1, ETH_UNIT - FUND, ETH_UNIT - FUND, ETH_UNIT, ETH_UNIT, (lock,))
     t0 = _start(chain)
     _ok_at(chain, t0, ledger.register, hub.left.as_tuple(), *signed(state, alice, ingrid), sender=stranger)
-    late = t0 + hub.left.challenge_duration + MAX_CHALLENGE_DURATION + 1
-    _reverts_at(chain, late, VIRTUAL_RANGE, ledger.conclude, hub.left.as_tuple(), state.as_tuple(), [fields],
+    deadline = t0 + hub.left.challenge_duration
+    assert tuple(ledger.dispute(hub.left.channel_id)) == (1, deadline, state.locks_hash())
+    late = deadline + MAX_CHALLENGE_DURATION + 1
+    _reverts_at(chain, late, VIRTUAL_RANGE, ledger.conclude, hub.left.as_tuple(), state.locks_tuple(), [fields],
                 sender=stranger)  # fmt: skip
     _reverts_at(chain, late, "ledger: virtual params do not match locks", ledger.conclude, hub.left.as_tuple(),
-                state.as_tuple(), [], sender=stranger)  # fmt: skip
+                state.locks_tuple(), [], sender=stranger)  # fmt: skip
+    # Leaving the lock out is no way around it: conclude needs exactly the registered locks.
+    _reverts_at(chain, late, "ledger: locks not registered", ledger.conclude, hub.left.as_tuple(), [], [],
+                sender=stranger)  # fmt: skip
     assert tuple(ledger.holdings(hub.left.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
     final = LedgerState(hub.left.channel_id, 2, ETH_UNIT, ETH_UNIT, ETH_UNIT, ETH_UNIT, (), True)
-    receipt = _ok_at(chain, late, ledger.close, hub.left.as_tuple(), *signed(final, alice, ingrid), sender=stranger)
-    assert [(e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [(ETH_UNIT, ETH_UNIT)]
+    before = (alice.balance, ingrid.balance)
+    receipt = _ok_at(chain, late, ledger.close, hub.left.as_tuple(), *signed_final(final, alice, ingrid),
+                     sender=stranger)  # fmt: skip
+    assert [(e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [
+        (2, ETH_UNIT, ETH_UNIT)
+    ]
+    assert (alice.balance - before[0], ingrid.balance - before[1]) == (ETH_UNIT, ETH_UNIT)
+    assert tuple(ledger.holdings(hub.left.channel_id)) == (0, 0, True)
+    assert tuple(ledger.dispute(hub.left.channel_id)) == (0, 0, ZERO_HASH)
 
 
 # --- virtual: validity (third parties may open only from it) -------------------------------------------
@@ -304,6 +321,7 @@ class LockedHub:
             receipt = _ok_at(self.chain, t, self.ledger.register, params.as_tuple(), *self.signed(state, a, b),
                              sender=self.stranger)  # fmt: skip
             assert [e.deadline for e in receipt.decode_logs(self.ledger.Registered)] == [t + params.challenge_duration]
+            assert tuple(self.ledger.dispute(params.channel_id))[2] == state.locks_hash()
 
 
 @pytest.fixture
@@ -323,7 +341,7 @@ def _conclude_both(setup: LockedHub, t: int) -> list[tuple[int, int]]:
     """Conclude both ledger channels at ``t``; return [(payout_a, payout_b)] of left and right."""
     out = []
     for params, state in ((setup.hub.left, setup.left), (setup.hub.right, setup.right)):
-        receipt = _ok_at(setup.chain, t, setup.ledger.conclude, params.as_tuple(), state.as_tuple(),
+        receipt = _ok_at(setup.chain, t, setup.ledger.conclude, params.as_tuple(), state.locks_tuple(),
                          [setup.vp.as_tuple()], sender=setup.stranger)  # fmt: skip
         out.extend((e.payout_a, e.payout_b) for e in receipt.decode_logs(setup.ledger.Concluded))
     return out
@@ -331,7 +349,7 @@ def _conclude_both(setup: LockedHub, t: int) -> list[tuple[int, int]]:
 
 def _probe_conclude_reverts(setup: LockedHub, t: int, reason: str) -> None:
     for params, state in ((setup.hub.left, setup.left), (setup.hub.right, setup.right)):
-        _reverts_at(setup.chain, t, reason, setup.ledger.conclude, params.as_tuple(), state.as_tuple(),
+        _reverts_at(setup.chain, t, reason, setup.ledger.conclude, params.as_tuple(), state.locks_tuple(),
                     [setup.vp.as_tuple()], sender=setup.stranger)  # fmt: skip
 
 
@@ -399,7 +417,7 @@ def test_time__virtual_registered_one_second_before_expiry__settles_at_its_own_d
     assert settles < vp.validity + 2 * vp.challenge_duration
     for t, params, ledger_state in ((expiry, setup.hub.left, setup.left), (settles - 1, setup.hub.right, setup.right)):
         _reverts_at(chain, t, "ledger: virtual channel not settled", setup.ledger.conclude, params.as_tuple(),
-                    ledger_state.as_tuple(), [vp.as_tuple()], sender=setup.stranger)  # fmt: skip
+                    ledger_state.locks_tuple(), [vp.as_tuple()], sender=setup.stranger)  # fmt: skip
     payouts = _conclude_both(setup, settles)
     a, b = 7 * 10**16, 13 * 10**16
     assert payouts == [(9 * 10**17 + a, 9 * 10**17 + b), (9 * 10**17 + a, 9 * 10**17 + b)]

@@ -3,6 +3,7 @@ channel over Ingrid; every balance checked exactly (gas included) before and aft
 
 from __future__ import annotations
 
+import ape
 import pytest
 
 from perun_vyper import (
@@ -13,6 +14,7 @@ from perun_vyper import (
     Store,
     VirtualParams,
     close_virtual_channel,
+    compact,
     exchange,
     open_virtual_channel,
     pay,
@@ -65,11 +67,13 @@ def test_onchain__register_stale_answered_then_conclude__pays_latest(
     for _ in range(3):
         pay(a, b, 10**17)
     stale = a.store.state(a.channel_id, 1)  # Bob's best state for Alice's purse; Bob registers it
-    ledger.register(a.params.as_tuple(), stale.state.as_tuple(), stale.sig_a, stale.sig_b, sender=stranger)
+    ledger.register(
+        a.params.as_tuple(), stale.state.as_tuple(), compact(stale.sig_a), compact(stale.sig_b), sender=stranger
+    )
     assert a.dispute()[0] == 1
     a.register(sender=watcher)  # Alice (or her watchtower) answers with the latest: version 3
-    version, deadline, _ = a.dispute()
-    assert version == 3
+    version, deadline, locks_hash = a.dispute()
+    assert version == 3 and locks_hash == bytes(32)  # no locks: conclude needs nothing from the store
     with pytest.raises(RefusedUpdate, match="not final"):
         a.close(sender=watcher)
     chain.pending_timestamp = deadline
@@ -77,6 +81,45 @@ def test_onchain__register_stale_answered_then_conclude__pays_latest(
     assert alice.balance == before_a - fee_a - 3 * 10**17
     assert bob.balance == before_b - fee_b + 3 * 10**17
     assert a.holdings() == (0, 0, True)
+
+
+def _last_fee(chain, sender) -> int:
+    """The fee of the transaction mined last (a reverted one: Anvil mines it), which ``sender`` sent."""
+    web3 = chain.provider.web3
+    (tx_hash,) = web3.eth.get_block("latest")["transactions"]
+    receipt = web3.eth.get_transaction_receipt(tx_hash)
+    assert receipt["from"] == sender.address and receipt["status"] == 0
+    return receipt["gasUsed"] * receipt["effectiveGasPrice"]
+
+
+def test_onchain__deposit_during_dispute__refused_payout_by_registered_outcome(
+    tmp_path, make_params, domain, ledger, alice, bob, watcher, chain
+):
+    a, b = _pair(tmp_path, make_params, domain, ledger, alice, bob)
+    fee_a = a.deposit(E, sender=alice).total_fees_paid
+    fee_b = b.deposit(E, sender=bob).total_fees_paid
+    before_a, before_b = alice.balance + fee_a + E, bob.balance + fee_b + E  # balances before the deposits
+    pay(a, b, 4 * 10**17)
+    a.register(sender=watcher)
+    version, deadline, locks_hash = b.dispute()
+    assert (version, locks_hash) == (1, bytes(32))
+
+    # Bob tops up during the dispute (through his client): refused, the channel's deposits stay as they are.
+    ledger_before = ledger.balance
+    with ape.reverts("ledger: channel disputed"):
+        b.deposit(10**17, sender=bob)
+    fee_b += _last_fee(chain, bob)
+    assert b.holdings() == (E, E, False) and ledger.balance == ledger_before
+    assert bob.balance == before_b - fee_b - E
+
+    # The outcome settled at registration is paid: Alice 0.6, Bob 1.4.
+    chain.pending_timestamp = deadline
+    b.conclude(sender=watcher)
+    assert alice.balance == before_a - fee_a - 4 * 10**17
+    assert bob.balance == before_b - fee_b + 4 * 10**17
+    assert a.holdings() == (0, 0, True) and ledger.balance == ledger_before - 2 * E
+    with ape.reverts("ledger: channel concluded"):
+        b.deposit(10**17, sender=bob)
 
 
 def test_onchain__no_adjudicator__chain_calls_refused(tmp_path, make_params, domain, alice, bob):
@@ -167,6 +210,9 @@ def test_onchain__virtual_dispute_then_ledger_conclude__locks_split_ingrid_neutr
     network.fees[alice.address] += va.register(sender=alice).total_fees_paid  # before validity: only Alice or Bob
     network.alice.register(sender=watcher)  # Alice-Ingrid, holding the lock
     network.hub.channel(params.ledger_bob).register(sender=watcher)  # Ingrid-Bob, by Ingrid's store
+    # Funded states with a lock: the dispute reports their locks' hash, which conclude must match.
+    for channel in (network.alice, network.bob):
+        assert channel.dispute()[2] == channel.state.locks_hash() != bytes(32)
     chain.pending_timestamp += 2 * 3600
     network.left.conclude(sender=watcher)  # the lock is split by the settled virtual record
     network.bob.conclude(sender=watcher)

@@ -30,6 +30,7 @@ from perun_vyper import (
     VirtualParams,
     VirtualState,
     close_virtual,
+    compact,
     lock_for,
     open_virtual,
     verify_state,
@@ -64,10 +65,10 @@ class Book:
         self._fees[sender.address] += receipt.total_fees_paid
         return receipt
 
-    def reverts(self, reason: str, method, *args, sender) -> None:
+    def reverts(self, reason: str, method, *args, sender, **kwargs) -> None:
         """Send a transaction that must revert with ``reason``; Anvil mines it, so charge its fee too."""
         with ape.reverts(reason):
-            method(*args, sender=sender)
+            method(*args, sender=sender, **kwargs)
         web3 = self._chain.provider.web3
         (tx_hash,) = web3.eth.get_block("latest")["transactions"]
         assert web3.eth.get_transaction(tx_hash)["from"] == sender.address
@@ -93,7 +94,8 @@ class Signed:
 
     @property
     def args(self) -> tuple:
-        return self.state.as_tuple(), self.sig_alice, self.sig_bob
+        """The arguments of VirtualAdjudicator.register: the state and both compact signatures."""
+        return self.state.as_tuple(), compact(self.sig_alice), compact(self.sig_bob)
 
 
 def _concluded(ledger, receipt) -> list[tuple]:
@@ -131,6 +133,17 @@ def cosign(signed, accounts) -> Callable[..., tuple]:
 
 
 @pytest.fixture
+def cosign_final(signed_final, accounts) -> Callable[..., tuple]:
+    """``cosign_final(params, state)``: the (final tuple, sig_a, sig_b) arguments of close for a final,
+    lock-free ledger state signed by both participants of ``params``."""
+
+    def _cosign(params, state: LedgerState) -> tuple:
+        return signed_final(state, accounts[params.participant_a], accounts[params.participant_b])
+
+    return _cosign
+
+
+@pytest.fixture
 def agree(sign_virtual, virtual_domain, alice, bob) -> Callable[..., Signed]:
     """``agree(state)``: Alice and Bob sign a virtual state; each checks the other's signature off-chain."""
 
@@ -158,7 +171,7 @@ def pay(agree) -> Callable[..., list[Signed]]:
 
 
 @pytest.fixture
-def lock_both(cosign, domain, accounts) -> Callable[..., tuple]:
+def lock_both(sign, domain, accounts) -> Callable[..., tuple]:
     """``lock_both(hub, vparams)``: the next state of both ledger channels carrying the virtual
     channel's lock, each signed by its two participants (signatures verified off-chain)."""
 
@@ -166,7 +179,7 @@ def lock_both(cosign, domain, accounts) -> Callable[..., tuple]:
         left = open_virtual(left_state or hub.left_state, hub.left, vparams)
         right = open_virtual(right_state or hub.right_state, hub.right, vparams)
         for params, state in ((hub.left, left), (hub.right, right)):
-            _, sig_a, sig_b = cosign(params, state)
+            sig_a, sig_b = sign(state, accounts[params.participant_a]), sign(state, accounts[params.participant_b])
             verify_state(state, domain, sig_a, params.participant_a)
             verify_state(state, domain, sig_b, params.participant_b)
         return left, right
@@ -180,7 +193,7 @@ def lock_both(cosign, domain, accounts) -> Callable[..., tuple]:
 
 
 def test_scenario_1_happy_path__100_payments_closed_off_chain(
-    ledger, virtual, chain, open_hub, make_virtual, lock_both, agree, cosign, virtual_domain,
+    ledger, virtual, chain, open_hub, make_virtual, lock_both, agree, cosign_final, virtual_domain,
     alice, bob, ingrid, watcher,
 ):  # fmt: skip
     # The hub: Alice-Ingrid and Ingrid-Bob, 1 ETH per side, funded on-chain.
@@ -225,8 +238,8 @@ def test_scenario_1_happy_path__100_payments_closed_off_chain(
     assert tuple(virtual.record(vparams.channel_id)) == (0, 0, 0, False)
 
     # The two ledger channels close cooperatively (the watcher relays the signed final states).
-    receipt_left = book.send(ledger.close, hub.left.as_tuple(), *cosign(hub.left, left_final), sender=watcher)
-    receipt_right = book.send(ledger.close, hub.right.as_tuple(), *cosign(hub.right, right_final), sender=watcher)
+    receipt_left = book.send(ledger.close, hub.left.as_tuple(), *cosign_final(hub.left, left_final), sender=watcher)
+    receipt_right = book.send(ledger.close, hub.right.as_tuple(), *cosign_final(hub.right, right_final), sender=watcher)
     assert _concluded(ledger, receipt_left) == [
         (hub.left.channel_id, 3, E - FUND_ALICE + final_alice, E - FUND_BOB + final_bob)
     ]
@@ -272,6 +285,10 @@ def test_scenario_2_ingrid_offline__alice_and_bob_settle_through_the_chain(
     # ... Bob his ...
     receipt = book.send(ledger.register, hub.right.as_tuple(), *cosign(hub.right, right), sender=bob)
     ledger_deadline_right = receipt.timestamp + HOUR
+    # Both states are funded and carry the lock: the dispute records the hash of their locks, which
+    # conclude must be given back.
+    assert tuple(ledger.dispute(hub.left.channel_id)) == (1, ledger_deadline_left, left.locks_hash())
+    assert tuple(ledger.dispute(hub.right.channel_id)) == (1, ledger_deadline_right, right.locks_hash())
 
     # ... and, a little later, Alice registers the latest virtual state (she may: she is Alice).
     chain.pending_timestamp = t0 + 60
@@ -290,16 +307,18 @@ def test_scenario_2_ingrid_offline__alice_and_bob_settle_through_the_chain(
     assert max(ledger_deadline_left, ledger_deadline_right) < virtual_deadline
     book.reverts(
         "ledger: virtual channel not settled",
-        ledger.conclude, hub.left.as_tuple(), left.as_tuple(), [vparams.as_tuple()], sender=alice,
+        ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice,
     )  # fmt: skip
+    # Leaving the lock out (its amounts would then go to nobody's split) is refused too.
+    book.reverts("ledger: locks not registered", ledger.conclude, hub.left.as_tuple(), sender=alice)
 
     # Once the virtual dispute is over, each concludes its ledger channel with the virtual params.
     chain.pending_timestamp = virtual_deadline
-    receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.as_tuple(), [vparams.as_tuple()], sender=alice)
+    receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice)
     assert receipt.timestamp == virtual_deadline
     assert tuple(virtual.settlement(vparams.as_tuple())) == (vparams.channel_id, True, 250 * M, 350 * M)
     assert _concluded(ledger, receipt) == [(hub.left.channel_id, 1, 600 * M + 250 * M, 800 * M + 350 * M)]
-    receipt = book.send(ledger.conclude, hub.right.as_tuple(), right.as_tuple(), [vparams.as_tuple()], sender=bob)
+    receipt = book.send(ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=bob)
     assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M + 250 * M, 800 * M + 350 * M)]
 
     # Alice and Bob have their latest virtual balances; Ingrid, who did nothing, is whole (no fees paid).
@@ -363,9 +382,9 @@ def test_scenario_3_bob_offline__alice_gets_hers__ingrid_her_collateral_after_va
 
     # After the deadlines Alice concludes hers, Ingrid the Ingrid-Bob channel.
     chain.pending_timestamp = max(virtual_deadline, left_deadline, right_deadline)
-    receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.as_tuple(), [vparams.as_tuple()], sender=alice)
+    receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice)
     assert _concluded(ledger, receipt) == [(hub.left.channel_id, 1, 600 * M + 500 * M, 800 * M + 100 * M)]
-    receipt = book.send(ledger.conclude, hub.right.as_tuple(), right.as_tuple(), [vparams.as_tuple()], sender=ingrid)
+    receipt = book.send(ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid)
     assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M + 500 * M, 800 * M + 100 * M)]
 
     # Alice has her latest balance; Ingrid her 2 ETH (net of her own fees); offline Bob his latest.
@@ -416,7 +435,9 @@ def test_scenario_4_alice_registers_stale_state__watchtower_refutes_for_bob(
     # The watchtower concludes both ledger channels by the refuted outcome.
     chain.pending_timestamp = right_deadline
     for params, state in ((hub.left, left), (hub.right, right)):
-        receipt = book.send(ledger.conclude, params.as_tuple(), state.as_tuple(), [vparams.as_tuple()], sender=watcher)
+        receipt = book.send(
+            ledger.conclude, params.as_tuple(), state.locks_tuple(), [vparams.as_tuple()], sender=watcher
+        )
         assert _concluded(ledger, receipt) == [(params.channel_id, 1, 600 * M + 160 * M, 800 * M + 440 * M)]
 
     # Bob got his latest balance without sending anything; Alice's cheat bought her only fees.
@@ -470,7 +491,9 @@ def test_scenario_5_alice_and_bob_collude__ingrid_total_unchanged(
 
     # Ingrid concludes both ledger channels once everything is settled.
     chain.pending_timestamp = settle_at
-    receipt_left = book.send(ledger.conclude, hub.left.as_tuple(), left.as_tuple(), [vparams.as_tuple()], sender=ingrid)
+    receipt_left = book.send(
+        ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=ingrid
+    )
     assert _concluded(ledger, receipt_left) == [
         (hub.left.channel_id, 1, E - FUND_ALICE + outcome_alice, 700 * M - FUND_BOB + outcome_bob)
     ]
@@ -486,7 +509,7 @@ def test_scenario_5_alice_and_bob_collude__ingrid_total_unchanged(
         )
         book.reverts(reason, virtual.register, vparams.as_tuple(), *later.args, sender=alice)
     receipt_right = book.send(
-        ledger.conclude, hub.right.as_tuple(), right.as_tuple(), [vparams.as_tuple()], sender=ingrid
+        ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid
     )
     assert _concluded(ledger, receipt_right) == [
         (hub.right.channel_id, 1, 900 * M - FUND_ALICE + outcome_alice, 300 * M - FUND_BOB + outcome_bob)
@@ -501,7 +524,7 @@ def test_scenario_5_alice_and_bob_collude__ingrid_total_unchanged(
 
 @pytest.mark.parametrize("ingrid_signs_last", [True, False], ids=["bob_signs_right_release_first", "naive_order"])
 def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if_she_signs_releases_last(
-    ingrid_signs_last, ledger, virtual, chain, open_hub, make_virtual, lock_both, agree, cosign, sign,
+    ingrid_signs_last, ledger, virtual, chain, open_hub, make_virtual, lock_both, agree, cosign, cosign_final, sign,
     alice, bob, ingrid, watcher,
 ):  # fmt: skip
     """Alice and Bob sign two conflicting final virtual states: F1 gives all 0.6 ETH to Alice, F2 all to Bob.
@@ -531,7 +554,7 @@ def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if
 
     # Ingrid signs the left release and the left channel closes cooperatively.
     left_final = left_release.finalized()
-    receipt = book.send(ledger.close, hub.left.as_tuple(), *cosign(hub.left, left_final), sender=watcher)
+    receipt = book.send(ledger.close, hub.left.as_tuple(), *cosign_final(hub.left, left_final), sender=watcher)
     assert _concluded(ledger, receipt) == [(hub.left.channel_id, 3, 600 * M + 600 * M, 800 * M)]
 
     # Bob now refuses the right release: he registers F2 (settled at once) and his lock-carrying state.
@@ -543,11 +566,11 @@ def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if
 
     if ingrid_signs_last:
         # Ingrid holds Bob's signature on the right release (version 2): she refutes with it.
-        args = right_release.as_tuple(), sign(right_release, ingrid), bob_signed_right_release
+        args = right_release.as_tuple(), compact(sign(right_release, ingrid)), compact(bob_signed_right_release)
         receipt = book.send(ledger.register, hub.right.as_tuple(), *args, sender=ingrid)
         assert _registered_ledger(ledger, receipt) == [(hub.right.channel_id, 2, deadline)]
         chain.pending_timestamp = deadline
-        receipt = book.send(ledger.conclude, hub.right.as_tuple(), right_release.as_tuple(), sender=ingrid)
+        receipt = book.send(ledger.conclude, hub.right.as_tuple(), sender=ingrid)
         assert _concluded(ledger, receipt) == [(hub.right.channel_id, 2, 600 * M + 600 * M, 800 * M)]
         assert book.gain(ingrid) == 2 * E
         assert (book.gain(alice), book.gain(bob)) == (1200 * M, 800 * M)
@@ -555,7 +578,7 @@ def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if
         # Ingrid has nothing newer: the right lock is split by F2.
         chain.pending_timestamp = deadline
         receipt = book.send(
-            ledger.conclude, hub.right.as_tuple(), right.as_tuple(), [vparams.as_tuple()], sender=ingrid
+            ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid
         )
         assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M, 800 * M + 600 * M)]
         assert book.gain(ingrid) == 2 * E - (FUND_ALICE + FUND_BOB)
@@ -603,11 +626,13 @@ def test_scenario_6_fast_close__final_virtual_state_settles_at_once_before_valid
     chain.pending_timestamp = ledger_deadline - 1
     book.reverts(
         "ledger: challenge period not over",
-        ledger.conclude, hub.right.as_tuple(), right.as_tuple(), [vparams.as_tuple()], sender=watcher,
+        ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=watcher,
     )  # fmt: skip
     chain.pending_timestamp = ledger_deadline
     for params, state in ((hub.left, left), (hub.right, right)):
-        receipt = book.send(ledger.conclude, params.as_tuple(), state.as_tuple(), [vparams.as_tuple()], sender=watcher)
+        receipt = book.send(
+            ledger.conclude, params.as_tuple(), state.locks_tuple(), [vparams.as_tuple()], sender=watcher
+        )
         assert _concluded(ledger, receipt) == [(params.channel_id, 1, 600 * M + 290 * M, 800 * M + 310 * M)]
         assert receipt.timestamp < validity
 
@@ -669,13 +694,13 @@ def test_scenario_7_ingrid_never_locks_for_bob__bob_loses_nothing_alice_gets_her
     chain.pending_timestamp = max(virtual_deadline, left_deadline, right_deadline)
     book.reverts(
         "ledger: virtual params do not match locks",
-        ledger.conclude, hub.right.as_tuple(), right_latest.as_tuple(), [vparams.as_tuple()], sender=bob,
+        ledger.conclude, hub.right.as_tuple(), right_latest.locks_tuple(), [vparams.as_tuple()], sender=bob,
     )  # fmt: skip
-    receipt = book.send(ledger.conclude, hub.right.as_tuple(), right_latest.as_tuple(), sender=bob)
+    receipt = book.send(ledger.conclude, hub.right.as_tuple(), sender=bob)
     assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 1050 * M, 950 * M)]
 
     # Alice concludes hers: the lock returns to each side what it locked.
-    receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.as_tuple(), [vparams.as_tuple()], sender=alice)
+    receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice)
     assert _concluded(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
 
     assert book.gain(alice) == E
@@ -744,18 +769,18 @@ def test_scenario_8_sixteen_locks_at_the_cap__mixed_endings__gas_below_a_tenth_o
     all_virtuals = [vp.as_tuple() for vp in vparams]
     book.reverts(
         "ledger: virtual channel not settled",
-        ledger.conclude, hub.left.as_tuple(), left.as_tuple(), all_virtuals, sender=watcher,
+        ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), all_virtuals, sender=watcher,
     )  # fmt: skip
     # The virtual params must come in the order of the locks.
     chain.pending_timestamp = vparams[8].expiry
     book.reverts(
         "ledger: virtual params do not match locks",
-        ledger.conclude, hub.left.as_tuple(), left.as_tuple(), all_virtuals[::-1], sender=watcher,
+        ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), all_virtuals[::-1], sender=watcher,
     )  # fmt: skip
 
     # From expiry on, every outcome is settled: the watchtower concludes both ledger channels.
-    conclude_left = book.send(ledger.conclude, hub.left.as_tuple(), left.as_tuple(), all_virtuals, sender=watcher)
-    conclude_right = book.send(ledger.conclude, hub.right.as_tuple(), right.as_tuple(), all_virtuals, sender=watcher)
+    conclude_left = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), all_virtuals, sender=watcher)
+    conclude_right = book.send(ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), all_virtuals, sender=watcher)
     for i, vp in enumerate(vparams):
         assert tuple(virtual.settlement(vp.as_tuple())) == (vp.channel_id, True, *outcome[i])
     to_alice = sum(a for a, _ in outcome.values())
@@ -833,7 +858,7 @@ def test_scenario_9_orientation__bob_ingrid_channel_settles_like_ingrid_bob(
         on_chain[name] = {}
         for params, state in ((hub.left, left), (hub.right, right)):
             receipt = book.send(
-                ledger.conclude, params.as_tuple(), state.as_tuple(), [vparams.as_tuple()], sender=watcher
+                ledger.conclude, params.as_tuple(), state.locks_tuple(), [vparams.as_tuple()], sender=watcher
             )
             ((_, _, payout_a, payout_b),) = _concluded(ledger, receipt)
             for who, amount in ((params.participant_a, payout_a), (params.participant_b, payout_b)):
@@ -846,4 +871,61 @@ def test_scenario_9_orientation__bob_ingrid_channel_settles_like_ingrid_bob(
     assert book.gain(alice) == 2 * (600 * M + 310 * M)
     assert book.gain(bob) == 2 * (800 * M + 290 * M)
     assert book.gain(ingrid) == 4 * E
+    assert book.gain(watcher) == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# 10. Ingrid never funds the Ingrid-Bob channel
+# --------------------------------------------------------------------------------------------------
+
+
+def test_scenario_10_ingrid_never_funds__late_deposit_refused_in_dispute__each_side_gets_its_deposit(
+    ledger, virtual, chain, open_hub, make_virtual, lock_both, cosign, alice, bob, ingrid, watcher
+):
+    """Ingrid signs state 0 of the Ingrid-Bob channel (1 ETH each) and the lock of a virtual channel,
+    but never deposits. Bob sees it on-chain, uses nothing, and registers his latest state.
+
+    The outcome is settled at registration: the state is not funded, so each side gets back exactly
+    what it deposited and the lock moves nothing. Ingrid cannot turn it into a funded state by
+    depositing during the dispute (deposits are refused until the channel concludes), so she can
+    never collect a lock split backed by money she did not put in.
+    """
+    hub = open_hub(ingrid_right=0)
+    promised = LedgerState.initial(hub.right.channel_id, E, E)  # what both signed before funding
+    vparams = make_virtual(hub, FUND_ALICE, FUND_BOB)
+    _, right = lock_both(hub, vparams, right_state=promised)
+    assert (right.funding_a, right.funding_b, right.locks) == (E, E, (lock_for(hub.right, vparams),))
+    assert tuple(ledger.holdings(hub.right.channel_id)) == (0, E, False)  # Ingrid's 1 ETH never came
+    book = Book(chain, bob, ingrid, watcher)
+
+    # Bob registers the lock-carrying state. Unfunded: no locks hash is recorded, conclude takes none.
+    receipt = book.send(ledger.register, hub.right.as_tuple(), *cosign(hub.right, right), sender=bob)
+    deadline = receipt.timestamp + HOUR
+    assert _registered_ledger(ledger, receipt) == [(hub.right.channel_id, 1, deadline)]
+    assert tuple(ledger.dispute(hub.right.channel_id)) == (1, deadline, b"\x00" * 32)
+    # Re-registering the same state (same outcome) is a no-op.
+    receipt = book.send(ledger.register, hub.right.as_tuple(), *cosign(hub.right, right), sender=watcher)
+    assert _registered_ledger(ledger, receipt) == []
+
+    # Ingrid now deposits her 1 ETH to make the registered state funded: refused, nothing moves.
+    ledger_before = ledger.balance
+    book.reverts("ledger: channel disputed", ledger.deposit, hub.right.channel_id, 0, sender=ingrid, value=E)
+    assert tuple(ledger.holdings(hub.right.channel_id)) == (0, E, False)
+    assert ledger.balance == ledger_before
+
+    # After the deadline: the lock of an unfunded state is not registered, so conclude takes no locks.
+    chain.pending_timestamp = deadline
+    book.reverts(
+        "ledger: locks not registered",
+        ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=watcher,
+    )  # fmt: skip
+    receipt = book.send(ledger.conclude, hub.right.as_tuple(), sender=watcher)
+    assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 0, E)]
+    assert tuple(ledger.holdings(hub.right.channel_id)) == (0, 0, True)
+    assert tuple(ledger.dispute(hub.right.channel_id)) == (0, 0, b"\x00" * 32)
+    book.reverts("ledger: channel concluded", ledger.conclude, hub.right.as_tuple(), sender=ingrid)
+
+    # Bob has his deposit back; Ingrid, who put nothing in, got nothing (and paid her fees).
+    assert book.gain(bob) == E
+    assert book.gain(ingrid) == 0 and book.fees(ingrid) > 0
     assert book.gain(watcher) == 0

@@ -33,6 +33,7 @@ from perun_vyper import (
     VirtualParams,
     VirtualState,
     close_virtual,
+    compact,
     open_virtual,
     sign_state,
 )
@@ -66,6 +67,9 @@ class Ledger:
     # Every state both signed, oldest first (version == index). All non-final: ledgers end by disputes.
     states: list[LedgerState]
     registered: LedgerState | None = None
+    # Both sides' payouts before the lock shares, settled by the contract when `registered` was
+    # registered (deposits are refused from then on, so conclusion pays exactly these plus the shares).
+    base_outcome: tuple[int, int] | None = None
     registered_at: int = 0
     deadline: int = 0
     concluded: bool = False
@@ -90,6 +94,17 @@ class Ledger:
     @property
     def disputed(self) -> bool:
         return self.registered is not None and not self.concluded
+
+    def base_payouts(self, state: LedgerState) -> tuple[int, int]:
+        """The spec's payouts before lock shares: the state's balances plus any deposit it does not
+        account for if both sides funded it, otherwise each side's deposits back (its locks move nothing)."""
+        da, db = self.deposits
+        if da >= state.funding_a and db >= state.funding_b:
+            return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
+        return da, db
+
+    def funded(self, state: LedgerState) -> bool:
+        return self.deposits[0] >= state.funding_a and self.deposits[1] >= state.funding_b
 
     def balance(self, side: int) -> int:
         return (self.latest.balance_a, self.latest.balance_b)[side]
@@ -168,7 +183,7 @@ class HubMachine(ChainMachine):
         super().__init__()
         self.ledgers: list[Ledger] = []
         self.virtuals: list[Virtual] = []
-        self._sigs: dict[bytes, tuple[bytes, bytes]] = {}
+        self._sigs: dict[bytes, tuple[Any, Any]] = {}
         self._nonce = 0
         self.lock_owner: dict[bytes, int] = {}
 
@@ -177,10 +192,11 @@ class HubMachine(ChainMachine):
     def addr(self, who: str) -> str:
         return str(self.accounts[who].address)
 
-    def _sign_pair(self, state: Any, keys: tuple[str, str], domain: Domain) -> tuple[bytes, bytes]:
+    def _sign_pair(self, state: Any, keys: tuple[str, str], domain: Domain) -> tuple[Any, Any]:
+        """Both signers' compact (EIP-2098) signatures of `state`, as the adjudicators take them."""
         key = state.struct_hash() + domain.digest(b"\x00" * 32)
         if key not in self._sigs:
-            self._sigs[key] = tuple(sign_state(self.accounts[k].private_key, state, domain) for k in keys)  # type: ignore[assignment]
+            self._sigs[key] = tuple(compact(sign_state(self.accounts[k].private_key, state, domain)) for k in keys)  # type: ignore[assignment]
         return self._sigs[key]
 
     def _ledger_args(self, lg: Ledger, state: LedgerState) -> tuple[Any, ...]:
@@ -194,10 +210,10 @@ class HubMachine(ChainMachine):
         return a, b, concluded
 
     def _dispute(self, lg: Ledger) -> tuple[int, int, bytes]:
-        version, deadline, state_hash = self._view(
+        version, deadline, locks_hash = self._view(
             self.ledger.address, _DISPUTE + lg.params.channel_id, ["uint64", "uint64", "bytes32"]
         )
-        return version, deadline, state_hash
+        return version, deadline, locks_hash
 
     def _settlement(self, vc: Virtual) -> tuple[bytes, bool, int, int]:
         data = _SETTLEMENT + encode([_VIRTUAL_PARAMS_ABI], [vc.params.as_tuple()])
@@ -324,7 +340,26 @@ class HubMachine(ChainMachine):
             else:
                 out.append((i, "conclude"))
                 if lg.registered.locks:
-                    out.append((i, "no virtual params"))
+                    out += [(i, "no virtual params"), (i, "locks left out")]
+                if self._other_locks(lg) is not None:
+                    out.append((i, "other locks"))
+        return out
+
+    @staticmethod
+    def _other_locks(lg: Ledger) -> LedgerState | None:
+        """The newest signed state whose (non-empty) locks are not the registered state's."""
+        assert lg.registered is not None
+        others = [s for s in lg.states if s.locks and s.locks != lg.registered.locks]
+        return others[-1] if others else None
+
+    def deposit_refusals(self) -> list[tuple[int, str]]:
+        """(ledger, reason) for every ledger channel that refuses deposits now: disputed or concluded."""
+        out = []
+        for i, lg in enumerate(self.ledgers):
+            if lg.concluded:
+                out.append((i, "ledger: channel concluded"))
+            elif lg.registered is not None:
+                out.append((i, "ledger: channel disputed"))
         return out
 
     def obligations(self, horizon: int | None = None) -> list[tuple[str, int]]:
@@ -523,11 +558,14 @@ class HubMachine(ChainMachine):
         self.head_ts += 1
         events = [(e.version, e.deadline) for e in receipt.events if e.event_name == "Registered"]
         if lg.registered == state:
+            # The same state, the same outcome (the deposits cannot have changed): a no-op.
+            assert lg.base_outcome == lg.base_payouts(state)
             assert not events, "re-registering the registered ledger state must be a silent no-op"
             return
         if lg.registered is None:
             lg.registered_at, lg.deadline = ts, ts + lg.params.challenge_duration
-        lg.registered = state
+        # The outcome is settled now, on the deposits as they are.
+        lg.registered, lg.base_outcome = state, lg.base_payouts(state)
         assert events == [(state.version, lg.deadline)], f"ledger {lg.user}: Registered {events}"
 
     def do_ledger_register(self, li: int, version: int) -> None:
@@ -542,9 +580,28 @@ class HubMachine(ChainMachine):
         else:
             self._ledger_register_ok(lg, state, "ingrid")
 
+    def do_deposit_refused(self, li: int, reason: str, side: int, amount: int) -> None:
+        """A participant tops up a disputed or concluded ledger channel (Ingrid, say, to change the outcome
+        of a registered state): refused, nothing changes."""
+        lg = self.ledgers[li]
+        event(f"ledger deposit refused: {reason}")
+        self._expect_revert(lg.parties[side], self.ledger.deposit, (lg.params.channel_id, side), reason, value=amount)
+
+    def answer_by(self, kind: str, i: int) -> int:
+        """When an obligation goes out of reach: a transaction must be mined before this time."""
+        if kind == "virtual":
+            vc = self.virtuals[i]
+            return vc.deadline if vc.record is not None else vc.expiry
+        return self.ledgers[i].deadline
+
     def do_honest_answers(self, horizon: int | None, use_watcher: bool) -> None:
-        """Honest parties (or the watchtower) register their latest state for every obligation."""
-        for kind, i in self.obligations(horizon):
+        """Honest parties (or the watchtower) register their latest state for every obligation, the most
+        urgent first. Each answer is mined a second after the previous one, so with several obligations
+        due at once the last ones may come too late: those are missed, like an offline party's."""
+        for kind, i in sorted(self.obligations(horizon), key=lambda o: self.answer_by(*o)):
+            if self.next_ts >= self.answer_by(kind, i):
+                event(f"honest answer: {kind} missed, the other answers took the time")
+                continue
             if kind == "virtual":
                 vc = self.virtuals[i]
                 # The watchtower may answer an open dispute, or open one from validity on.
@@ -582,11 +639,22 @@ class HubMachine(ChainMachine):
             out.append((vi, shares[0], shares[1]))
         return out
 
+    def _virtual_args_of(self, state: LedgerState) -> list[Any]:
+        return [self.virtuals[self.lock_owner[lock.channel]].params.as_tuple() for lock in state.locks]
+
     def do_ledger_conclude(self, li: int, kind: str, sender: str) -> None:
         lg = self.ledgers[li]
         state = lg.registered or lg.latest
-        virtuals = [self.virtuals[self.lock_owner[lock.channel]].params.as_tuple() for lock in state.locks]
-        args = (lg.params.as_tuple(), state.as_tuple(), virtuals)
+        args = (lg.params.as_tuple(), state.locks_tuple(), self._virtual_args_of(state))
+        if kind == "locks left out":
+            self._expect_revert(sender, self.ledger.conclude, (args[0], [], []), "ledger: locks not registered")
+            return
+        if kind == "other locks":
+            other = self._other_locks(lg)
+            assert other is not None
+            other_args = (args[0], other.locks_tuple(), self._virtual_args_of(other))
+            self._expect_revert(sender, self.ledger.conclude, other_args, "ledger: locks not registered")
+            return
         if kind == "concluded":
             self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
             return
@@ -618,10 +686,14 @@ class HubMachine(ChainMachine):
             assert (True, ba, bb) == self.virtuals[vi].settlement(ts)
             chain_outcomes[vi] = (ba, bb)
         shares = self.lock_shares(lg, li, state, ts)
+        # The outcome settled at registration, which the deposits (frozen since) still give, plus the
+        # lock shares by the settled virtual outcomes. Every state here is funded (no top-ups).
+        assert lg.base_outcome is not None and lg.base_outcome == lg.base_payouts(state) and lg.funded(state)
         expected = (
-            state.balance_a + sum(s[1] for s in shares) + lg.deposits[0] - state.funding_a,
-            state.balance_b + sum(s[2] for s in shares) + lg.deposits[1] - state.funding_b,
+            lg.base_outcome[0] + sum(s[1] for s in shares),
+            lg.base_outcome[1] + sum(s[2] for s in shares),
         )
+        assert sum(expected) == sum(lg.deposits), f"ledger {lg.user}: payouts {expected} != deposits"
         addrs = [self.addr(p) for p in lg.parties]
         before = [self._eth_balance(a) for a in addrs]
         receipt = self.ledger.conclude(*args, sender=self.accounts[sender])
@@ -632,7 +704,7 @@ class HubMachine(ChainMachine):
             fee = receipt.gas_used * receipt.gas_price if lg.parties[side] == sender else 0
             assert self._eth_balance(a) - before[side] == expected[side] - fee, "payout not received"
         lg.concluded, lg.concluded_state, lg.payouts = True, state, events[0][1:]
-        lg.deposits = [0, 0]
+        lg.deposits, lg.base_outcome = [0, 0], None
         for vi, outcome in chain_outcomes.items():
             self.virtuals[vi].outcomes[li] = outcome
         in_time = state == lg.latest
@@ -659,12 +731,15 @@ class HubMachine(ChainMachine):
         each settled by its own bound (`Virtual.settle_bound`): once the head is past all of them,
         conclusion is open (the model's precondition for a successful conclude)."""
         for lg in self.ledgers:
-            version, deadline, state_hash = self._dispute(lg)
+            version, deadline, locks_hash = self._dispute(lg)
             if not lg.disputed:
-                assert (version, deadline, state_hash) == (0, 0, ZERO_HASH), lg.user
+                assert (version, deadline, locks_hash) == (0, 0, ZERO_HASH), lg.user
                 continue
             assert lg.registered is not None
-            assert (version, state_hash) == (lg.registered.version, lg.registered.struct_hash()), lg.user
+            # The hash of the registered locks, which conclude must be given; zero without locks.
+            funded_locks = lg.registered.locks and lg.funded(lg.registered)
+            expected_hash = lg.registered.locks_hash() if funded_locks else ZERO_HASH
+            assert (version, locks_hash) == (lg.registered.version, expected_hash), lg.user
             assert deadline == lg.registered_at + lg.params.challenge_duration == lg.deadline, lg.user
             locked = [self.virtuals[self.lock_owner[k.channel]] for k in lg.registered.locks]
             bounds = [deadline] + [vc.settle_bound() for vc in locked]

@@ -138,6 +138,13 @@ class HubStateMachine(HubMachine, RuleBasedStateMachine):
         li, kind = draw_by_kind(data, options, lambda o: o[1], "invalid ledger conclude")
         self.do_ledger_conclude(li, kind, who)
 
+    @precondition(lambda self: bool(self.deposit_refusals()))
+    @rule(data=st.data(), side=st.integers(0, 1), amount=AMOUNT)
+    def deposit_into_disputed_or_concluded(self, data: st.DataObject, side: int, amount: int) -> None:
+        """A top-up once a ledger channel is disputed (its outcome is settled) or concluded: refused."""
+        li, reason = data.draw(st.sampled_from(self.deposit_refusals()), label="ledger")
+        self.do_deposit_refused(li, reason, side, amount)
+
     # ---- time
 
     @rule(data=st.data(), online=ONLINE, use_watcher=st.booleans())

@@ -35,7 +35,7 @@ from ledger_machine import (
     TokenKind,
 )
 
-from perun_vyper import ETH, ChannelParams
+from perun_vyper import ETH, ChannelParams, LedgerState, compact, sign_state
 
 # Amounts in base units: up to 1 ETH (or 1e18 token units) per deposit keeps 30 steps far from any
 # account running dry, and hypothesis still tries 1 and other edge values.
@@ -73,7 +73,7 @@ class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):
     def fund_missing(self, data: st.DataObject) -> None:
         self.do_fund_missing(data.draw(st.sampled_from(self.missing_idx()), label="channel"))
 
-    # Concluded channels stay eligible: a deposit into one must revert.
+    # Disputed and concluded channels stay eligible: a deposit into one must revert and change nothing.
     @rule(ci=st.integers(0, len(CHANNEL_SPECS) - 1), side=st.integers(0, 1), amount=AMOUNT, sign=st.booleans())
     def top_up(self, ci: int, side: int, amount: int, sign: bool) -> None:
         self.do_top_up(ci, side, amount, sign)
@@ -91,8 +91,11 @@ class LedgerStateMachine(LedgerMachine, RuleBasedStateMachine):
     @precondition(lambda self: bool(self.registrable()))
     @rule(data=st.data(), who=sender)
     def register(self, data: st.DataObject, who: str) -> None:
-        ci, _, version = draw_by_kind(data, self.registrable(), lambda o: o[1], "register")
-        self.do_register(ci, version, who)
+        ci, kind, version = draw_by_kind(data, self.registrable(), lambda o: o[1], "register")
+        if kind == "twin":
+            self.do_register_twin(ci, who)
+        else:
+            self.do_register(ci, version, who)
 
     @precondition(lambda self: bool(self.in_period_idx()))
     @rule(data=st.data())
@@ -206,20 +209,31 @@ def _deploy_token(kind: TokenKind, project, test_token, deployer, holders) -> ob
     return token
 
 
-def _arm(chain, token, ledger, deployer, alice, stranger) -> None:
-    """Make every transfer first call the ledger with a deposit of 1 wei into an unused ETH channel.
+PROBE_DEPOSIT = 1
 
-    Without the reentrancy lock that call would succeed, and the stray wei would break conservation.
+
+def _arm(chain, token, ledger, domain, deployer, alice, stranger) -> None:
+    """Make every transfer first call the ledger: `register` of state 0 of a probe ETH channel.
+
+    `register` holds the reentrancy lock. Sent by a transfer the ledger did not start, the same call goes
+    through (the first one registers, every later one is a no-op), so a re-entry that got past the lock
+    would show as a success. (`deposit` is outside the lock: it makes no external call, and re-entered
+    into another ETH channel it is the same as a later deposit, so it cannot serve as the probe.) The
+    probe's deposit stays in the ledger for the whole test: the machine counts it (`probe_eth`).
     """
     probe = ChannelParams(str(alice.address), str(stranger.address), ETH, 3600, 2**64)
-    deployer.transfer(token.address, 10**15)
-    token.arm(ledger.address, ledger.deposit.encode_input(probe.channel_id, 0), 1, sender=deployer)
+    ledger.deposit(probe.channel_id, 0, value=PROBE_DEPOSIT, sender=alice)
+    state = LedgerState.initial(probe.channel_id, PROBE_DEPOSIT, 0)
+    sigs = [compact(sign_state(party.private_key, state, domain)) for party in (alice, stranger)]
+    payload = ledger.register.encode_input(probe.as_tuple(), state.as_tuple(), *sigs)
+    token.arm(ledger.address, payload, 0, sender=deployer)
     # The payload is valid: sent by a transfer the ledger did not start, it goes through.
     snapshot = chain.snapshot()
     token.transfer(stranger, 1, sender=alice)
-    assert token.last_success() and ledger.holdings(probe.channel_id) == (1, 0, False)
+    assert token.last_success() and ledger.dispute(probe.channel_id)[1] != 0
     chain.restore(snapshot)
     assert not token.last_success() and token.attempts() == 0
+    assert tuple(ledger.dispute(probe.channel_id)) == (0, 0, b"\x00" * 32)
 
 
 @pytest.mark.parametrize("kind", TOKEN_KINDS, ids=lambda kind: kind.name)
@@ -231,7 +245,7 @@ def test_ledger_channels(
     for holder in (alice, bob, ingrid):
         token.approve(ledger.address, 2**256 - 1, sender=holder)
     if kind.reentrant:
-        _arm(chain, token, ledger, deployer, alice, stranger)
+        _arm(chain, token, ledger, domain, deployer, alice, stranger)
     # A subclass per kind: hypothesis keys its example database by the machine class.
     machine = type(f"LedgerStateMachine{kind.name}", (LedgerStateMachine,), {"token_kind": kind})
     machine.chain = chain
@@ -248,6 +262,7 @@ def test_ledger_channels(
     }
     if kind.reentrant:
         machine.reentry_base = token.attempts()
+        machine.probe_eth = PROBE_DEPOSIT
     run_settings = settings()
     if kind.name != "TestToken" and os.environ.get("HYPOTHESIS_PROFILE", "default") != "deep":
         run_settings = settings(max_examples=ODD_TOKEN_EXAMPLES)

@@ -5,7 +5,8 @@ registers and whenever.
 The model and the actions live in watchtower_machine.py; this module only wires them to hypothesis.
 Each example opens one or two funded ETH channels between Alice (honest, offline) and Ingrid (the
 adversary), with 1 to 8 payments both signed and maybe a final state; Alice's store holds them all.
-Ingrid registers, closes and concludes whatever she likes; time passes; the watchtower polls.
+Ingrid registers, closes, concludes and tops up her side whatever she likes (a top-up is refused once a
+state is registered: its outcome is settled); time passes; the watchtower polls.
 
 - ``time_passes`` keeps the duty cycle (watchtower_machine.py): the watchtower always polls in time, and
   every channel then pays Alice exactly her latest balance.
@@ -75,6 +76,13 @@ class WatchtowerStateMachine(WatchtowerMachine, RuleBasedStateMachine):
             self.do_adversary_close(ci, kind, arg)
         else:
             self.do_adversary_conclude(ci, kind, arg)
+
+    @precondition(lambda self: self.adversary_may_act())
+    @rule(data=st.data(), amount=st.integers(1, 10**18))
+    def adversary_deposits(self, data: st.DataObject, amount: int) -> None:
+        """Ingrid tops up her own side: accepted before a dispute, refused during one or after conclusion."""
+        ci, kind = draw_by_kind(data, self.deposit_options(), lambda o: o[1], "adversary deposit")
+        self.do_adversary_deposit(ci, kind, amount)
 
     # ---- time and the watchtower
 

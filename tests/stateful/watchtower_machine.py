@@ -40,7 +40,7 @@ from eth_abi import decode
 from hexbytes import HexBytes
 from hypothesis import event
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, sign_state
+from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Lock, compact, sign_state
 from perun_vyper.store import ChannelRecord, SignedState, Store
 from perun_vyper.watchtower import Action, Closed, Concluded, Failed, Observed, Refuted, Waiting, Watchtower
 
@@ -59,6 +59,7 @@ class Guarded:
 
     params: ChannelParams
     honest: int  # Alice's side
+    # Both sides' deposits so far (Ingrid may top up her side while the channel takes deposits).
     deposits: tuple[int, int]
     # Every non-final state both signed, oldest first (version == index).
     states: list[LedgerState]
@@ -176,6 +177,7 @@ class WatchtowerMachine(ChainMachine):
         return r.ledger_balance, r.alice[0], r.watcher, r.holdings, r.disputes
 
     def _signatures(self, ch: Guarded, state: LedgerState) -> tuple[bytes, bytes]:
+        """Both participants' 65-byte signatures (what the store holds)."""
         key = state.struct_hash()
         if key not in self._sigs:
             keys = [self.accounts[HONEST].private_key, self.accounts[ADVERSARY].private_key]
@@ -184,8 +186,19 @@ class WatchtowerMachine(ChainMachine):
             self._sigs[key] = (sign_state(keys[0], state, self.domain), sign_state(keys[1], state, self.domain))
         return self._sigs[key]
 
+    def _compact(self, ch: Guarded, state: LedgerState) -> tuple[Any, Any]:
+        sig_a, sig_b = self._signatures(ch, state)
+        return compact(sig_a), compact(sig_b)
+
     def _signed(self, ch: Guarded, state: LedgerState) -> tuple[Any, ...]:
-        return (ch.params.as_tuple(), state.as_tuple(), *self._signatures(ch, state))
+        """The arguments of `register`."""
+        return (ch.params.as_tuple(), state.as_tuple(), *self._compact(ch, state))
+
+    def _signed_fields(self, ch: Guarded, state: LedgerState) -> tuple[Any, ...]:
+        """The arguments of `close` for `state`'s fields and its signatures, final or not: `close` rebuilds
+        a final state from the fields, so the signatures of a non-final state do not verify."""
+        fields = (state.version, state.balance_a, state.balance_b, state.funding_a, state.funding_b)
+        return (ch.params.as_tuple(), fields, *self._compact(ch, state))
 
     # ------------------------------------------------------------------ setup
 
@@ -291,75 +304,117 @@ class WatchtowerMachine(ChainMachine):
                 out.append((i, "the signed final", ch.final.version))
         return out
 
+    @staticmethod
+    def _close_refusal(ch: Guarded, version: int) -> str:
+        """Why `close` refuses a state of `version` whose signatures do not verify as a final state's."""
+        if ch.concluded:
+            return "ledger: channel concluded"
+        if ch.registered is not None and version <= ch.registered.version:
+            return "ledger: stale version"  # checked before the signatures
+        return "ledger: wrong signer"
+
     def do_adversary_close(self, ci: int, kind: str, version: int) -> None:
         ch = self.channels[ci]
         self._time_moves_to(self.next_ts, "adversary transaction")
         if kind == "not final":
-            state = ch.states[version]
-            self._expect_revert(ADVERSARY, self.ledger.close, self._signed(ch, state), "ledger: state not final")
+            # A non-final state cannot be expressed to `close`: its fields with its real signatures make
+            # a final state nobody signed.
+            reason = self._close_refusal(ch, version)
+            event(f"adversary close: non-final state, {reason}")
+            self._expect_revert(ADVERSARY, self.ledger.close, self._signed_fields(ch, ch.states[version]), reason)
             return
         if kind == "forged final":
             # Everything to Ingrid, signed by Ingrid for both sides: Alice never signed it.
             total = sum(ch.deposits)
             balances = (0, total) if ch.honest == 0 else (total, 0)
             state = LedgerState(ch.cid, version, *balances, *ch.deposits, is_final=True)
-            sig = sign_state(self.accounts[ADVERSARY].private_key, state, self.domain)
-            args = (ch.params.as_tuple(), state.as_tuple(), sig, sig)
-            if ch.concluded:
-                reason = "ledger: channel concluded"
-            elif ch.registered is not None and version <= ch.registered.version:
-                reason = "ledger: stale version"
-            else:
-                reason = "ledger: wrong signer"
+            sig = compact(sign_state(self.accounts[ADVERSARY].private_key, state, self.domain))
+            args = (ch.params.as_tuple(), state.final_tuple(), sig, sig)
+            reason = self._close_refusal(ch, version)
             event(f"adversary close: forged final, {reason}")
             self._expect_revert(ADVERSARY, self.ledger.close, args, reason)
             return
         assert kind == "the signed final" and ch.final is not None
+        final_args = (ch.params.as_tuple(), ch.final.final_tuple(), *self._compact(ch, ch.final))
         if ch.concluded:
-            self._expect_revert(ADVERSARY, self.ledger.close, self._signed(ch, ch.final), "ledger: channel concluded")
+            self._expect_revert(ADVERSARY, self.ledger.close, final_args, "ledger: channel concluded")
             return
-        receipt = self.ledger.close(*self._signed(ch, ch.final), sender=self.accounts[ADVERSARY])
+        receipt = self.ledger.close(*final_args, sender=self.accounts[ADVERSARY])
         self.head_ts += 1
         events = [(e.channel, e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(self.ledger.Concluded)]
         assert events == [(ch.cid, ch.final.version, *self.payouts(ch, ch.final))]
         self._settled(ch, ch.final, "adversary closes with the signed final")
 
-    def conclude_options(self) -> list[tuple[int, str, LedgerState]]:
-        out: list[tuple[int, str, LedgerState]] = []
+    def conclude_options(self) -> list[tuple[int, str, list[Any]]]:
+        """(channel, kind, locks argument). The registered states have no locks: conclude takes none, and
+        a lock the adversary makes up (taking Alice's whole balance) is not the registered one."""
+        out: list[tuple[int, str, list[Any]]] = []
         for i, ch in enumerate(self.channels):
-            for state in ch.states:
-                if ch.concluded:
-                    kind = "after conclusion"
-                elif ch.registered is None:
-                    kind = "no dispute"
-                elif self.next_ts < ch.deadline:
-                    kind = "early"
-                elif state != ch.registered:
-                    kind = "not the registered state"
-                else:
-                    kind = "the registered state"
-                out.append((i, kind, state))
+            if ch.concluded:
+                out.append((i, "after conclusion", []))
+            elif ch.registered is None:
+                out.append((i, "no dispute", []))
+            elif self.next_ts < ch.deadline:
+                out.append((i, "early", []))
+            else:
+                out.append((i, "the registered outcome", []))
+                balance = (ch.registered.balance_a, ch.registered.balance_b)[ch.honest]
+                amounts = (balance, 0) if ch.honest == 0 else (0, balance)
+                out.append((i, "made-up locks", [Lock(ch.cid, *amounts).as_tuple()]))
         return out
 
-    def do_adversary_conclude(self, ci: int, kind: str, state: LedgerState) -> None:
+    def do_adversary_conclude(self, ci: int, kind: str, locks: list[Any]) -> None:
         ch = self.channels[ci]
         self._time_moves_to(self.next_ts, "adversary transaction")
         reasons = {
             "after conclusion": "ledger: channel concluded",
             "no dispute": "ledger: no dispute",
             "early": "ledger: challenge period not over",
-            "not the registered state": "ledger: state not registered",
+            "made-up locks": "ledger: locks not registered",
         }
-        args = (ch.params.as_tuple(), state.as_tuple())
+        args = (ch.params.as_tuple(), locks, [])
         if kind in reasons:
             self._expect_revert(ADVERSARY, self.ledger.conclude, args, reasons[kind])
             return
-        assert kind == "the registered state" and state == ch.registered
+        state = ch.registered
+        assert kind == "the registered outcome" and state is not None and locks == []
         receipt = self.ledger.conclude(*args, sender=self.accounts[ADVERSARY])
         self.head_ts += 1
         events = [(e.channel, e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(self.ledger.Concluded)]
         assert events == [(ch.cid, state.version, *self.payouts(ch, state))]
         self._settled(ch, state, "adversary concludes")
+
+    def deposit_options(self) -> list[tuple[int, str]]:
+        """(channel, expected outcome) of a top-up by Ingrid for her own side."""
+        out = []
+        for i, ch in enumerate(self.channels):
+            if ch.concluded:
+                out.append((i, "ledger: channel concluded"))
+            elif ch.registered is not None:
+                out.append((i, "ledger: channel disputed"))
+            else:
+                out.append((i, "accepted"))
+        return out
+
+    def do_adversary_deposit(self, ci: int, kind: str, amount: int) -> None:
+        """Ingrid tops up her side. Before a dispute it only adds to what she gets back; once a state is
+        registered its outcome is settled and deposits are refused (nothing changes)."""
+        ch = self.channels[ci]
+        self._time_moves_to(self.next_ts, "adversary transaction")
+        side = 1 - ch.honest
+        args = (ch.cid, side)
+        event(f"adversary deposit: {kind}")
+        if kind != "accepted":
+            self._expect_revert(ADVERSARY, self.ledger.deposit, args, kind, value=amount)
+            return
+        receipt = self.ledger.deposit(*args, value=amount, sender=self.accounts[ADVERSARY])
+        self.head_ts += 1
+        deposits = list(ch.deposits)
+        deposits[side] += amount
+        ch.deposits = (deposits[0], deposits[1])
+        assert [(e.channel, e.deposits) for e in receipt.decode_logs(self.ledger.Deposited)] == [
+            (ch.cid, ch.deposits[0] | ch.deposits[1] << 120)
+        ]
 
     # ------------------------------------------------------------------ time
 
@@ -535,7 +590,8 @@ class WatchtowerMachine(ChainMachine):
                 continue
             assert holdings == (*ch.deposits, False)
             reg = ch.registered
-            assert dispute == ((reg.version, ch.deadline, reg.struct_hash()) if reg else (0, 0, ZERO_HASH))
+            # The third value is the registered locks' hash: zero, these states have no locks.
+            assert dispute == ((reg.version, ch.deadline, ZERO_HASH) if reg else (0, 0, ZERO_HASH))
 
     def check_honest(self) -> None:
         """Alice sends nothing, and her balance moves by her payouts only."""

@@ -93,7 +93,7 @@ def test_watchtower__stale_ledger_registration__answered_with_latest_and_conclud
     ]
     assert refute.sender == watcher.address
     assert _registered(ledger, refute) == [(params.channel_id, 3, deadline)]  # the deadline is not extended
-    assert tuple(ledger.dispute(params.channel_id)) == (3, deadline, s3.struct_hash())
+    assert tuple(ledger.dispute(params.channel_id)) == (3, deadline, bytes(32))  # no locks: no locks hash
     assert tower.poll() == []  # answered: nothing more to do, no second transaction
 
     chain.mine(timestamp=deadline - 1)
@@ -161,7 +161,7 @@ def test_watchtower__older_registration_after_refute__reverts_stale_and_watcher_
             ledger.register(params.as_tuple(), *signed(old), sender=bob)
     assert chain.blocks.head.number == head + 2  # both were mined (and reverted) on Bob's account
     assert tower.poll() == []  # no event, nothing to answer
-    assert tuple(ledger.dispute(params.channel_id)) == (3, deadline, s3.struct_hash())
+    assert tuple(ledger.dispute(params.channel_id)) == (3, deadline, bytes(32))
 
     chain.mine(timestamp=deadline)
     (concluded,) = tower.poll()
@@ -202,13 +202,13 @@ def test_watchtower__started_late__answers_registration_made_before_it_ran(
     assert wallets.gained(watcher) == -_fees(chain, [refuted, concluded])
 
 
-def test_watchtower__registered_state_newer_than_store__reported_no_transaction(
+def test_watchtower__registered_state_newer_than_store__not_answered_then_concluded_by_registered_outcome(
     ledger, chain, open_channel, signed, remember_ledger, tower, alice, bob, watcher
 ):
     params, initial = open_channel(E, E)
-    s0, s1, s2, s3 = _history(initial, (200 * M, 0), (100 * M, 1), (400 * M, 0))
+    s0, s1, s2, s3 = _history(initial, (200 * M, 0), (100 * M, 1), (400 * M, 0))  # Alice: 0.8, 0.9, 0.5
     remember_ledger(params, alice, [s0, s1, s2])  # the store lost v3 (which both signed)
-    nonce = watcher.nonce
+    wallets = Wallets(alice, watcher)
 
     stale = ledger.register(params.as_tuple(), *signed(s3), sender=bob)
     deadline = stale.timestamp + HOUR
@@ -216,21 +216,28 @@ def test_watchtower__registered_state_newer_than_store__reported_no_transaction(
         Observed("ledger", params.channel_id, 3, deadline, stale.block_number, _hash(stale)),
         Waiting(params.channel_id, "registered v3 is not in the store (latest: v2): nothing to answer"),
     ]
-    assert tower.poll() == []  # reported once
+    assert tower.poll() == []  # reported once, no transaction: an older state cannot replace v3
+    assert wallets.sent(watcher) == 0
+
+    # The outcome was settled at registration and v3 has no locks: concluding needs nothing from the
+    # store, so the watchtower releases the funds by the registered v3.
     chain.mine(timestamp=deadline)
-    assert tower.poll() == [Waiting(params.channel_id, "cannot conclude: the registered v3 is not in the store")]
+    (concluded,) = tower.poll()
+    assert concluded == Concluded(params.channel_id, 3, 500 * M, 1500 * M, concluded.tx)
+    assert_concluded(ledger, chain.get_receipt(concluded.tx), params, 3, 500 * M, 1500 * M)
+    assert_settled(ledger, params)
     assert tower.poll() == []
-    assert watcher.nonce == nonce
-    assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
+    assert (wallets.gained(alice), wallets.sent(alice)) == (500 * M, 0)
+    assert wallets.gained(watcher) == -_fees(chain, [concluded]) and wallets.sent(watcher) == 1
 
 
 def test_watchtower__store_holds_badly_signed_state__revert_reported_once_not_retried(
-    ledger, chain, store, open_channel, signed, remember_ledger, tower, alice, bob, watcher
+    ledger, chain, store, open_channel, sign, signed, remember_ledger, tower, alice, bob, watcher
 ):
     params, initial = open_channel(E, E)
     s0, s1 = _history(initial, (200 * M, 0))
     remember_ledger(params, alice, [s0])
-    _, sig_a, _ = signed(s1)
+    sig_a = sign(s1, alice)
     from perun_vyper.store import SignedState
 
     store.save_state(params.channel_id, SignedState(s1, sig_a, sig_a))  # B's signature is A's: corrupt
@@ -388,6 +395,40 @@ def test_watchtower__ledger_conclusion_waits_for_virtual__registers_latest_at_va
     assert concluded == Concluded(hub.right.channel_id, 1, 750 * M, 1250 * M, concluded.tx)
     assert (wallets.gained(bob), wallets.sent(bob)) == (1250 * M, 0)
     assert wallets.gained(watcher) == -_fees(chain, [registered, concluded])
+
+
+def test_watchtower__registered_locks_not_in_store__waits_and_sends_nothing(
+    ledger, chain, hub_with_virtual, signed, remember_ledger, tower, bob, ingrid, watcher
+):
+    hub, vparams, _, right, _ = hub_with_virtual
+    remember_ledger(hub.right, bob, [hub.right_state])  # Bob's store lost the lock-carrying v1 (both signed it)
+    wallets = Wallets(bob, watcher)
+
+    reg = ledger.register(hub.right.as_tuple(), *signed(right, ingrid, bob), sender=ingrid)
+    deadline = reg.timestamp + HOUR
+    assert tuple(ledger.dispute(hub.right.channel_id)) == (1, deadline, right.locks_hash())
+    assert tower.poll() == [
+        Observed("ledger", hub.right.channel_id, 1, deadline, reg.block_number, _hash(reg)),
+        Waiting(hub.right.channel_id, "registered v1 is not in the store (latest: v0): nothing to answer"),
+    ]
+    # Past the deadline the registered locks are needed to conclude, and the store does not have them.
+    chain.mine(timestamp=deadline)
+    missing = "cannot conclude: the locks of the registered v1 are not in the store"
+    assert tower.poll() == [Waiting(hub.right.channel_id, missing)]
+    assert tower.poll() == []  # reported once
+    assert (wallets.gained(watcher), wallets.sent(watcher)) == (0, 0)
+    assert tuple(ledger.holdings(hub.right.channel_id)) == (E, E, False)
+
+    # Whoever holds the locks concludes once the virtual channel settled (at expiry, nobody registered it);
+    # other locks than the registered ones are refused.
+    chain.mine(timestamp=vparams.expiry)
+    with ape.reverts("ledger: locks not registered"):
+        ledger.conclude(hub.right.as_tuple(), sender=ingrid)
+    receipt = ledger.conclude(hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid)
+    assert_concluded(ledger, receipt, hub.right, 1, E, E)  # the initial split: each side its lock back
+    assert_settled(ledger, hub.right)
+    assert tower.poll() == []
+    assert (wallets.gained(bob), wallets.sent(bob)) == (E, 0)
 
 
 def test_watchtower__run__stops_after_max_actions_or_time(

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import ape
 import pytest
 
-from perun_vyper import LedgerState, Lock, VirtualParams, VirtualState, open_virtual
+from perun_vyper import InvalidState, LedgerState, Lock, VirtualParams, VirtualState, compact, open_virtual
 
 E = 10**18
 FUND_ALICE = 3 * 10**17  # Alice's virtual funding (asymmetric, so a wrong orientation shows)
@@ -27,9 +27,10 @@ def _register_ledger(ledger, signed, accounts, params, state, sender) -> int:
 
 
 def _conclude(ledger, chain, params, state, virtuals, sender, timestamp=None):
+    """Conclude with the locks of ``state`` (the registered one, or another list of locks to try)."""
     if timestamp is not None:
         chain.pending_timestamp = timestamp
-    receipt = ledger.conclude(params.as_tuple(), state.as_tuple(), [v.as_tuple() for v in virtuals], sender=sender)
+    receipt = ledger.conclude(params.as_tuple(), state.locks_tuple(), [v.as_tuple() for v in virtuals], sender=sender)
     if timestamp is not None:
         assert receipt.timestamp == timestamp
     return receipt
@@ -54,9 +55,9 @@ def _balances(*accounts_) -> list[int]:
     return [a.balance for a in accounts_]
 
 
-def _assert_open(ledger, params, deposits, version, state):
+def _assert_open(ledger, params, deposits, version, locks_hash):
     assert tuple(ledger.holdings(params.channel_id)) == (*deposits, False)
-    assert ledger.dispute(params.channel_id)[0::2] == (version, state.struct_hash())
+    assert ledger.dispute(params.channel_id)[0::2] == (version, locks_hash)
 
 
 def _assert_concluded(ledger, params):
@@ -76,6 +77,9 @@ def locked_hub(open_hub, make_virtual, ledger, signed, accounts, watcher):
         right = open_virtual(hub.right_state, hub.right, vparams)
         deadline_left = _register_ledger(ledger, signed, accounts, hub.left, left, watcher)
         deadline_right = _register_ledger(ledger, signed, accounts, hub.right, right, watcher)
+        # Funded states with locks: the dispute view reports each state's locks hash.
+        _assert_open(ledger, hub.left, (E, E), 1, left.locks_hash())
+        _assert_open(ledger, hub.right, (E, E), 1, right.locks_hash())
         return SimpleNamespace(
             hub=hub, vparams=vparams, left=left, right=right, deadline=max(deadline_left, deadline_right)
         )
@@ -176,10 +180,13 @@ def test_conclude__virtual_params_do_not_match_locks__reverts(
     chain.pending_timestamp = setup.deadline
     with ape.reverts("ledger: virtual params do not match locks"):
         _conclude(ledger, chain, hub.left, setup.left, virtuals, watcher)
-    if case == "missing":  # the default argument of conclude is the empty list
+    if case == "missing":
+        # The default `virtuals` is the empty list; with both defaults the (empty) locks are wrong first.
         with ape.reverts("ledger: virtual params do not match locks"):
-            ledger.conclude(hub.left.as_tuple(), setup.left.as_tuple(), sender=watcher)
-    _assert_open(ledger, hub.left, (E, E), 1, setup.left)
+            ledger.conclude(hub.left.as_tuple(), setup.left.locks_tuple(), sender=watcher)
+        with ape.reverts("ledger: locks not registered"):
+            ledger.conclude(hub.left.as_tuple(), sender=watcher)
+    _assert_open(ledger, hub.left, (E, E), 1, setup.left.locks_hash())
     # The right list concludes.
     receipt = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher)
     assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E - 1, E + 1)]
@@ -199,7 +206,7 @@ def test_conclude__virtual_registered_before_its_deadline__reverts_not_settled(
         chain.pending_timestamp = timestamp
         with ape.reverts("ledger: virtual channel not settled"):
             _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher)
-    _assert_open(ledger, hub.left, (E, E), 1, setup.left)
+    _assert_open(ledger, hub.left, (E, E), 1, setup.left.locks_hash())
     before = ingrid.balance
     receipt = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher, virtual_deadline)
     assert _payouts(ledger, receipt) == [
@@ -216,7 +223,7 @@ def test_conclude__virtual_unregistered_before_expiry__reverts_not_settled(ledge
         chain.pending_timestamp = timestamp
         with ape.reverts("ledger: virtual channel not settled"):
             _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher)
-    _assert_open(ledger, hub.left, (E, E), 1, setup.left)
+    _assert_open(ledger, hub.left, (E, E), 1, setup.left.locks_hash())
     before = alice.balance
     receipt = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher, vparams.expiry)
     assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
@@ -315,13 +322,30 @@ def test_conclude__lock_of_virtual_with_other_participants__each_side_gets_its_l
 # --- close, several locks, refund rule --------------------------------------------------------------
 
 
-def test_close__final_state_with_lock__reverts(ledger, locked_hub, signed, accounts, watcher):
+def test_close__final_state_with_lock__reverts(ledger, locked_hub, sign, accounts, watcher):
+    # close takes no locks: a final state with locks cannot be expressed to it. Its own fields break
+    # conservation without the locks; folding the locks into the balances makes a state nobody signed.
     setup = locked_hub()
     for params, state in ((setup.hub.left, setup.left), (setup.hub.right, setup.right)):
         final = state.finalized()
-        with ape.reverts("ledger: final state has locks"):
-            ledger.close(params.as_tuple(), *_signed_ledger(signed, accounts, params, final), sender=watcher)
-        _assert_open(ledger, params, (E, E), 1, state)
+        with pytest.raises(InvalidState, match="a final state has no locks"):
+            final.final_tuple()
+        owner_a, owner_b = accounts[params.participant_a], accounts[params.participant_b]
+        sigs = (compact(sign(final, owner_a)), compact(sign(final, owner_b)))
+        (lock,) = final.locks
+        own_fields = (final.version, final.balance_a, final.balance_b, final.funding_a, final.funding_b)
+        with ape.reverts("ledger: balances do not match funding"):
+            ledger.close(params.as_tuple(), own_fields, *sigs, sender=watcher)
+        folded = (
+            final.version,
+            final.balance_a + lock.amount_a,
+            final.balance_b + lock.amount_b,
+            final.funding_a,
+            final.funding_b,
+        )
+        with ape.reverts("ledger: wrong signer"):
+            ledger.close(params.as_tuple(), folded, *sigs, sender=watcher)
+        _assert_open(ledger, params, (E, E), 1, state.locks_hash())
 
 
 def test_conclude__three_locks__split_independently(
@@ -354,6 +378,11 @@ def test_conclude__three_locks__split_independently(
     chain.pending_timestamp = deadline
     with ape.reverts("ledger: virtual params do not match locks"):
         _conclude(ledger, chain, hub.left, left, [v2, v1, v3], watcher)
+    # The registered order of the locks is part of their hash: the same locks reordered are refused.
+    reordered = replace(left, locks=left.locks[::-1])
+    with ape.reverts("ledger: locks not registered"):
+        _conclude(ledger, chain, hub.left, reordered, [v3, v2, v1], watcher)
+    _assert_open(ledger, hub.left, (E, E), 3, left.locks_hash())
 
     before = _balances(alice, bob, ingrid)
     receipt_left = _conclude(ledger, chain, hub.left, left, [v1, v2, v3], watcher)
@@ -370,6 +399,8 @@ def test_conclude__three_locks__split_independently(
     assert _payouts(ledger, receipt_right) == [(hub.right.channel_id, 3, bob_gets, ingrid_right)]
     assert [a - b for a, b in zip(after, before, strict=True)] == [alice_gets, bob_gets, 2 * E]
     assert ingrid_left + ingrid_right == 2 * E
+    _assert_concluded(ledger, hub.left)
+    _assert_concluded(ledger, hub.right)
 
 
 @pytest.mark.parametrize("virtual_outcome", ["unsettled", "settled"])
@@ -398,11 +429,16 @@ def test_conclude__side_underfunded__refunds_deposits_ignoring_locks(
     else:
         assert deadline < vparams.expiry
         assert tuple(virtual.settlement(vparams.as_tuple()))[1] is False
+    # Not funded: no locks hash is stored, and conclude takes no locks (its locks are refused).
+    _assert_open(ledger, hub.left, (E, E // 2), 1, ZERO_HASH)
     chain.pending_timestamp = deadline
+    for virtuals in ([vparams], []):
+        with ape.reverts("ledger: locks not registered"):
+            _conclude(ledger, chain, hub.left, state, virtuals, watcher)
     with ape.reverts("ledger: virtual params do not match locks"):
-        _conclude(ledger, chain, hub.left, state, [], watcher)
-    before = _balances(alice, ingrid)
-    receipt = _conclude(ledger, chain, hub.left, state, [vparams], watcher)
+        ledger.conclude(hub.left.as_tuple(), [], [vparams.as_tuple()], sender=watcher)
+    before = _balances(alice, ingrid, ledger)
+    receipt = ledger.conclude(hub.left.as_tuple(), [], [], sender=watcher)
     assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E // 2)]
-    assert [a - b for a, b in zip(_balances(alice, ingrid), before, strict=True)] == [E, E // 2]
+    assert [a - b for a, b in zip(_balances(alice, ingrid, ledger), before, strict=True)] == [E, E // 2, -3 * E // 2]
     _assert_concluded(ledger, hub.left)

@@ -12,6 +12,11 @@ from tests.ledger_checks import holdings as _holdings
 ONE_ETH = 10**18
 
 
+def _fee_of_reverted(chain, info) -> int:
+    """The fee the sender paid for the mined, reverted transaction caught by ``ape.reverts``."""
+    return chain.get_receipt(info.value.txn.txn_hash.hex()).total_fees_paid
+
+
 @pytest.mark.parametrize("side", [0, 1])
 def test_deposit__eth_for_side__credits_side_and_moves_eth(ledger, make_params, alice, bob, side: int) -> None:
     params = make_params()
@@ -22,9 +27,9 @@ def test_deposit__eth_for_side__credits_side_and_moves_eth(ledger, make_params, 
 
     tx = ledger.deposit(params.channel_id, side, value=amount, sender=sender)
 
-    _assert_deposited(ledger, tx, params.channel_id, side, amount)
-    expected = (amount, 0, False) if side == 0 else (0, amount, False)
-    assert _holdings(ledger, params.channel_id) == expected
+    expected = (amount, 0) if side == 0 else (0, amount)
+    _assert_deposited(ledger, tx, params.channel_id, *expected)
+    assert _holdings(ledger, params.channel_id) == (*expected, False)
     assert ledger.balance == ledger_before + amount
     assert sender.balance == sender_before - amount - tx.total_fees_paid
 
@@ -32,15 +37,27 @@ def test_deposit__eth_for_side__credits_side_and_moves_eth(ledger, make_params, 
 def test_deposit__top_ups__accumulate_per_side(ledger, make_params, alice, bob) -> None:
     params = make_params()
     ledger_before = ledger.balance
-    ledger.deposit(params.channel_id, 0, value=5, sender=alice)
-    ledger.deposit(params.channel_id, 1, value=7, sender=bob)
-    tx = ledger.deposit(params.channel_id, 0, value=11, sender=alice)
-    ledger.deposit(params.channel_id, 1, value=13, sender=bob)
-
-    # The event carries the amount of this deposit, not the running total.
-    _assert_deposited(ledger, tx, params.channel_id, 0, 11)
-    assert _holdings(ledger, params.channel_id) == (16, 20, False)
+    # The event carries both sides' totals after each deposit, packed into one word.
+    for side, sender, amount, totals in (
+        (0, alice, 5, (5, 0)),
+        (1, bob, 7, (5, 7)),
+        (0, alice, 11, (16, 7)),
+        (1, bob, 13, (16, 20)),
+    ):
+        tx = ledger.deposit(params.channel_id, side, value=amount, sender=sender)
+        _assert_deposited(ledger, tx, params.channel_id, *totals)
+        assert _holdings(ledger, params.channel_id) == (*totals, False)
     assert ledger.balance == ledger_before + 36
+
+
+def test_deposit__event_word__packs_side_a_low_side_b_high(ledger, make_params, alice, bob) -> None:
+    params = make_params()
+    ledger.deposit(params.channel_id, 1, value=3, sender=bob)
+    tx = ledger.deposit(params.channel_id, 0, value=2, sender=alice)
+    [event] = tx.decode_logs(ledger.Deposited)
+    assert event.deposits == 2 + (3 << 120)
+    assert event.deposits & MAX_AMOUNT == 2
+    assert event.deposits >> 120 == 3
 
 
 def test_deposit__by_stranger__credits_named_side(ledger, make_params, alice, bob, stranger) -> None:
@@ -49,25 +66,48 @@ def test_deposit__by_stranger__credits_named_side(ledger, make_params, alice, bo
 
     tx = ledger.deposit(params.channel_id, 1, value=ONE_ETH, sender=stranger)
 
-    _assert_deposited(ledger, tx, params.channel_id, 1, ONE_ETH)
+    _assert_deposited(ledger, tx, params.channel_id, 0, ONE_ETH)
     assert _holdings(ledger, params.channel_id) == (0, ONE_ETH, False)
     assert stranger.balance == stranger_before - ONE_ETH - tx.total_fees_paid
     assert (alice.balance, bob.balance) == (alice_before, bob_before)
 
 
-def test_deposit__during_dispute__credits_side(ledger, open_channel, signed, alice, watcher) -> None:
+def test_deposit__during_dispute__reverts_channel_disputed(
+    ledger, open_channel, signed, alice, bob, stranger, chain, watcher
+) -> None:
+    # The registered outcome was settled against the deposits: they are frozen until the channel concludes.
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     state1 = state0.pay(10, 0)
     ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
-    version, deadline, _ = ledger.dispute(params.channel_id)
-    assert (version, deadline != 0) == (1, True)
+    dispute = tuple(ledger.dispute(params.channel_id))
+    assert (dispute[0], dispute[1] != 0) == (1, True)
+    ledger_before = ledger.balance
 
-    tx = ledger.deposit(params.channel_id, 0, value=ONE_ETH, sender=alice)
+    for side, sender in ((0, alice), (1, bob), (0, stranger), (1, stranger)):
+        sender_before = sender.balance
+        with ape.reverts("ledger: channel disputed") as info:
+            ledger.deposit(params.channel_id, side, value=ONE_ETH, sender=sender)
+        # The value went back: the sender paid only the gas.
+        assert sender.balance == sender_before - _fee_of_reverted(chain, info)
 
-    _assert_deposited(ledger, tx, params.channel_id, 0, ONE_ETH)
-    assert _holdings(ledger, params.channel_id) == (2 * ONE_ETH, ONE_ETH, False)
-    # The dispute is untouched by the top-up.
-    assert ledger.dispute(params.channel_id)[:2] == (version, deadline)
+    assert _holdings(ledger, params.channel_id) == (ONE_ETH, ONE_ETH, False)
+    assert ledger.balance == ledger_before
+    assert tuple(ledger.dispute(params.channel_id)) == dispute
+
+
+def test_deposit__dispute_deadline_passed_not_concluded__reverts_channel_disputed(
+    ledger, open_channel, signed, alice, chain, watcher
+) -> None:
+    params, state0 = open_channel(ONE_ETH, 0)
+    tx = ledger.register(params.as_tuple(), *signed(state0), sender=watcher)
+    chain.pending_timestamp = tx.timestamp + params.challenge_duration + 1
+    ledger_before = ledger.balance
+
+    with ape.reverts("ledger: channel disputed"):
+        ledger.deposit(params.channel_id, 1, value=ONE_ETH, sender=alice)
+
+    assert _holdings(ledger, params.channel_id) == (ONE_ETH, 0, False)
+    assert ledger.balance == ledger_before
 
 
 def test_deposit__token_channel_id__reverts_wrong_asset(ledger, make_params, token, alice) -> None:
@@ -103,8 +143,9 @@ def test_deposit__max_amount__accepted(ledger, make_params, alice, bob, chain) -
     chain.provider.set_balance(bob.address, MAX_AMOUNT + 10**20)
     ledger.deposit(params.channel_id, 0, value=MAX_AMOUNT - 1, sender=alice)
     ledger.deposit(params.channel_id, 0, value=1, sender=alice)
-    ledger.deposit(params.channel_id, 1, value=MAX_AMOUNT, sender=bob)
-    # Both sides at the maximum: the packed word keeps them apart.
+    tx = ledger.deposit(params.channel_id, 1, value=MAX_AMOUNT, sender=bob)
+    # Both sides at the maximum: the packed word keeps them apart, in storage and in the event.
+    _assert_deposited(ledger, tx, params.channel_id, MAX_AMOUNT, MAX_AMOUNT)
     assert _holdings(ledger, params.channel_id) == (MAX_AMOUNT, MAX_AMOUNT, False)
 
 
@@ -126,16 +167,35 @@ def test_deposit__total_above_max__reverts_amount_too_large(ledger, make_params,
     assert ledger.balance == ledger_before
 
 
-def test_deposit__after_cooperative_close__reverts_channel_concluded(ledger, open_channel, signed, alice, bob) -> None:
+def test_deposit__after_cooperative_close__reverts_channel_concluded(
+    ledger, open_channel, signed_final, alice, bob
+) -> None:
     params, state0 = open_channel(ONE_ETH, 2 * ONE_ETH)
     final = state0.pay(ONE_ETH // 2, 1).finalized()
-    ledger.close(params.as_tuple(), *signed(final), sender=bob)
+    ledger.close(params.as_tuple(), *signed_final(final), sender=bob)
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     ledger_before = ledger.balance
 
     for side, sender in ((0, alice), (1, bob)):
         with ape.reverts("ledger: channel concluded"):
             ledger.deposit(params.channel_id, side, value=ONE_ETH, sender=sender)
+
+    assert _holdings(ledger, params.channel_id) == (0, 0, True)
+    assert ledger.balance == ledger_before
+
+
+def test_deposit__after_conclude__reverts_channel_concluded(
+    ledger, open_channel, signed, alice, chain, watcher
+) -> None:
+    # Concluded after a dispute: "concluded" wins over the (cleared) dispute.
+    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    tx = ledger.register(params.as_tuple(), *signed(state0.pay(1, 0)), sender=watcher)
+    chain.pending_timestamp = tx.timestamp + params.challenge_duration
+    ledger.conclude(params.as_tuple(), sender=watcher)
+    ledger_before = ledger.balance
+
+    with ape.reverts("ledger: channel concluded"):
+        ledger.deposit(params.channel_id, 0, value=ONE_ETH, sender=alice)
 
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     assert ledger.balance == ledger_before

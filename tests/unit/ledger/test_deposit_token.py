@@ -30,9 +30,9 @@ def test_deposit_token__test_token__pulls_and_credits_side(ledger, make_params, 
 
     tx = ledger.deposit_token(params.as_tuple(), side, amount, sender=sender)
 
-    _assert_deposited(ledger, tx, params.channel_id, side, amount)
-    expected = (amount, 0, False) if side == 0 else (0, amount, False)
-    assert _holdings(ledger, params.channel_id) == expected
+    expected = (amount, 0) if side == 0 else (0, amount)
+    _assert_deposited(ledger, tx, params.channel_id, *expected)
+    assert _holdings(ledger, params.channel_id) == (*expected, False)
     assert token.balanceOf(sender) == sender_before - amount
     assert token.balanceOf(ledger) == ledger_before + amount
     assert token.allowance(sender, ledger) == 0
@@ -43,11 +43,13 @@ def test_deposit_token__top_up_by_stranger__accumulates(ledger, make_params, tok
     token.mint(stranger, 50, sender=deployer)
     token.approve(ledger, 30, sender=alice)
     token.approve(ledger, 50, sender=stranger)
-    ledger.deposit_token(params.as_tuple(), 0, 30, sender=alice)
+    first = ledger.deposit_token(params.as_tuple(), 0, 30, sender=alice)
+    _assert_deposited(ledger, first, params.channel_id, 30, 0)
 
     tx = ledger.deposit_token(params.as_tuple(), 0, 50, sender=stranger)
 
-    _assert_deposited(ledger, tx, params.channel_id, 0, 50)
+    # The event carries the side's total after the deposit, not the amount of this one.
+    _assert_deposited(ledger, tx, params.channel_id, 80, 0)
     assert _holdings(ledger, params.channel_id) == (80, 0, False)
     assert token.balanceOf(stranger) == 0
     assert token.balanceOf(ledger) == 80
@@ -61,7 +63,7 @@ def test_deposit_token__no_return_token__credits_amount(ledger, make_params, pro
 
     tx = ledger.deposit_token(params.as_tuple(), 1, 700, sender=alice)
 
-    _assert_deposited(ledger, tx, params.channel_id, 1, 700)
+    _assert_deposited(ledger, tx, params.channel_id, 0, 700)
     assert _holdings(ledger, params.channel_id) == (0, 700, False)
     assert no_return.balanceOf(alice) == 300
     assert no_return.balanceOf(ledger) == 700
@@ -76,7 +78,7 @@ def test_deposit_token__fee_token__credits_received_amount(ledger, make_params, 
     tx = ledger.deposit_token(params.as_tuple(), 0, 10**5, sender=alice)
 
     # 1% burnt in transit: the side is credited with the 99% that arrived, never more than held.
-    _assert_deposited(ledger, tx, params.channel_id, 0, 99_000)
+    _assert_deposited(ledger, tx, params.channel_id, 99_000, 0)
     assert _holdings(ledger, params.channel_id) == (99_000, 0, False)
     assert fee_token.balanceOf(alice) == 10**6 - 10**5
     assert fee_token.balanceOf(ledger) == 99_000
@@ -178,10 +180,10 @@ def test_deposit_token__balance_unchanged__reverts_nothing_received(ledger, make
 
 
 def test_deposit_token__after_cooperative_close__reverts_channel_concluded(
-    ledger, open_channel, signed, token, alice, bob
+    ledger, open_channel, signed_final, token, alice, bob
 ) -> None:
     params, state0 = open_channel(100, 200, asset=token)
-    ledger.close(params.as_tuple(), *signed(state0.pay(50, 1).finalized()), sender=alice)
+    ledger.close(params.as_tuple(), *signed_final(state0.pay(50, 1).finalized()), sender=alice)
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     token.approve(ledger, 10, sender=bob)
     before = token.balanceOf(ledger)
@@ -192,6 +194,87 @@ def test_deposit_token__after_cooperative_close__reverts_channel_concluded(
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     assert token.balanceOf(ledger) == before
     assert token.allowance(bob, ledger) == 10
+
+
+def test_deposit_token__after_conclude__reverts_channel_concluded(
+    ledger, open_channel, signed, token, alice, chain, watcher
+) -> None:
+    params, state0 = open_channel(100, 200, asset=token)
+    tx = ledger.register(params.as_tuple(), *signed(state0.pay(50, 1)), sender=watcher)
+    chain.pending_timestamp = tx.timestamp + params.challenge_duration
+    ledger.conclude(params.as_tuple(), sender=watcher)
+    token.approve(ledger, 10, sender=alice)
+    alice_before, ledger_before = token.balanceOf(alice), token.balanceOf(ledger)
+
+    with ape.reverts("ledger: channel concluded"):
+        ledger.deposit_token(params.as_tuple(), 0, 10, sender=alice)
+
+    assert _holdings(ledger, params.channel_id) == (0, 0, True)
+    assert (token.balanceOf(alice), token.balanceOf(ledger)) == (alice_before, ledger_before)
+    assert token.allowance(alice, ledger) == 10
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_deposit_token__during_dispute__reverts_channel_disputed(
+    ledger, open_channel, signed, token, alice, bob, stranger, deployer, watcher, side: int
+) -> None:
+    # The registered outcome was settled against the deposits: they are frozen until the channel concludes.
+    params, state0 = open_channel(100, 200, asset=token)
+    ledger.register(params.as_tuple(), *signed(state0.pay(50, 1)), sender=watcher)
+    dispute = tuple(ledger.dispute(params.channel_id))
+    token.mint(stranger, 10, sender=deployer)
+    for sender in ((alice, bob)[side], stranger):
+        token.approve(ledger, 10, sender=sender)
+        sender_before, ledger_before = token.balanceOf(sender), token.balanceOf(ledger)
+
+        with ape.reverts("ledger: channel disputed"):
+            ledger.deposit_token(params.as_tuple(), side, 10, sender=sender)
+
+        # Checked after the pull: the whole transaction reverted, the pulled tokens with it.
+        assert (token.balanceOf(sender), token.balanceOf(ledger)) == (sender_before, ledger_before)
+        assert token.allowance(sender, ledger) == 10
+    assert _holdings(ledger, params.channel_id) == (100, 200, False)
+    assert tuple(ledger.dispute(params.channel_id)) == dispute
+
+
+def test_deposit_token__dispute_deadline_passed_not_concluded__reverts_channel_disputed(
+    ledger, open_channel, signed, token, bob, chain, watcher
+) -> None:
+    params, state0 = open_channel(100, 0, asset=token)
+    tx = ledger.register(params.as_tuple(), *signed(state0), sender=watcher)
+    chain.pending_timestamp = tx.timestamp + params.challenge_duration + 1
+    token.approve(ledger, 10, sender=bob)
+    bob_before, ledger_before = token.balanceOf(bob), token.balanceOf(ledger)
+
+    with ape.reverts("ledger: channel disputed"):
+        ledger.deposit_token(params.as_tuple(), 1, 10, sender=bob)
+
+    assert _holdings(ledger, params.channel_id) == (100, 0, False)
+    assert (token.balanceOf(bob), token.balanceOf(ledger)) == (bob_before, ledger_before)
+
+
+def test_deposit_token__channel_checks_after_pull__token_refusal_comes_first(
+    ledger, make_params, open_channel, signed, token, alice, deployer, watcher
+) -> None:
+    # The channel's own checks (concluded, disputed, total at most MAX_AMOUNT) run once, after the pull:
+    # without an allowance the token's own revert (a bare underflow in TestToken) is what surfaces.
+    full = make_params(asset=token)
+    token.mint(alice, MAX_AMOUNT, sender=deployer)
+    token.approve(ledger, MAX_AMOUNT, sender=alice)
+    ledger.deposit_token(full.as_tuple(), 0, MAX_AMOUNT, sender=alice)
+    disputed, state0 = open_channel(100, 200, asset=token)
+    ledger.register(disputed.as_tuple(), *signed(state0), sender=watcher)
+    assert token.allowance(alice, ledger) == 0
+    alice_before, ledger_before = token.balanceOf(alice), token.balanceOf(ledger)
+
+    for params in (full, disputed):
+        with ape.reverts() as info:
+            ledger.deposit_token(params.as_tuple(), 0, 1, sender=alice)
+        assert info.value.revert_message == TransactionError.DEFAULT_MESSAGE
+
+    assert _holdings(ledger, full.channel_id) == (MAX_AMOUNT, 0, False)
+    assert _holdings(ledger, disputed.channel_id) == (100, 200, False)
+    assert (token.balanceOf(alice), token.balanceOf(ledger)) == (alice_before, ledger_before)
 
 
 def test_deposit_token__side_two__reverts_invalid_side(ledger, make_params, token, alice) -> None:
@@ -237,5 +320,5 @@ def test_deposit_token__challenge_duration_at_bound__accepted(ledger, make_param
     params = make_params(asset=token, challenge_duration=duration)
     token.approve(ledger, 10, sender=alice)
     tx = ledger.deposit_token(params.as_tuple(), 0, 10, sender=alice)
-    _assert_deposited(ledger, tx, params.channel_id, 0, 10)
+    _assert_deposited(ledger, tx, params.channel_id, 10, 0)
     assert _holdings(ledger, params.channel_id) == (10, 0, False)

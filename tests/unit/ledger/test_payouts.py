@@ -16,16 +16,18 @@ ONE_ETH = 10**18
 CLOSE_GAS_LIMIT = 200_000
 
 
-def _close(ledger, signed, params: ChannelParams, final, sender):
-    return ledger.close(params.as_tuple(), *signed(final), sender=sender)
+def _close(ledger, signed_final, params: ChannelParams, final, sender):
+    return ledger.close(params.as_tuple(), *signed_final(final), sender=sender)
 
 
-def test_close__eoa_participants__both_paid_nothing_credited(ledger, open_channel, signed, alice, bob, watcher) -> None:
+def test_close__eoa_participants__both_paid_nothing_credited(
+    ledger, open_channel, signed_final, alice, bob, watcher
+) -> None:
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     final = state0.pay(ONE_ETH // 4, 0).finalized()
     alice_before, bob_before = alice.balance, bob.balance
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     _assert_concluded(ledger, tx, params, final.version, 3 * ONE_ETH // 4, 5 * ONE_ETH // 4)
     _assert_credited(ledger, tx, params, [])
@@ -37,7 +39,7 @@ def test_close__eoa_participants__both_paid_nothing_credited(ledger, open_channe
 
 @pytest.mark.parametrize("hostile_side", [0, 1])
 def test_close__reverting_receiver__credited_and_other_side_paid(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher, hostile_side: int
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher, hostile_side: int
 ) -> None:
     params, state0 = open_channel(ONE_ETH, 2 * ONE_ETH)
     hostile, honest = (alice, bob) if hostile_side == 0 else (bob, alice)
@@ -46,7 +48,7 @@ def test_close__reverting_receiver__credited_and_other_side_paid(
     payout = 3 * ONE_ETH // 2
     hostile_before, honest_before, ledger_before = hostile.balance, honest.balance, ledger.balance
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     _assert_concluded(ledger, tx, params, final.version, payout, payout)
     _assert_credited(ledger, tx, params, [(hostile.address, payout)])
@@ -60,7 +62,7 @@ def test_close__reverting_receiver__credited_and_other_side_paid(
 
 
 def test_close__greedy_receiver__credited_other_paid_gas_bounded(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     chain.provider.set_code(alice.address, _code(project.GreedyReceiver))
@@ -68,7 +70,7 @@ def test_close__greedy_receiver__credited_other_paid_gas_bounded(
     payout_a, payout_b = 9 * ONE_ETH // 10, 11 * ONE_ETH // 10
     alice_before, bob_before = alice.balance, bob.balance
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     assert tx.gas_used < CLOSE_GAS_LIMIT
     _assert_concluded(ledger, tx, params, final.version, payout_a, payout_b)
@@ -80,7 +82,7 @@ def test_close__greedy_receiver__credited_other_paid_gas_bounded(
 
 
 def test_close__both_receivers_revert__both_credited(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
     params, state0 = open_channel(ONE_ETH, 3 * ONE_ETH)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
@@ -88,7 +90,7 @@ def test_close__both_receivers_revert__both_credited(
     final = state0.finalized()
     ledger_before = ledger.balance
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     assert tx.gas_used < CLOSE_GAS_LIMIT
     _assert_credited(ledger, tx, params, [(alice.address, ONE_ETH), (bob.address, 3 * ONE_ETH)])
@@ -98,14 +100,14 @@ def test_close__both_receivers_revert__both_credited(
 
 
 def test_close__zero_payout_to_reverting_receiver__nothing_credited(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
     final = state0.pay(ONE_ETH, 0).finalized()  # A is owed nothing: no push, no credit
     bob_before = bob.balance
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     _assert_concluded(ledger, tx, params, final.version, 0, 2 * ONE_ETH)
     _assert_credited(ledger, tx, params, [])
@@ -115,14 +117,14 @@ def test_close__zero_payout_to_reverting_receiver__nothing_credited(
 
 
 def test_close__reverting_receiver_in_two_channels__credits_accumulate(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
     first, first0 = open_channel(ONE_ETH, ONE_ETH)
     second, second0 = open_channel(2 * ONE_ETH, 0)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
 
-    _close(ledger, signed, first, first0.finalized(), watcher)
-    tx = _close(ledger, signed, second, second0.pay(ONE_ETH // 2, 0).finalized(), watcher)
+    _close(ledger, signed_final, first, first0.finalized(), watcher)
+    tx = _close(ledger, signed_final, second, second0.pay(ONE_ETH // 2, 0).finalized(), watcher)
 
     _assert_credited(ledger, tx, second, [(alice.address, 3 * ONE_ETH // 2)])
     assert ledger.credits(ETH, alice) == ONE_ETH + 3 * ONE_ETH // 2
@@ -139,7 +141,7 @@ def test_conclude__dispute_with_reverting_receiver__credited_and_other_paid(
     chain.pending_timestamp += params.challenge_duration
     alice_before = alice.balance
 
-    tx = ledger.conclude(params.as_tuple(), state1.as_tuple(), sender=watcher)
+    tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
     _assert_concluded(ledger, tx, params, 1, 6 * ONE_ETH // 5, 4 * ONE_ETH // 5)
     _assert_credited(ledger, tx, params, [(bob.address, 4 * ONE_ETH // 5)])
@@ -150,7 +152,7 @@ def test_conclude__dispute_with_reverting_receiver__credited_and_other_paid(
 
 @pytest.mark.parametrize("blocked_side", [0, 1])
 def test_close__token_recipient_blocked__credited_and_other_paid(
-    ledger, open_channel, signed, token, deployer, alice, bob, watcher, blocked_side: int
+    ledger, open_channel, signed_final, token, deployer, alice, bob, watcher, blocked_side: int
 ) -> None:
     params, state0 = open_channel(1000, 500, asset=token)
     blocked, paid = (alice, bob) if blocked_side == 0 else (bob, alice)
@@ -163,7 +165,7 @@ def test_close__token_recipient_blocked__credited_and_other_paid(
         token.balanceOf(ledger),
     )
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     _assert_concluded(ledger, tx, params, final.version, *payouts)
     _assert_credited(ledger, tx, params, [(blocked.address, payouts[blocked_side])])
@@ -177,7 +179,7 @@ def test_close__token_recipient_blocked__credited_and_other_paid(
 
 
 def test_close__no_return_token__both_paid_nothing_credited(
-    ledger, make_params, signed, project, deployer, alice, bob, watcher
+    ledger, make_params, signed_final, project, deployer, alice, bob, watcher
 ) -> None:
     no_return = deployer.deploy(project.NoReturnToken)
     no_return.mint(alice, 1000, sender=deployer)
@@ -188,7 +190,7 @@ def test_close__no_return_token__both_paid_nothing_credited(
         ledger.deposit_token(params.as_tuple(), side, 400, sender=who)
     final = LedgerState.initial(params.channel_id, 400, 400).pay(150, 1).finalized()
 
-    tx = _close(ledger, signed, params, final, watcher)
+    tx = _close(ledger, signed_final, params, final, watcher)
 
     # A token returning nothing counts as a successful push.
     _assert_credited(ledger, tx, params, [])

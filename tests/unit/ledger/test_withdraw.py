@@ -16,12 +16,12 @@ RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 HOSTILE_RECEIVER = "0x000000000000000000000000000000000000dEaD"
 
 
-def _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher) -> tuple[ChannelParams, int]:
+def _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher) -> tuple[ChannelParams, int]:
     """Concludes an ETH channel while alice refuses ETH, then gives her back a plain account."""
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
     final = state0.pay(ONE_ETH // 4, 1).finalized()
-    ledger.close(params.as_tuple(), *signed(final), sender=watcher)
+    ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
     credit = 5 * ONE_ETH // 4
     assert ledger.credits(ETH, alice) == credit
     # Anvil does not enforce EIP-3607, but reset the code so alice sends from a plain EOA anyway.
@@ -29,19 +29,21 @@ def _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watch
     return params, credit
 
 
-def _credit_alice_token(ledger, open_channel, signed, token, deployer, alice, watcher) -> tuple[ChannelParams, int]:
+def _credit_alice_token(
+    ledger, open_channel, signed_final, token, deployer, alice, watcher
+) -> tuple[ChannelParams, int]:
     """Concludes a token channel while alice is blocklisted by the token, then unblocks her."""
     params, state0 = open_channel(1000, 1000, asset=token)
     token.set_blocked(alice, True, sender=deployer)
-    ledger.close(params.as_tuple(), *signed(state0.pay(300, 0).finalized()), sender=watcher)
+    ledger.close(params.as_tuple(), *signed_final(state0.pay(300, 0).finalized()), sender=watcher)
     assert ledger.credits(token, alice) == 700
     return params, 700
 
 
 def test_withdraw__eth_credit_to_other_receiver__pays_receiver_and_zeroes_credit(
-    ledger, open_channel, signed, project, chain, alice, bob, ingrid, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, ingrid, watcher
 ) -> None:
-    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    params, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     _assert_invariant(ledger, ETH, [params], [alice, bob])
     alice_before, ingrid_before, ledger_before = alice.balance, ingrid.balance, ledger.balance
 
@@ -56,12 +58,12 @@ def test_withdraw__eth_credit_to_other_receiver__pays_receiver_and_zeroes_credit
 
 
 def test_withdraw__eth_credit_while_owner_has_code__pays_receiver(
-    ledger, open_channel, signed, project, chain, alice, ingrid, watcher
+    ledger, open_channel, signed_final, project, chain, alice, ingrid, watcher
 ) -> None:
     # The credited address still refuses ETH; it collects by naming another receiver.
     params, state0 = open_channel(ONE_ETH, ONE_ETH)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
-    ledger.close(params.as_tuple(), *signed(state0.finalized()), sender=watcher)
+    ledger.close(params.as_tuple(), *signed_final(state0.finalized()), sender=watcher)
     ingrid_before = ingrid.balance
 
     tx = ledger.withdraw(ETH, ingrid, sender=alice)
@@ -72,9 +74,9 @@ def test_withdraw__eth_credit_while_owner_has_code__pays_receiver(
 
 
 def test_withdraw__eth_credit_to_self__pays_owner(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
-    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    params, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     alice_before = alice.balance
 
     tx = ledger.withdraw(ETH, alice, sender=alice)
@@ -86,9 +88,9 @@ def test_withdraw__eth_credit_to_self__pays_owner(
 
 
 def test_withdraw__token_credit__pays_receiver_and_zeroes_credit(
-    ledger, open_channel, signed, token, deployer, alice, bob, ingrid, watcher
+    ledger, open_channel, signed_final, token, deployer, alice, bob, ingrid, watcher
 ) -> None:
-    params, credit = _credit_alice_token(ledger, open_channel, signed, token, deployer, alice, watcher)
+    params, credit = _credit_alice_token(ledger, open_channel, signed_final, token, deployer, alice, watcher)
     _assert_invariant(ledger, token, [params], [alice, bob])
     alice_before, ingrid_before, ledger_before = (
         token.balanceOf(alice),
@@ -107,9 +109,9 @@ def test_withdraw__token_credit__pays_receiver_and_zeroes_credit(
 
 
 def test_withdraw__twice__reverts_nothing_to_withdraw(
-    ledger, open_channel, signed, project, chain, alice, bob, ingrid, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, ingrid, watcher
 ) -> None:
-    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    params, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     first = ledger.withdraw(ETH, ingrid, sender=alice)
     _assert_withdrawn(ledger, first, alice, ETH, ingrid.address, credit)
     assert ledger.credits(ETH, alice) == 0
@@ -129,25 +131,27 @@ def test_withdraw__never_credited__reverts_nothing_to_withdraw(ledger, token, st
 
 
 def test_withdraw__other_owners_credit__reverts_nothing_to_withdraw(
-    ledger, open_channel, signed, project, chain, alice, stranger, watcher
+    ledger, open_channel, signed_final, project, chain, alice, stranger, watcher
 ) -> None:
-    _, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    _, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     with ape.reverts("ledger: nothing to withdraw"):
         ledger.withdraw(ETH, stranger, sender=stranger)
     assert ledger.credits(ETH, alice) == credit
 
 
 def test_withdraw__credit_in_other_asset__reverts_nothing_to_withdraw(
-    ledger, open_channel, signed, project, chain, token, alice, watcher
+    ledger, open_channel, signed_final, project, chain, token, alice, watcher
 ) -> None:
-    _, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    _, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     with ape.reverts("ledger: nothing to withdraw"):
         ledger.withdraw(token, alice, sender=alice)
     assert ledger.credits(ETH, alice) == credit
 
 
-def test_withdraw__zero_receiver__reverts(ledger, open_channel, signed, project, chain, alice, bob, watcher) -> None:
-    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+def test_withdraw__zero_receiver__reverts(
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
+) -> None:
+    params, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     ledger_before = ledger.balance
     with ape.reverts("ledger: zero receiver"):
         ledger.withdraw(ETH, ZERO_ADDRESS, sender=alice)
@@ -157,9 +161,9 @@ def test_withdraw__zero_receiver__reverts(ledger, open_channel, signed, project,
 
 
 def test_withdraw__reverting_eth_receiver__reverts_eth_transfer_failed(
-    ledger, open_channel, signed, project, chain, alice, bob, watcher
+    ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
-    params, credit = _credit_alice_eth(ledger, open_channel, signed, project, chain, alice, watcher)
+    params, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
     chain.provider.set_code(HOSTILE_RECEIVER, _code(project.RevertingReceiver))
     receiver_before, ledger_before = chain.provider.get_balance(HOSTILE_RECEIVER), ledger.balance
 
@@ -173,11 +177,11 @@ def test_withdraw__reverting_eth_receiver__reverts_eth_transfer_failed(
 
 
 def test_withdraw__blocked_token_receiver__token_reason_bubbles_up(
-    ledger, open_channel, signed, token, deployer, alice, bob, ingrid, watcher
+    ledger, open_channel, signed_final, token, deployer, alice, bob, ingrid, watcher
 ) -> None:
     # TestToken reverts (with its own reason) on a blocked recipient instead of returning false, and
     # `withdraw` uses a plain extcall, so the token's reason surfaces, not "ledger: token transfer failed".
-    params, credit = _credit_alice_token(ledger, open_channel, signed, token, deployer, alice, watcher)
+    params, credit = _credit_alice_token(ledger, open_channel, signed_final, token, deployer, alice, watcher)
     token.set_blocked(ingrid, True, sender=deployer)
     ingrid_before, ledger_before = token.balanceOf(ingrid), token.balanceOf(ledger)
 
@@ -190,13 +194,13 @@ def test_withdraw__blocked_token_receiver__token_reason_bubbles_up(
 
 
 def test_withdraw__token_returns_false__reverts_token_transfer_failed(
-    ledger, open_channel, signed, project, chain, deployer, alice, bob, ingrid, watcher
+    ledger, open_channel, signed_final, project, chain, deployer, alice, bob, ingrid, watcher
 ) -> None:
     # A fresh token whose code is swapped, after the credit, for code whose `transfer` returns false.
     fresh = deployer.deploy(project.TestToken)
     for holder in (alice, bob):
         fresh.mint(holder, 10**6, sender=deployer)
-    _, credit = _credit_alice_token(ledger, open_channel, signed, fresh, deployer, alice, watcher)
+    _, credit = _credit_alice_token(ledger, open_channel, signed_final, fresh, deployer, alice, watcher)
     chain.provider.set_code(fresh.address, RETURNS_FALSE_CODE)
 
     with ape.reverts("ledger: token transfer failed"):

@@ -3,7 +3,8 @@
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from perun_vyper import VirtualState
+from perun_vyper import VirtualState, compact, expand, sign_state
+from perun_vyper.signing import sign_digest
 from perun_vyper.virtual import VIRTUAL_STATE_TYPES
 
 DOMAIN_TYPES = [
@@ -40,3 +41,25 @@ def test_domain__is_bound_to_the_virtual_adjudicator(virtual, ledger, virtual_do
     assert virtual.DOMAIN_SEPARATOR() == virtual_domain.separator != ledger.DOMAIN_SEPARATOR()
     assert virtual.eip712Domain()[1:3] == ("PerunVirtual", "1")
     assert ledger.VIRTUAL_ADJUDICATOR() == virtual.address
+
+
+def test_register__signature_abi__is_compact_r_vs_pair(virtual):
+    # EIP-2098: each signature is two static words (r, vs), no length and no separate v byte.
+    (register,) = [item for item in virtual.contract_type.abi if getattr(item, "name", None) == "register"]
+    sigs = [(arg.name, arg.type, [(c.name, c.type) for c in arg.components]) for arg in register.inputs[2:]]
+    assert sigs == [
+        ("sig_alice", "tuple", [("r", "bytes32"), ("vs", "bytes32")]),
+        ("sig_bob", "tuple", [("r", "bytes32"), ("vs", "bytes32")]),
+    ]
+
+
+def test_state_digest__compact_signature__packs_v_into_top_bit(virtual, virtual_domain, open_hub, make_virtual, alice):
+    # The signature Alice makes over the contract's digest, in the (r, vs) form register takes.
+    vparams = make_virtual(open_hub())
+    state = VirtualState.initial(vparams).pay(5, from_alice=True)
+    sig = sign_state(alice.private_key, state, virtual_domain)
+    assert sign_digest(alice.private_key, virtual.state_digest(state.as_tuple())) == sig
+    r, vs = compact(sig)
+    word = int.from_bytes(vs, "big")
+    assert (r, word & (2**255 - 1), word >> 255) == (sig[:32], int.from_bytes(sig[32:64], "big"), sig[64] - 27)
+    assert expand(r, vs) == sig

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import ape
 import pytest
+from eth_utils import keccak
 
 from perun_vyper import (
     ETH,
@@ -11,11 +12,13 @@ from perun_vyper import (
     MAX_CHALLENGE_DURATION,
     MIN_CHALLENGE_DURATION,
     InvalidParams,
+    InvalidSignature,
     VirtualParams,
     VirtualState,
+    compact,
     sign_state,
 )
-from perun_vyper.constants import SECP256K1_N
+from perun_vyper.constants import HALF_N, SECP256K1_N
 from perun_vyper.signing import sign_digest
 from tests.view_reverts import assert_view_reverts
 
@@ -23,6 +26,9 @@ FUNDING_ALICE = 3 * 10**17
 FUNDING_BOB = 2 * 10**17
 DURATION = 3600
 ONLY = "virtual: only Alice or Bob before validity"
+ZERO_WORD = b"\x00" * 32
+V_BIT = 1 << 255
+S_MASK = V_BIT - 1
 
 
 @pytest.fixture
@@ -69,9 +75,10 @@ def _record(virtual, vparams) -> tuple:
     return tuple(virtual.record(vparams.channel_id))
 
 
-def _sign_raw(virtual, state_tuple, account) -> bytes:
-    """A valid signature of a state tuple VirtualState would refuse to build (digest from the contract)."""
-    return sign_digest(account.private_key, virtual.state_digest(state_tuple))
+def _sign_raw(virtual, state_tuple, account) -> tuple[bytes, bytes]:
+    """A valid compact signature of a state tuple VirtualState would refuse to build (digest from the
+    contract)."""
+    return compact(sign_digest(account.private_key, virtual.state_digest(state_tuple)))
 
 
 def test_constants__python_side__match(virtual):
@@ -191,11 +198,13 @@ def test_register__same_state_again__is_noop(virtual, vparams, signed_virtual, a
 
 
 def test_register__same_state_again_without_signatures__is_noop(virtual, vparams, signed_virtual, alice, stranger):
-    # The no-op path returns before checking signatures: the state is already proven registered.
+    # The no-op path returns before checking signatures: the state is already proven registered. All-zero
+    # compact signatures (r = s = 0) would otherwise be refused as invalid.
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state), sender=alice)
     before = _record(virtual, vparams)
-    again = virtual.register(vparams.as_tuple(), state.as_tuple(), b"", b"", sender=stranger)
+    zero = (ZERO_WORD, ZERO_WORD)
+    again = virtual.register(vparams.as_tuple(), state.as_tuple(), zero, zero, sender=stranger)
     assert len(again.logs) == 0
     assert _record(virtual, vparams) == before
 
@@ -437,25 +446,84 @@ def test_register__raw_valid_params__match_virtual_params(virtual, alice, bob, i
 
 
 # --- signatures -------------------------------------------------------------------------------------
+# Compact EIP-2098 signatures (r, vs): s in bits 0-254 of vs, v - 27 in bit 255. No length or v byte is
+# left to get wrong on-chain; ``compact`` refuses such 65-byte signatures before they are sent.
 
 
-def _high_s_twin(sig: bytes) -> bytes:
-    r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
-    return r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # v: 27 <-> 28
+def _ints(sig: tuple[bytes, bytes]) -> tuple[int, int]:
+    return int.from_bytes(sig[0], "big"), int.from_bytes(sig[1], "big")
 
 
-@pytest.mark.parametrize("case", ["stranger_as_alice", "stranger_as_bob", "swapped", "alice_twice", "ledger_domain"])
+def _words(r: int, vs: int) -> tuple[bytes, bytes]:
+    return r.to_bytes(32, "big"), vs.to_bytes(32, "big")
+
+
+def _flip(vs: int) -> int:
+    return (vs & V_BIT) ^ V_BIT
+
+
+# name -> mutation of a valid compact (r, vs) pair that the contract refuses as "virtual: invalid signature"
+MALFORMED = {
+    # The genuine malleable twin of (r, n/2): s = n/2 + 1 with the v bit flipped (it fits in vs).
+    "high_s_twin": lambda r, vs: (r, (HALF_N + 1) | _flip(vs)),
+    "high_s_same_v_bit": lambda r, vs: (r, (HALF_N + 1) | (vs & V_BIT)),
+    "high_s_highest": lambda r, vs: (r, S_MASK | (vs & V_BIT)),
+    "r_zero": lambda r, vs: (0, vs),
+    "s_zero": lambda r, vs: (r, vs & V_BIT),
+    "s_zero_v_bit_set": lambda r, vs: (r, V_BIT),
+    "r_equal_order": lambda r, vs: (SECP256K1_N, vs),
+    # Not the x of any curve point: ecrecover yields nothing.
+    "r_no_curve_point": lambda r, vs: (int.from_bytes(keccak(b"perun random r 3"), "big"), vs),
+}
+
+
+def _malformed(sig: tuple[bytes, bytes], case: str) -> tuple[bytes, bytes]:
+    return _words(*MALFORMED[case](*_ints(sig)))
+
+
+def _v_bit_flipped(sig: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    r, vs = _ints(sig)
+    return _words(r, vs ^ V_BIT)
+
+
+def _high_s_twin_truncated(sig: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    """The twin (n - s, v flipped) of a real signature squeezed into vs: n - s needs bit 255, so only its
+    low 255 bits fit, another low s that recovers someone else."""
+    r, vs = _ints(sig)
+    assert SECP256K1_N - (vs & S_MASK) > S_MASK
+    return _words(r, ((SECP256K1_N - (vs & S_MASK)) & S_MASK) | _flip(vs))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "stranger_as_alice",
+        "stranger_as_bob",
+        "swapped",
+        "alice_twice",
+        "bob_twice",
+        "ledger_domain",
+        "alice_v_bit_flipped",
+        "bob_v_bit_flipped",
+        "alice_high_s_twin_truncated",
+    ],
+)
 def test_register__wrong_signer__reverts(virtual, vparams, sign_virtual, domain, alice, bob, stranger, case):
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
-    sig_a, sig_b, sig_s = sign_virtual(state, alice), sign_virtual(state, bob), sign_virtual(state, stranger)
+    sig_a, sig_b, sig_s = (compact(sign_virtual(state, account)) for account in (alice, bob, stranger))
     # The same struct hash signed in the ledger adjudicator's domain: recovers someone else here.
-    ledger_sigs = (sign_state(alice.private_key, state, domain), sign_state(bob.private_key, state, domain))
+    ledger_sigs = tuple(compact(sign_state(account.private_key, state, domain)) for account in (alice, bob))
     sigs = {
         "stranger_as_alice": (sig_s, sig_b),
         "stranger_as_bob": (sig_a, sig_s),
         "swapped": (sig_b, sig_a),
         "alice_twice": (sig_a, sig_a),
+        "bob_twice": (sig_b, sig_b),
         "ledger_domain": ledger_sigs,
+        # The top bit of vs is v: flipped, ecrecover picks the other point and another address.
+        "alice_v_bit_flipped": (_v_bit_flipped(sig_a), sig_b),
+        "bob_v_bit_flipped": (sig_a, _v_bit_flipped(sig_b)),
+        "alice_high_s_twin_truncated": (_high_s_twin_truncated(sig_a), sig_b),
     }[case]
     with ape.reverts("virtual: wrong signer"):
         virtual.register(vparams.as_tuple(), state.as_tuple(), *sigs, sender=alice)
@@ -463,25 +531,44 @@ def test_register__wrong_signer__reverts(virtual, vparams, sign_virtual, domain,
 
 
 @pytest.mark.parametrize("position", [0, 1])
-@pytest.mark.parametrize("case", ["high_s_twin", "v_29", "64_bytes"])
+@pytest.mark.parametrize("case", list(MALFORMED))
 def test_register__malformed_signature__reverts_invalid(virtual, vparams, signed_virtual, alice, position, case):
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     state_tuple, *sigs = signed_virtual(state)
-    mutate = {
-        "high_s_twin": _high_s_twin,
-        "v_29": lambda sig: sig[:64] + bytes([29]),
-        "64_bytes": lambda sig: sig[:64],
-    }[case]
-    sigs[position] = mutate(sigs[position])
+    valid = list(sigs)
+    sigs[position] = _malformed(sigs[position], case)
     with ape.reverts("virtual: invalid signature"):
         virtual.register(vparams.as_tuple(), state_tuple, *sigs, sender=alice)
     assert _record(virtual, vparams) == (0, 0, 0, False)
+    # The low-s original verifies.
+    receipt = virtual.register(vparams.as_tuple(), state_tuple, *valid, sender=alice)
+    _assert_event(virtual, receipt, vparams, state, receipt.timestamp + DURATION)
 
 
 def test_register__malformed_signature_in_answer__reverts_invalid(virtual, vparams, signed_virtual, alice, watcher):
     state1 = VirtualState.initial(vparams).pay(1, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state1), sender=alice)
     state_tuple, sig_a, sig_b = signed_virtual(state1.pay(1, from_alice=True))
-    with ape.reverts("virtual: invalid signature"):
-        virtual.register(vparams.as_tuple(), state_tuple, sig_a, _high_s_twin(sig_b), sender=watcher)
+    for bad in (_malformed(sig_b, "high_s_twin"), _malformed(sig_b, "r_zero"), (ZERO_WORD, ZERO_WORD)):
+        with ape.reverts("virtual: invalid signature"):
+            virtual.register(vparams.as_tuple(), state_tuple, sig_a, bad, sender=watcher)
     assert _record(virtual, vparams)[0] == 1
+
+
+@pytest.mark.parametrize("case", ["64_bytes", "66_bytes", "empty", "v_0", "v_1", "v_29", "high_s_twin"])
+def test_register__malformed_65_byte_signature__compact_raises_invalid_signature(vparams, sign_virtual, alice, case):
+    # A 65-byte length or a v byte outside {27, 28} cannot be expressed on-chain any more: the client's
+    # compact refuses them (and the 65-byte high-s twin) before anything is sent.
+    sig = sign_virtual(VirtualState.initial(vparams).pay(1, from_alice=True), alice)
+    s = int.from_bytes(sig[32:64], "big")
+    bad = {
+        "64_bytes": sig[:64],
+        "66_bytes": sig + b"\x1b",
+        "empty": b"",
+        "v_0": sig[:64] + b"\x00",
+        "v_1": sig[:64] + b"\x01",
+        "v_29": sig[:64] + bytes([29]),
+        "high_s_twin": sig[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - sig[64]]),
+    }[case]
+    with pytest.raises(InvalidSignature):
+        compact(bad)
