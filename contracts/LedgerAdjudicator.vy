@@ -25,6 +25,7 @@
 from ethereum.ercs import IERC20
 from .interfaces import IVirtualAdjudicator
 from .modules import channel_bounds
+from .modules import revert_reason
 from .modules import typed_signatures
 
 
@@ -258,7 +259,8 @@ def __init__(virtual_adjudicator: IVirtualAdjudicator):
          channel adjudicator that locks are split by.
     @param virtual_adjudicator The deployed VirtualAdjudicator.
     """
-    assert virtual_adjudicator.address.is_contract, "ledger: virtual adjudicator is not a contract"
+    if not virtual_adjudicator.address.is_contract:
+        revert_reason._raise("ledger: virtual adjudicator is not a contract")
     typed_signatures.__init__("PerunLedger", "1")
     VIRTUAL_ADJUDICATOR = virtual_adjudicator
 
@@ -284,8 +286,10 @@ def deposit(channel: bytes32, side: uint256):
     @param channel The channel id; its bit 255 must be 0 (an ETH channel).
     @param side 0 for participant A, 1 for participant B.
     """
-    assert convert(channel, uint256) & _TOKEN_CHANNEL_BIT == 0, "ledger: wrong asset"
-    assert msg.value != 0, "ledger: zero amount"
+    if convert(channel, uint256) & _TOKEN_CHANNEL_BIT != 0:
+        revert_reason._raise("ledger: wrong asset")
+    if msg.value == 0:
+        revert_reason._raise("ledger: zero amount")
     self._add_deposit(channel, side, msg.value)
 
 
@@ -303,11 +307,16 @@ def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
     @param amount The amount to pull, at most MAX_AMOUNT.
     """
     channel: bytes32 = self._channel_id(params)
-    assert params.asset != empty(address), "ledger: wrong asset"
-    assert params.asset.is_contract, "ledger: asset is not a contract"
-    assert amount != 0, "ledger: zero amount"
-    assert amount <= MAX_AMOUNT, "ledger: amount too large"
-    assert side < 2, "ledger: invalid side"
+    if params.asset == empty(address):
+        revert_reason._raise("ledger: wrong asset")
+    if not params.asset.is_contract:
+        revert_reason._raise("ledger: asset is not a contract")
+    if amount == 0:
+        revert_reason._raise("ledger: zero amount")
+    if amount > MAX_AMOUNT:
+        revert_reason._raise("ledger: amount too large")
+    if side >= 2:
+        revert_reason._raise("ledger: invalid side")
     # The channel's own checks (open, undisputed, total at most MAX_AMOUNT)
     # run once, in `_add_deposit`, on the word read after the pull: the
     # lock closes every entry point that could change a token channel
@@ -315,9 +324,11 @@ def deposit_token(params: ChannelParams, side: uint256, amount: uint256):
     # reverts the pull with the rest.
     token: IERC20 = IERC20(params.asset)
     before: uint256 = staticcall token.balanceOf(self)
-    assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True), "ledger: token transfer failed"
+    if not extcall token.transferFrom(msg.sender, self, amount, default_return_value=True):
+        revert_reason._raise("ledger: token transfer failed")
     received: uint256 = staticcall token.balanceOf(self) - before
-    assert received != 0, "ledger: nothing received"
+    if received == 0:
+        revert_reason._raise("ledger: nothing received")
     self._add_deposit(channel, side, received)
 
 
@@ -349,7 +360,8 @@ def close(
     dispute: uint256 = 0
     if holdings & _DISPUTED_BIT != 0:
         dispute = self._disputes[channel]
-        assert final.version > self._unpack_version(dispute), "ledger: stale version"
+        if final.version <= self._unpack_version(dispute):
+            revert_reason._raise("ledger: stale version")
     state_hash: bytes32 = self._hash_state_fields(
         channel,
         final.version,
@@ -396,7 +408,8 @@ def register(
     """
     channel: bytes32 = self._channel_id(params)
     self._check_state(channel, state)
-    assert not state.is_final, "ledger: final state, call close"
+    if state.is_final:
+        revert_reason._raise("ledger: final state, call close")
     holdings: uint256 = self._open_holdings(channel)
     dispute: uint256 = 0
     deadline: uint64 = 0
@@ -405,8 +418,10 @@ def register(
     else:
         dispute = self._disputes[channel]
         deadline = self._unpack_deadline(dispute)
-        assert block.timestamp < convert(deadline, uint256), "ledger: challenge period over"
-        assert state.version >= self._unpack_version(dispute), "ledger: stale version"
+        if block.timestamp >= convert(deadline, uint256):
+            revert_reason._raise("ledger: challenge period over")
+        if state.version < self._unpack_version(dispute):
+            revert_reason._raise("ledger: stale version")
     locks_hash: bytes32 = self._locks_hash(state.locks)
     self._check_signatures(
         params,
@@ -436,9 +451,8 @@ def register(
             word |= _HAS_LOCKS_BIT
     if dispute != 0 and state.version == self._unpack_version(dispute):
         # Same version: a no-op for the registered outcome, stale otherwise.
-        assert word == dispute and (
-            word & _HAS_LOCKS_BIT == 0 or self._dispute_locks[channel] == locks_hash
-        ), "ledger: stale version"
+        if word != dispute or (word & _HAS_LOCKS_BIT != 0 and self._dispute_locks[channel] != locks_hash):
+            revert_reason._raise("ledger: stale version")
         return
     if dispute == 0:
         self._holdings[channel] = holdings | _DISPUTED_BIT
@@ -470,14 +484,19 @@ def conclude(
     """
     channel: bytes32 = self._channel_id(params)
     holdings: uint256 = self._open_holdings(channel)
-    assert holdings & _DISPUTED_BIT != 0, "ledger: no dispute"
+    if holdings & _DISPUTED_BIT == 0:
+        revert_reason._raise("ledger: no dispute")
     dispute: uint256 = self._disputes[channel]
-    assert block.timestamp >= convert(self._unpack_deadline(dispute), uint256), "ledger: challenge period not over"
+    if block.timestamp < convert(self._unpack_deadline(dispute), uint256):
+        revert_reason._raise("ledger: challenge period not over")
     if dispute & _HAS_LOCKS_BIT != 0:
-        assert self._locks_hash(locks) == self._dispute_locks[channel], "ledger: locks not registered"
+        if self._locks_hash(locks) != self._dispute_locks[channel]:
+            revert_reason._raise("ledger: locks not registered")
     else:
-        assert len(locks) == 0, "ledger: locks not registered"
-    assert len(virtuals) == len(locks), "ledger: virtual params do not match locks"
+        if len(locks) != 0:
+            revert_reason._raise("ledger: locks not registered")
+    if len(virtuals) != len(locks):
+        revert_reason._raise("ledger: virtual params do not match locks")
     payout_a: uint256 = (dispute >> _PAYOUT_SHIFT) & _PAYOUT_MASK
     # Base payouts sum to the deposits less what is locked (conservation,
     # checked at registration; the locks are the registered ones), and
@@ -506,14 +525,18 @@ def withdraw(asset: address, receiver: address):
            elsewhere.
     """
     amount: uint256 = self.credits[asset][msg.sender]
-    assert amount != 0, "ledger: nothing to withdraw"
-    assert receiver != empty(address), "ledger: zero receiver"
+    if amount == 0:
+        revert_reason._raise("ledger: nothing to withdraw")
+    if receiver == empty(address):
+        revert_reason._raise("ledger: zero receiver")
     self.credits[asset][msg.sender] = 0
     log Withdrawn(owner=msg.sender, asset=asset, receiver=receiver, amount=amount)
     if asset == empty(address):
-        assert raw_call(receiver, b"", value=amount, revert_on_failure=False), "ledger: ETH transfer failed"
+        if not raw_call(receiver, b"", value=amount, revert_on_failure=False):
+            revert_reason._raise("ledger: ETH transfer failed")
     else:
-        assert extcall IERC20(asset).transfer(receiver, amount, default_return_value=True), "ledger: token transfer failed"
+        if not extcall IERC20(asset).transfer(receiver, amount, default_return_value=True):
+            revert_reason._raise("ledger: token transfer failed")
 
 
 @external
@@ -589,13 +612,15 @@ def _add_deposit(channel: bytes32, side: uint256, amount: uint256):
     @param side 0 or 1.
     @param amount The amount that arrived.
     """
-    assert side < 2, "ledger: invalid side"
+    if side >= 2:
+        revert_reason._raise("ledger: invalid side")
     word: uint256 = self._holdings[channel]
     self._check_depositable(word)
     # side < 2 (checked above): the product is 0 or 120.
     offset: uint256 = unsafe_mul(side, _AMOUNT_BITS)
     total: uint256 = ((word >> offset) & MAX_AMOUNT) + amount
-    assert total <= MAX_AMOUNT, "ledger: amount too large"
+    if total > MAX_AMOUNT:
+        revert_reason._raise("ledger: amount too large")
     # The side's old amount is replaced: clear its 120 bits, then set them.
     word = (word & ~(MAX_AMOUNT << offset)) | (total << offset)
     self._holdings[channel] = word
@@ -721,8 +746,10 @@ def _split_lock(
     balance_alice: uint256 = 0
     balance_bob: uint256 = 0
     virtual_channel, settled, balance_alice, balance_bob = staticcall VIRTUAL_ADJUDICATOR.settlement(virtual)
-    assert virtual_channel == lock.channel, "ledger: virtual params do not match locks"
-    assert settled, "ledger: virtual channel not settled"
+    if virtual_channel != lock.channel:
+        revert_reason._raise("ledger: virtual params do not match locks")
+    if not settled:
+        revert_reason._raise("ledger: virtual channel not settled")
     # `left` locks Alice's initial balance and receives hers; `right` Bob's.
     left: address = empty(address)
     right: address = empty(address)
@@ -751,8 +778,10 @@ def _open_holdings(channel: bytes32) -> uint256:
     @return The holdings word.
     """
     word: uint256 = self._holdings[channel]
-    assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
-    assert word != 0, "ledger: unknown channel"
+    if word & _CONCLUDED_BIT != 0:
+        revert_reason._raise("ledger: channel concluded")
+    if word == 0:
+        revert_reason._raise("ledger: unknown channel")
     return word
 
 
@@ -786,8 +815,10 @@ def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expect
     @param expected The participant (never the zero address).
     """
     signer: address = typed_signatures._recover(digest, signature)
-    assert signer != empty(address), "ledger: invalid signature"
-    assert signer == expected, "ledger: wrong signer"
+    if signer == empty(address):
+        revert_reason._raise("ledger: invalid signature")
+    if signer != expected:
+        revert_reason._raise("ledger: wrong signer")
 
 
 @internal
@@ -801,14 +832,17 @@ def _check_state(channel: bytes32, state: LedgerState):
     @param channel The channel id.
     @param state The state.
     """
-    assert state.channel == channel, "ledger: state for another channel"
+    if state.channel != channel:
+        revert_reason._raise("ledger: state for another channel")
     locked: uint256 = 0
     for i: uint256 in range(len(state.locks), bound=MAX_LOCKS):
         lock: Lock = state.locks[i]
-        assert lock.amount_a <= MAX_AMOUNT and lock.amount_b <= MAX_AMOUNT, "ledger: amount too large"
+        if lock.amount_a > MAX_AMOUNT or lock.amount_b > MAX_AMOUNT:
+            revert_reason._raise("ledger: amount too large")
         locked += lock.amount_a + lock.amount_b
         for j: uint256 in range(i, bound=MAX_LOCKS):
-            assert state.locks[j].channel != lock.channel, "ledger: duplicate lock"
+            if state.locks[j].channel == lock.channel:
+                revert_reason._raise("ledger: duplicate lock")
     self._check_amounts(state.balance_a, state.balance_b, state.funding_a, state.funding_b, locked)
 
 
@@ -825,9 +859,10 @@ def _check_amounts(balance_a: uint256, balance_b: uint256, funding_a: uint256, f
     @param funding_b Side B's funding.
     @param locked The sum of the state's lock amounts (each checked).
     """
-    assert balance_a <= MAX_AMOUNT and balance_b <= MAX_AMOUNT, "ledger: amount too large"
-    assert funding_a <= MAX_AMOUNT and funding_b <= MAX_AMOUNT, "ledger: amount too large"
-    assert balance_a + balance_b + locked == funding_a + funding_b, "ledger: balances do not match funding"
+    if balance_a > MAX_AMOUNT or balance_b > MAX_AMOUNT or funding_a > MAX_AMOUNT or funding_b > MAX_AMOUNT:
+        revert_reason._raise("ledger: amount too large")
+    if balance_a + balance_b + locked != funding_a + funding_b:
+        revert_reason._raise("ledger: balances do not match funding")
 
 
 @internal
@@ -840,8 +875,9 @@ def _check_depositable(word: uint256):
     """
     # Both flags are the top bits: one comparison on the common path.
     if word >= _DISPUTED_BIT:
-        assert word & _CONCLUDED_BIT == 0, "ledger: channel concluded"
-        raise "ledger: channel disputed"
+        if word & _CONCLUDED_BIT != 0:
+            revert_reason._raise("ledger: channel concluded")
+        revert_reason._raise("ledger: channel disputed")
 
 
 @internal
@@ -852,11 +888,12 @@ def _channel_id(params: ChannelParams) -> bytes32:
     @param params The channel's parameters.
     @return The channel id.
     """
-    assert params.participant_a != empty(address), "ledger: zero participant"
-    assert params.participant_b != empty(address), "ledger: zero participant"
-    assert params.participant_a != params.participant_b, "ledger: same participant"
-    assert params.challenge_duration >= MIN_CHALLENGE_DURATION, "ledger: challenge duration out of range"
-    assert params.challenge_duration <= MAX_CHALLENGE_DURATION, "ledger: challenge duration out of range"
+    if params.participant_a == empty(address) or params.participant_b == empty(address):
+        revert_reason._raise("ledger: zero participant")
+    if params.participant_a == params.participant_b:
+        revert_reason._raise("ledger: same participant")
+    if params.challenge_duration < MIN_CHALLENGE_DURATION or params.challenge_duration > MAX_CHALLENGE_DURATION:
+        revert_reason._raise("ledger: challenge duration out of range")
     digest: uint256 = convert(
         keccak256(
             abi_encode(

@@ -21,6 +21,7 @@
 
 from .interfaces import IVirtualAdjudicator
 from .modules import channel_bounds
+from .modules import revert_reason
 from .modules import typed_signatures
 
 
@@ -124,24 +125,32 @@ def register(
     @param sig_bob Bob's EIP-712 signature of `state`.
     """
     channel: bytes32 = self._virtual_id(params)
-    assert state.channel == channel, "virtual: state for another channel"
-    assert state.balance_alice <= channel_bounds.MAX_AMOUNT and state.balance_bob <= channel_bounds.MAX_AMOUNT, "virtual: amount too large"
-    assert state.balance_alice + state.balance_bob == params.funding_alice + params.funding_bob, "virtual: balances do not match funding"
+    if state.channel != channel:
+        revert_reason._raise("virtual: state for another channel")
+    if state.balance_alice > channel_bounds.MAX_AMOUNT or state.balance_bob > channel_bounds.MAX_AMOUNT:
+        revert_reason._raise("virtual: amount too large")
+    if state.balance_alice + state.balance_bob != params.funding_alice + params.funding_bob:
+        revert_reason._raise("virtual: balances do not match funding")
     record: uint256 = self._records[channel]
     deadline: uint256 = 0
     if record == 0:
         if msg.sender != params.alice and msg.sender != params.bob:
-            assert block.timestamp >= convert(params.validity, uint256), "virtual: only Alice or Bob before validity"
-        assert block.timestamp < self._expiry(params), "virtual: channel expired"
+            if block.timestamp < convert(params.validity, uint256):
+                revert_reason._raise("virtual: only Alice or Bob before validity")
+        if block.timestamp >= self._expiry(params):
+            revert_reason._raise("virtual: channel expired")
         deadline = block.timestamp + convert(params.challenge_duration, uint256)
     else:
-        assert record & _FINAL_BIT == 0, "virtual: channel concluded"
+        if record & _FINAL_BIT != 0:
+            revert_reason._raise("virtual: channel concluded")
         deadline = (record >> 64) & _U64_MASK
-        assert block.timestamp < deadline, "virtual: challenge period over"
+        if block.timestamp >= deadline:
+            revert_reason._raise("virtual: challenge period over")
         version: uint64 = convert(record & _U64_MASK, uint64)
         if state.version == version and not state.is_final and state.balance_alice == (record >> 128) & channel_bounds.MAX_AMOUNT:
             return
-        assert state.version > version, "virtual: stale version"
+        if state.version <= version:
+            revert_reason._raise("virtual: stale version")
     digest: bytes32 = typed_signatures._typed_digest(self._state_hash(state))
     self._check_signer(digest, sig_alice, params.alice)
     self._check_signer(digest, sig_bob, params.bob)
@@ -263,8 +272,10 @@ def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expect
     @param expected Alice or Bob (never the zero address).
     """
     signer: address = typed_signatures._recover(digest, signature)
-    assert signer != empty(address), "virtual: invalid signature"
-    assert signer == expected, "virtual: wrong signer"
+    if signer == empty(address):
+        revert_reason._raise("virtual: invalid signature")
+    if signer != expected:
+        revert_reason._raise("virtual: wrong signer")
 
 
 @internal
@@ -275,12 +286,19 @@ def _virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
     @param params The virtual channel's parameters.
     @return The virtual channel id.
     """
-    assert params.alice != empty(address) and params.bob != empty(address) and params.ingrid != empty(address), "virtual: zero participant"
-    assert params.alice != params.bob and params.alice != params.ingrid and params.bob != params.ingrid, "virtual: same participant"
-    assert params.ledger_alice != params.ledger_bob, "virtual: same ledger channel"
-    assert params.challenge_duration >= channel_bounds.MIN_CHALLENGE_DURATION, "virtual: challenge duration out of range"
-    assert params.challenge_duration <= channel_bounds.MAX_CHALLENGE_DURATION, "virtual: challenge duration out of range"
-    assert params.funding_alice <= channel_bounds.MAX_AMOUNT and params.funding_bob <= channel_bounds.MAX_AMOUNT, "virtual: amount too large"
+    if params.alice == empty(address) or params.bob == empty(address) or params.ingrid == empty(address):
+        revert_reason._raise("virtual: zero participant")
+    if params.alice == params.bob or params.alice == params.ingrid or params.bob == params.ingrid:
+        revert_reason._raise("virtual: same participant")
+    if params.ledger_alice == params.ledger_bob:
+        revert_reason._raise("virtual: same ledger channel")
+    if (
+        params.challenge_duration < channel_bounds.MIN_CHALLENGE_DURATION
+        or params.challenge_duration > channel_bounds.MAX_CHALLENGE_DURATION
+    ):
+        revert_reason._raise("virtual: challenge duration out of range")
+    if params.funding_alice > channel_bounds.MAX_AMOUNT or params.funding_bob > channel_bounds.MAX_AMOUNT:
+        revert_reason._raise("virtual: amount too large")
     return keccak256(
         abi_encode(
             _PARAMS_TYPE_HASH,

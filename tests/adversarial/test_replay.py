@@ -475,6 +475,15 @@ def test_replay__virtual_state_on_other_deployment__refused(
 # --- (c) another chain ---------------------------------------------------------------------------------
 
 
+def _fund_on_both_chains(remote, params, deposit, alice, bob) -> None:
+    """Both sides deposit ETH_UNIT into the same channel id on Ape's chain and on chain 4242."""
+    deposit(params, 0, ETH_UNIT, alice)
+    deposit(params, 1, ETH_UNIT, bob)
+    for side, owner in ((0, alice), (1, bob)):
+        data = remote.ledger.encode_abi("deposit", [params.channel_id, side])
+        assert remote.send(owner, remote.ledger.address, data, value=ETH_UNIT)["status"] == 1
+
+
 def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepted(
     remote, ledger, make_params, deposit, alice, bob, stranger, chain
 ):
@@ -483,11 +492,7 @@ def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepte
     assert remote.ledger.address == ledger.address  # the only difference left is the chain id
     params = make_params()
     # The same channel, funded on both chains.
-    deposit(params, 0, ETH_UNIT, alice)
-    deposit(params, 1, ETH_UNIT, bob)
-    for side, owner in ((0, alice), (1, bob)):
-        data = remote.ledger.encode_abi("deposit", [params.channel_id, side])
-        assert remote.send(owner, remote.ledger.address, data, value=ETH_UNIT)["status"] == 1
+    _fund_on_both_chains(remote, params, deposit, alice, bob)
     assert remote.ledger.functions.holdings(params.channel_id).call() == [ETH_UNIT, ETH_UNIT, False]
 
     state = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT).pay(9 * 10**17, 1)
@@ -529,11 +534,7 @@ def test_replay__ledger_final_state_on_chain_4242__refused_there_own_signature_a
     # The final state of a channel funded on both chains: close passes no chain id, the signed digest does.
     assert remote.ledger.address == ledger.address
     params = make_params()
-    deposit(params, 0, ETH_UNIT, alice)
-    deposit(params, 1, ETH_UNIT, bob)
-    for side, owner in ((0, alice), (1, bob)):
-        data = remote.ledger.encode_abi("deposit", [params.channel_id, side])
-        assert remote.send(owner, remote.ledger.address, data, value=ETH_UNIT)["status"] == 1
+    _fund_on_both_chains(remote, params, deposit, alice, bob)
     final = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT).pay(9 * 10**17, 1).finalized()
     sigs_ape = _sigs(final, _ledger_domain(APE_CHAIN_ID, ledger.address), alice, bob)
     sigs_4242 = _sigs(final, _ledger_domain(OTHER_CHAIN_ID, ledger.address), alice, bob)
