@@ -100,6 +100,16 @@ def _mutated(sig65: bytes, case: str) -> tuple[bytes, bytes]:
     return _words(*mutate(*_ints(sig65)))
 
 
+def _assert_refused_offchain(state, digest, domain, signature: bytes, signer: str) -> None:
+    """`compact`, `recover_digest` and `verify_state` each refuse the 65-byte `signature`."""
+    with pytest.raises(InvalidSignature):
+        compact(signature)
+    with pytest.raises(InvalidSignature):
+        recover_digest(digest, signature)
+    with pytest.raises(InvalidSignature):
+        verify_state(state, domain, signature, signer)
+
+
 @pytest.fixture(params=["register", "close"])
 def entry(request, ledger, open_channel, stranger):
     """(submit, params, state): a funded channel and a state the entry point accepts when well signed.
@@ -227,12 +237,7 @@ def test_signatures__high_s_twin__is_genuine_twin(domain, make_params, alice):
     assert v != sig[64]
     assert _recover_key(digest, r, s, v) == alice.address
     # The Python side refuses it: compact never turns it into an (r, vs) pair, recover/verify reject it.
-    with pytest.raises(InvalidSignature):
-        compact(twin)
-    with pytest.raises(InvalidSignature):
-        recover_digest(digest, twin)
-    with pytest.raises(InvalidSignature):
-        verify_state(state, domain, twin, alice.address)
+    _assert_refused_offchain(state, digest, domain, twin, alice.address)
     # In the compact form the twin does not even fit: n - s needs bit 255 (v's bit). Its low 255 bits with
     # the flipped v bit are a low-s signature of someone else (the contract: "wrong signer").
     assert s > S_MASK
@@ -404,13 +409,7 @@ def test_compact__malformed__raises_invalid_signature(signed_digest, domain, ali
     state, digest, sig = signed_digest
     bad = COMPACT_REFUSED[case](sig)
     assert bad != sig
-    with pytest.raises(InvalidSignature):
-        compact(bad)
-    # recover and verify refuse the same 65-byte forms.
-    with pytest.raises(InvalidSignature):
-        recover_digest(digest, bad)
-    with pytest.raises(InvalidSignature):
-        verify_state(state, domain, bad, alice.address)
+    _assert_refused_offchain(state, digest, domain, bad, alice.address)
 
 
 def test_compact__valid_low_s__expand_round_trips(domain, make_params, alice, bob):
