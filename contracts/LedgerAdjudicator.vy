@@ -731,9 +731,9 @@ def _split_lock(
          and Ingrid's side Bob's; in the Ingrid-Bob channel Ingrid's side
          receives Alice's and Bob's side Bob's. Ingrid thus gains in one
          channel exactly what she gives up in the other. A lock that does
-         not match the virtual channel it names (wrong ledger channel,
-         participants or amounts) moves nothing: each side gets back what it
-         locked.
+         not match the virtual channel it names (another asset, ledger
+         adjudicator or chain; wrong ledger channel, participants or
+         amounts) moves nothing: each side gets back what it locked.
     @param channel This ledger channel's id.
     @param params This ledger channel's parameters.
     @param lock The lock.
@@ -750,6 +750,11 @@ def _split_lock(
         revert_reason._raise("ledger: virtual params do not match locks")
     if not settled:
         revert_reason._raise("ledger: virtual channel not settled")
+    # Only a lock in a leg of the asset, adjudicator and chain the virtual
+    # channel names follows its outcome: two legs that both follow it
+    # therefore hold the same asset and read the same record.
+    if virtual.asset != params.asset or virtual.ledger_adjudicator != self or virtual.chain_id != chain.id:
+        return lock.amount_a, lock.amount_b
     # `left` locks Alice's initial balance and receives hers; `right` Bob's.
     left: address = empty(address)
     right: address = empty(address)

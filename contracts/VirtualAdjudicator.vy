@@ -57,7 +57,7 @@ _U64_MASK: constant(uint256) = 2**64 - 1
 # @dev EIP-712 type hash of `VirtualParams`; the virtual channel id is the
 # struct hash of the parameters.
 _PARAMS_TYPE_HASH: constant(bytes32) = keccak256(
-    "VirtualParams(address alice,address bob,address ingrid,bytes32 ledgerAlice,bytes32 ledgerBob,uint256 fundingAlice,uint256 fundingBob,uint64 validity,uint64 challengeDuration,uint256 nonce)"
+    "VirtualParams(address alice,address bob,address ingrid,address asset,address ledgerAdjudicator,uint256 chainId,bytes32 ledgerAlice,bytes32 ledgerBob,uint256 fundingAlice,uint256 fundingBob,uint64 validity,uint64 challengeDuration,uint256 nonce)"
 )
 
 
@@ -113,12 +113,14 @@ def register(
 ):
     """
     @notice Registers a virtual state Alice and Bob both signed. Opening a
-            dispute: Alice or Bob at any time before `validity +
-            challenge_duration`; anyone else (Ingrid, a watchtower) only
-            from `validity` on. Once open, anyone may answer with a higher
-            version until the deadline, which is never extended. A final
-            state settles the outcome at once (fast close, also before
-            validity). Re-registering the registered state is a no-op.
+            dispute with a non-final state: Alice or Bob at any time before
+            `validity + challenge_duration`; anyone else (Ingrid, a
+            watchtower) only from `validity` on. Once open, anyone may
+            answer with a higher version until the deadline, which is never
+            extended. A final state may be registered by anyone before
+            `validity + challenge_duration` and settles the outcome at once
+            (fast close). Re-registering the registered state is a no-op
+            (its signatures are still checked).
     @param params The virtual channel's parameters.
     @param state A state of this virtual channel.
     @param sig_alice Alice's EIP-712 signature of `state`.
@@ -131,10 +133,18 @@ def register(
         revert_reason._raise("virtual: amount too large")
     if state.balance_alice + state.balance_bob != params.funding_alice + params.funding_bob:
         revert_reason._raise("virtual: balances do not match funding")
+    # Signatures first, as in the ledger adjudicator: a re-registration
+    # with invalid signatures reverts instead of passing as a no-op.
+    digest: bytes32 = typed_signatures._typed_digest(self._state_hash(state))
+    self._check_signer(digest, sig_alice, params.alice)
+    self._check_signer(digest, sig_bob, params.bob)
     record: uint256 = self._records[channel]
     deadline: uint256 = 0
     if record == 0:
-        if msg.sender != params.alice and msg.sender != params.bob:
+        # A final state may be registered by anyone at any time: Alice and
+        # Bob both agreed to end the channel with it, and it lets Ingrid
+        # settle the outcome both of her ledger channels will use.
+        if not state.is_final and msg.sender != params.alice and msg.sender != params.bob:
             if block.timestamp < convert(params.validity, uint256):
                 revert_reason._raise("virtual: only Alice or Bob before validity")
         if block.timestamp >= self._expiry(params):
@@ -151,9 +161,6 @@ def register(
             return
         if state.version <= version:
             revert_reason._raise("virtual: stale version")
-    digest: bytes32 = typed_signatures._typed_digest(self._state_hash(state))
-    self._check_signer(digest, sig_alice, params.alice)
-    self._check_signer(digest, sig_bob, params.bob)
     record = convert(state.version, uint256) | (deadline << 64) | (state.balance_alice << 128)
     if state.is_final:
         record |= _FINAL_BIT
@@ -305,6 +312,9 @@ def _virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
             params.alice,
             params.bob,
             params.ingrid,
+            params.asset,
+            params.ledger_adjudicator,
+            params.chain_id,
             params.ledger_alice,
             params.ledger_bob,
             params.funding_alice,

@@ -235,9 +235,10 @@ def open_hub(make_params, deposit, alice, bob, ingrid) -> Callable[..., Hub]:
 
 
 @pytest.fixture(scope="session")
-def make_virtual(alice, bob, ingrid, chain) -> Callable[..., VirtualParams]:
+def make_virtual(alice, bob, ingrid, chain, ledger) -> Callable[..., VirtualParams]:
     """``make_virtual(hub, funding_alice, funding_bob, validity=None, ...)``: parameters of a virtual
-    channel over ``hub``; validity defaults to one day after the next block."""
+    channel over ``hub``; validity defaults to one day after the next block, the asset to the legs', the
+    ledger adjudicator to the session's."""
 
     def _make(
         hub: Hub,
@@ -246,6 +247,9 @@ def make_virtual(alice, bob, ingrid, chain) -> Callable[..., VirtualParams]:
         validity: int | None = None,
         challenge_duration: int = 3600,
         nonce: int | None = None,
+        asset: str | None = None,
+        ledger_adjudicator: str | None = None,
+        chain_id: int | None = None,
     ) -> VirtualParams:
         return VirtualParams(
             str(alice.address),
@@ -258,6 +262,9 @@ def make_virtual(alice, bob, ingrid, chain) -> Callable[..., VirtualParams]:
             chain.pending_timestamp + 86400 if validity is None else validity,
             challenge_duration,
             next(_nonces) if nonce is None else nonce,
+            asset=hub.left.asset if asset is None else asset,
+            ledger_adjudicator=str(ledger.address) if ledger_adjudicator is None else ledger_adjudicator,
+            chain_id=chain.chain_id if chain_id is None else chain_id,
         )
 
     return _make

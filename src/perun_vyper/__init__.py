@@ -6,9 +6,10 @@ from .channel import ChannelParams
 from .client import ChainUnavailable, LedgerChannel, VirtualChannel, exchange, pay, resume
 from .constants import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_LOCKS, MIN_CHALLENGE_DURATION
 from .eip712 import Domain
-from .errors import InvalidParams, InvalidSignature, InvalidState, PerunError, RefusedUpdate
+from .errors import InvalidParams, InvalidSignature, InvalidState, PerunError, RefusedUpdate, Unenforceable
 from .hub import Hub, close_virtual_channel, open_virtual_channel
 from .locks import close_virtual, lock_for, open_virtual
+from .onchain import ChainView, LedgerStatus, VirtualStatus
 from .protocol import Update, VirtualFinal
 from .signing import compact, expand, recover_digest, sign_digest, sign_state, verify_state
 from .state import LedgerState, Lock
@@ -24,6 +25,7 @@ __all__ = [
     "MAX_LOCKS",
     "MIN_CHALLENGE_DURATION",
     "ChainUnavailable",
+    "ChainView",
     "ChannelParams",
     "ChannelRecord",
     "Domain",
@@ -33,17 +35,20 @@ __all__ = [
     "InvalidState",
     "LedgerChannel",
     "LedgerState",
+    "LedgerStatus",
     "Lock",
     "PerunError",
     "RefusedUpdate",
     "SignedState",
     "Store",
     "StoreError",
+    "Unenforceable",
     "Update",
     "VirtualChannel",
     "VirtualFinal",
     "VirtualParams",
     "VirtualState",
+    "VirtualStatus",
     "__version__",
     "close_virtual",
     "close_virtual_channel",

@@ -29,9 +29,10 @@ from typing import Any, ClassVar, Literal
 
 from .channel import ChannelParams
 from .eip712 import Domain
-from .errors import InvalidParams, PerunError, RefusedUpdate
+from .errors import InvalidParams, InvalidState, PerunError, RefusedUpdate
 from .fastpath import Signer, address_bytes, digest_prefix, state_digest, verify_digest
-from .locks import close_virtual, lock_for, open_virtual, roles
+from .locks import check_leg, close_virtual, lock_for, open_virtual, roles
+from .onchain import REACTION_TIME, ChainView
 from .protocol import (
     Update,
     VirtualFinal,
@@ -305,13 +306,23 @@ class LedgerChannel(_Channel):
     kind = "ledger"
     state_type = LedgerState
 
-    def __init__(self, record: ChannelRecord, signer: Signer, store: Store, adjudicator: Any = None) -> None:
+    def __init__(
+        self,
+        record: ChannelRecord,
+        signer: Signer,
+        store: Store,
+        adjudicator: Any = None,
+        *,
+        confirmations: int = 0,
+        reaction_time: int = REACTION_TIME,
+    ) -> None:
         params = record.params
         if not isinstance(params, ChannelParams):
             raise StoreError(f"{_hex(record.channel_id)} is not a ledger channel")
         super().__init__(record, signer, store, (params.participant_a, params.participant_b))
         self.params: ChannelParams = params
         self.adjudicator = adjudicator
+        self.chain = ChainView(adjudicator, confirmations=confirmations, reaction_time=reaction_time)
         self._funded = (0, 0)  # deposits known to be on-chain
 
     @classmethod
@@ -325,18 +336,29 @@ class LedgerChannel(_Channel):
         deposit_b: int,
         *,
         adjudicator: Any = None,
+        confirmations: int = 0,
+        reaction_time: int = REACTION_TIME,
     ) -> LedgerChannel:
         """Record a new channel and our signature of its initial state (each side owns what it will
         deposit). Send ``pending()`` to the counterpart, who opened the same channel, to exchange it."""
         signer = Signer(key)
         params.side_of(signer.address)
         record = ChannelRecord(params.channel_id, "ledger", params, domain, signer.address)
-        channel = cls(record, signer, store, adjudicator)
+        channel = cls(record, signer, store, adjudicator, confirmations=confirmations, reaction_time=reaction_time)
         channel._open(LedgerState.initial(params.channel_id, deposit_a, deposit_b))
         return channel
 
     @classmethod
-    def restore(cls, store: Store, channel_id: bytes, key: bytes | str, *, adjudicator: Any = None) -> LedgerChannel:
+    def restore(
+        cls,
+        store: Store,
+        channel_id: bytes,
+        key: bytes | str,
+        *,
+        adjudicator: Any = None,
+        confirmations: int = 0,
+        reaction_time: int = REACTION_TIME,
+    ) -> LedgerChannel:
         """The channel as the store holds it, with our proposal in flight (if any) in ``pending()``."""
         signer = Signer(key)
         record = store.channel(channel_id)
@@ -344,7 +366,7 @@ class LedgerChannel(_Channel):
             raise StoreError(
                 f"channel {_hex(channel_id)} in {store.path} belongs to {record.owner}, not {signer.address}"
             )
-        channel = cls(record, signer, store, adjudicator)
+        channel = cls(record, signer, store, adjudicator, confirmations=confirmations, reaction_time=reaction_time)
         channel._load()
         return channel
 
@@ -387,10 +409,14 @@ class LedgerChannel(_Channel):
         self, old: LedgerState, new: LedgerState, proposer: int, release: VirtualFinal | None, *, hub_pair: bool
     ) -> None:
         change, virtual_id = classify_ledger_update(old, new, proposer)
+        # Never sign what the chain could no longer enforce (SPEC 11.1): nothing in a registered or
+        # concluded channel, and a lock only while its virtual channel can still take states.
+        self.chain.ledger(self.channel_id).require_open()
         if change == "lock":
             assert virtual_id is not None
             virtual = self._agreed(virtual_id)
             check_lock(self.params, old, new, virtual)
+            self.chain.require_virtual_open(virtual.channel_id, virtual.expiry)
             if self.address == virtual.ingrid and self.channel_id == virtual.ledger_bob:
                 self._require_first_lock(virtual)
         elif change == "release":
@@ -423,6 +449,7 @@ class LedgerChannel(_Channel):
         virtual = record.params
         try:
             roles(self.params, virtual)
+            check_leg(self.params, self.domain, virtual)
         except Exception as exc:
             raise RefusedUpdate(f"virtual channel {_hex(virtual_id)} does not use this ledger channel: {exc}") from exc
         return virtual
@@ -436,6 +463,9 @@ class LedgerChannel(_Channel):
                 "Ingrid signs the lock in the Ingrid-Bob channel only once the Alice-Ingrid channel holds its lock "
                 "(fully signed); lock the Alice side first"
             )
+        # The first lock must still be enforceable too: a registered Alice-Ingrid channel may conclude
+        # without it while this one pays it.
+        self.chain.ledger(virtual.ledger_alice).require_open()
 
     def _verify_final(self, virtual: VirtualParams, evidence: VirtualFinal) -> None:
         final = evidence.state
@@ -483,13 +513,14 @@ class LedgerChannel(_Channel):
         )
 
     def confirm_funding(self, holdings: tuple[int, int] | None = None) -> tuple[int, int]:
-        """Record the deposits on-chain: read from the adjudicator, or given (``holdings``, e.g. from a
-        watcher) when this client has no chain connection. Returns them."""
+        """Record the deposits on-chain: read from the adjudicator (``confirmations`` blocks behind the
+        head, so a reorg cannot drop them), or given (``holdings``, e.g. from a watcher) when this client
+        has no chain connection. Returns them."""
         if holdings is None:
-            deposit_a, deposit_b, concluded = self.holdings()
-            if concluded:
-                raise RefusedUpdate(f"channel {_hex(self.channel_id)} is concluded on-chain; nothing more is signed")
-            holdings = (deposit_a, deposit_b)
+            self._contract()
+            status = self.chain.ledger(self.channel_id)
+            status.require_open()
+            holdings = status.deposits
         self._funded = (max(self._funded[0], holdings[0]), max(self._funded[1], holdings[1]))
         return self._funded
 
@@ -585,6 +616,10 @@ class VirtualChannel(_Channel):
                 f"{self.address}'s ledger channel for this virtual channel is {_hex(own_ledger)}, "
                 f"not {_hex(ledger.channel_id)}"
             )
+        try:
+            check_leg(ledger.params, ledger.domain, params)
+        except InvalidState as exc:
+            raise InvalidParams(f"the virtual channel cannot be funded by {_hex(ledger.channel_id)}: {exc}") from exc
         self.params: VirtualParams = params
         self.ledger = ledger
         self.adjudicator = adjudicator
@@ -624,6 +659,10 @@ class VirtualChannel(_Channel):
                 f"ledger channel {_hex(self.ledger.channel_id)} does not hold this virtual channel's lock (fully "
                 "signed); nothing beyond version 0 is signed before it does"
             )
+        # The lock pays by the virtual record only if our ledger channel can still carry it on-chain, and
+        # the record can still take this state (SPEC 11.1).
+        self.ledger.chain.ledger(self.ledger.channel_id).require_open()
+        self.ledger.chain.require_virtual_open(self.channel_id, self.params.expiry)
 
     def ledger_holds_lock(self) -> bool:
         latest = self.ledger.latest

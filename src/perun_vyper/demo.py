@@ -173,6 +173,9 @@ class Demo:
             int(self.chain.pending_timestamp) + 3600,
             MIN_CHALLENGE_DURATION,
             self.nonce,
+            asset=left.params.asset,
+            ledger_adjudicator=str(self.ledger.address),
+            chain_id=self.chain.chain_id,
         )
 
     def _close_ledger(self, phase: Phase, mine: LedgerChannel, hers: LedgerChannel, sender: Any) -> None:

@@ -259,6 +259,8 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
         VALIDITY,
         3600,
         7,
+        ledger_adjudicator=str(ledger.address),
+        chain_id=chain.chain_id,
     )
     left_state = open_virtual(LedgerState.initial(left.channel_id, ONE, ONE), left, vp)
     vstate = VirtualState.initial(vp).pay(ONE // 10, from_alice=False)

@@ -19,8 +19,9 @@ from .client import LedgerChannel, VirtualChannel, exchange
 from .eip712 import Domain
 from .errors import InvalidState, RefusedUpdate
 from .fastpath import Signer
-from .locks import roles
+from .locks import check_leg, roles
 from .protocol import Update, VirtualFinal
+from .signing import compact
 from .store import ChannelRecord, SignedState, Store, StoreError
 from .virtual import VirtualParams, VirtualState
 
@@ -45,8 +46,10 @@ class Hub:
         max_validity: int,
         clock: Callable[[], int] | None = None,
         adjudicator: Any = None,
+        confirmations: int = 0,
     ) -> None:
         self._key = key
+        self.confirmations = confirmations
         self._signer = Signer(key)
         self.store = store
         self.virtual_domain = virtual_domain
@@ -57,7 +60,7 @@ class Hub:
         for record in store.channels("ledger"):
             if record.owner == self.address:
                 self.channels[record.channel_id] = LedgerChannel.restore(
-                    store, record.channel_id, key, adjudicator=adjudicator
+                    store, record.channel_id, key, adjudicator=adjudicator, confirmations=confirmations
                 )
 
     @property
@@ -67,7 +70,14 @@ class Hub:
     def open_channel(self, params: ChannelParams, domain: Domain, deposit_a: int, deposit_b: int) -> LedgerChannel:
         """Ingrid's side of a new ledger channel with a user (exchange ``pending()`` with the user)."""
         channel = LedgerChannel.open(
-            params, domain, self._key, self.store, deposit_a, deposit_b, adjudicator=self.adjudicator
+            params,
+            domain,
+            self._key,
+            self.store,
+            deposit_a,
+            deposit_b,
+            adjudicator=self.adjudicator,
+            confirmations=self.confirmations,
         )
         self.channels[channel.channel_id] = channel
         return channel
@@ -97,10 +107,16 @@ class Hub:
         if params.expiry <= now:
             raise RefusedUpdate("the virtual channel's validity + challenge duration is already past; pick a later one")
         for ledger_id in (params.ledger_alice, params.ledger_bob):
+            leg = self.channel(ledger_id)
             try:
-                roles(self.channel(ledger_id).params, params)
+                roles(leg.params, params)
+                # Neutral in value: both legs hold the virtual channel's asset on the ledger adjudicator
+                # and chain it names, so both follow one virtual record (SPEC 9.1).
+                check_leg(leg.params, leg.domain, params)
             except InvalidState as exc:
-                raise RefusedUpdate(str(exc)) from exc
+                raise RefusedUpdate(f"ledger channel {_hex(ledger_id)}: {exc}") from exc
+            # A leg that is registered or concluded on-chain can no longer take the lock.
+            leg.chain.ledger(ledger_id).require_open()
         self.store.add_channel(ChannelRecord(params.channel_id, "virtual", params, self.virtual_domain, self.address))
 
     def propose_lock(self, params: VirtualParams, leg: Literal["alice", "bob"]) -> Update:
@@ -139,6 +155,24 @@ class Hub:
         left._adopt(left_prepared)
         right._adopt(right_prepared)
         return left_prepared.countersig, right_prepared.countersig
+
+    def register_final(self, evidence: VirtualFinal, virtual_adjudicator: Any, sender: Any) -> Any:
+        """Register a final virtual state Alice and Bob signed (anyone may, at any time before expiry): the
+        virtual record then settles at once on its outcome, which every lock of the channel follows. What
+        Ingrid does when she cannot release both locks off-chain, e.g. because one leg is registered."""
+        params = next((p for p in self.virtuals() if p.channel_id == evidence.state.channel), None)
+        if params is None:
+            raise RefusedUpdate(f"virtual channel {_hex(evidence.state.channel)} was never agreed to by this hub")
+        if not evidence.state.is_final:
+            raise RefusedUpdate("only a final virtual state settles the record at once; this one is not final")
+        self.channel(params.ledger_alice)._verify_final(params, evidence)
+        return virtual_adjudicator.register(
+            params.as_tuple(),
+            evidence.state.as_tuple(),
+            compact(evidence.sig_alice),
+            compact(evidence.sig_bob),
+            sender=sender,
+        )
 
     def final_of(self, virtual_id: bytes) -> VirtualFinal | None:
         """The final virtual state Ingrid holds (to register it if a lock is ever split on-chain)."""

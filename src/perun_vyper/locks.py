@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from .channel import ChannelParams
 from .constants import MAX_LOCKS
+from .eip712 import Domain
 from .errors import InvalidState
 from .state import LedgerState, Lock
 from .virtual import VirtualParams, VirtualState
@@ -32,6 +33,19 @@ def roles(ledger: ChannelParams, virtual: VirtualParams) -> tuple[int, int]:
     raise InvalidState("the ledger channel's participants are not the virtual channel's for this leg")
 
 
+def check_leg(ledger: ChannelParams, domain: Domain, virtual: VirtualParams) -> None:
+    """Refuse a ledger channel whose lock would not follow the virtual outcome on-chain: another asset,
+    another ledger adjudicator or another chain than the virtual channel names (the adjudicator's
+    ``_split_lock`` returns such a lock unsplit). ``domain`` is the ledger channel's EIP-712 domain."""
+    if ledger.asset != virtual.asset:
+        raise InvalidState(f"the ledger channel holds {ledger.asset}, the virtual channel {virtual.asset}")
+    if (domain.verifying_contract.lower(), domain.chain_id) != (virtual.ledger_adjudicator.lower(), virtual.chain_id):
+        raise InvalidState(
+            f"the ledger channel lives on {domain.verifying_contract} (chain {domain.chain_id}), the virtual "
+            f"channel names {virtual.ledger_adjudicator} (chain {virtual.chain_id})"
+        )
+
+
 def lock_for(ledger: ChannelParams, virtual: VirtualParams) -> Lock:
     """The lock this ledger channel carries for ``virtual``: amounts in ledger-side order."""
     alice_side, _ = roles(ledger, virtual)
@@ -48,6 +62,8 @@ def open_virtual(state: LedgerState, ledger: ChannelParams, virtual: VirtualPara
         raise InvalidState("the state belongs to another ledger channel")
     if any(lock.channel == virtual.channel_id for lock in state.locks):
         raise InvalidState("this virtual channel is already locked in the ledger channel")
+    if ledger.asset != virtual.asset:
+        raise InvalidState(f"the ledger channel holds {ledger.asset}, the virtual channel {virtual.asset}")
     if len(state.locks) >= MAX_LOCKS:
         raise InvalidState(f"the ledger state already carries {MAX_LOCKS} locks, the most it may")
     lock = lock_for(ledger, virtual)
@@ -67,12 +83,14 @@ def open_virtual(state: LedgerState, ledger: ChannelParams, virtual: VirtualPara
 def split(
     lock: Lock, ledger: ChannelParams, virtual: VirtualParams, balance_alice: int, balance_bob: int
 ) -> tuple[int, int]:
-    """(share of side A, share of side B) of a lock for a virtual outcome; mirrors the contract."""
+    """(share of side A, share of side B) of a lock for a virtual outcome; mirrors the contract. The caller
+    checks that the ledger channel is on the adjudicator and chain the virtual channel names (``check_leg``):
+    elsewhere the contract returns the lock unsplit."""
     try:
         alice_side, _ = roles(ledger, virtual)
     except InvalidState:
         return lock.amount_a, lock.amount_b
-    if lock != lock_for(ledger, virtual):
+    if lock != lock_for(ledger, virtual) or ledger.asset != virtual.asset:
         return lock.amount_a, lock.amount_b
     return (balance_alice, balance_bob) if alice_side == 0 else (balance_bob, balance_alice)
 

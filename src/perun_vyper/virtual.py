@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from eth_abi import encode
 from eth_utils import is_address, keccak, to_checksum_address
 
-from .constants import MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_VERSION, MIN_CHALLENGE_DURATION
+from .constants import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_VERSION, MIN_CHALLENGE_DURATION
 from .errors import InvalidParams, InvalidState
 
 VIRTUAL_PARAMS_TYPE = (
-    "VirtualParams(address alice,address bob,address ingrid,bytes32 ledgerAlice,bytes32 ledgerBob,"
+    "VirtualParams(address alice,address bob,address ingrid,address asset,address ledgerAdjudicator,uint256 chainId,"
+    "bytes32 ledgerAlice,bytes32 ledgerBob,"
     "uint256 fundingAlice,uint256 fundingBob,uint64 validity,uint64 challengeDuration,uint256 nonce)"
 )
 VIRTUAL_STATE_TYPE = "VirtualState(bytes32 channel,uint64 version,uint256 balanceAlice,uint256 balanceBob,bool isFinal)"
@@ -40,6 +41,10 @@ class VirtualParams:
     for Bob's side (Ingrid stands in for Bob in ``ledger_alice``). ``validity`` is a timestamp: before it
     only Alice and Bob may open a dispute; from ``validity + challenge_duration`` on, a channel nobody
     registered settles on its initial split.
+
+    ``asset``, ``ledger_adjudicator`` and ``chain_id`` name where both ledger channels live: a lock follows
+    the virtual outcome only in a ledger channel of that asset on that adjudicator and chain (SPEC 9.1), so
+    Ingrid's two legs are worth the same and read the same virtual record. They are keyword-only.
     """
 
     alice: str
@@ -52,8 +57,20 @@ class VirtualParams:
     validity: int
     challenge_duration: int = MIN_CHALLENGE_DURATION
     nonce: int = 0
+    ledger_adjudicator: str = field(kw_only=True)
+    chain_id: int = field(kw_only=True)
+    asset: str = field(default=ETH, kw_only=True)
 
     def __post_init__(self) -> None:
+        for name in ("asset", "ledger_adjudicator"):
+            value = getattr(self, name)
+            if not is_address(value):
+                raise InvalidParams(f"{name} {value!r} is not an address")
+            object.__setattr__(self, name, to_checksum_address(value))
+        if int(self.ledger_adjudicator, 16) == 0:
+            raise InvalidParams("ledger_adjudicator is the zero address; name the LedgerAdjudicator of both legs")
+        if not 0 < self.chain_id < 2**256:
+            raise InvalidParams("chain_id must be the positive chain id both legs live on")
         for name in ("alice", "bob", "ingrid"):
             value = getattr(self, name)
             if not is_address(value) or int(value, 16) == 0:
@@ -84,6 +101,9 @@ class VirtualParams:
                     "address",
                     "address",
                     "address",
+                    "address",
+                    "address",
+                    "uint256",
                     "bytes32",
                     "bytes32",
                     "uint256",
@@ -110,6 +130,9 @@ class VirtualParams:
             self.alice,
             self.bob,
             self.ingrid,
+            self.asset,
+            self.ledger_adjudicator,
+            self.chain_id,
             self.ledger_alice,
             self.ledger_bob,
             self.funding_alice,

@@ -88,6 +88,8 @@ def capped(ledger, virtual, deposit, signed_virtual, alice, bob, ingrid, chain):
                 MAX_VERSION if max_inputs else 0,
                 duration,
                 MAX_NONCE - i if max_inputs else i,
+                ledger_adjudicator=str(ledger.address),
+                chain_id=chain.chain_id,
             )
             for i in range(MAX_LOCKS)
         ]
@@ -156,7 +158,8 @@ def test_caps__virtual_register_and_ledger_close_with_max_inputs__under_10_perce
     for who in (alice, bob):
         chain.provider.set_balance(who.address, 2 * MAX_AMOUNT)
     vp = VirtualParams(alice.address, bob.address, ingrid.address, keccak(b"left"), keccak(b"right"),
-                       MAX_AMOUNT, MAX_AMOUNT, MAX_VERSION, MAX_CHALLENGE_DURATION, MAX_NONCE)  # fmt: skip
+                       MAX_AMOUNT, MAX_AMOUNT, MAX_VERSION, MAX_CHALLENGE_DURATION, MAX_NONCE,
+                       ledger_adjudicator=str(ledger.address), chain_id=chain.chain_id)  # fmt: skip
     open_state = VirtualState(vp.channel_id, MAX_VERSION - 1, MAX_AMOUNT, MAX_AMOUNT)
     receipt = virtual.register(vp.as_tuple(), *signed_virtual(open_state), sender=alice)
     _check_gas("virtual register (max inputs, opens the dispute)", receipt)

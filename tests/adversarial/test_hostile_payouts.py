@@ -139,6 +139,8 @@ def _unrelated_virtual(alice, bob, ingrid, chain) -> tuple[VirtualParams, Virtua
         chain.pending_timestamp - 1,
         7 * 86400,
         int.from_bytes(keccak(text=str(chain.pending_timestamp)), "big"),
+        ledger_adjudicator=str(alice.address),
+        chain_id=chain.chain_id,
     )
     return params, VirtualState.initial(params).pay(10, True)
 

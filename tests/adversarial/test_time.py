@@ -77,8 +77,8 @@ def _start(chain) -> int:
 
 def _virtual_id(fields: tuple) -> bytes:
     """The virtual channel id of raw parameters (VirtualParams would refuse out-of-range ones)."""
-    types = ["bytes32", "address", "address", "address", "bytes32", "bytes32", "uint256", "uint256", "uint64",
-             "uint64", "uint256"]  # fmt: skip
+    types = ["bytes32", "address", "address", "address", "address", "address", "uint256", "bytes32", "bytes32",
+             "uint256", "uint256", "uint64", "uint64", "uint256"]  # fmt: skip
     return keccak(encode(types, [VIRTUAL_PARAMS_TYPE_HASH, *fields]))
 
 
@@ -221,10 +221,10 @@ def test_time__virtual_dispute_deadline__newer_state_until_deadline_settled_from
 
 
 @pytest.mark.parametrize("duration", OUT_OF_RANGE)
-def test_time__virtual_duration_out_of_range__refused(virtual, open_hub, alice, bob, ingrid, chain, duration):
+def test_time__virtual_duration_out_of_range__refused(virtual, ledger, open_hub, alice, bob, ingrid, chain, duration):
     hub = open_hub()
-    fields = (alice.address, bob.address, ingrid.address, hub.left.channel_id, hub.right.channel_id, FUND, FUND,
-              chain.blocks.head.timestamp + 86400, duration, 1)  # fmt: skip
+    fields = (alice.address, bob.address, ingrid.address, ETH, ledger.address, chain.chain_id, hub.left.channel_id,
+              hub.right.channel_id, FUND, FUND, chain.blocks.head.timestamp + 86400, duration, 1)  # fmt: skip
     state = (_virtual_id(fields), 0, FUND, FUND, False)
     assert_view_reverts(virtual.virtual_id, fields, reason=VIRTUAL_RANGE)
     assert_view_reverts(virtual.settlement, fields, reason=VIRTUAL_RANGE)
@@ -241,8 +241,8 @@ def test_time__lock_on_out_of_range_virtual_channel__conclude_impossible_only_cl
     # reverts for them, so `conclude` can never split the lock: the registered state can never be
     # concluded. Only a cooperative close (a newer final state both sign) gets the funds out.
     hub = open_hub()
-    fields = (alice.address, bob.address, ingrid.address, hub.left.channel_id, hub.right.channel_id, FUND, FUND,
-              chain.blocks.head.timestamp, duration, 1)  # fmt: skip
+    fields = (alice.address, bob.address, ingrid.address, ETH, ledger.address, chain.chain_id, hub.left.channel_id,
+              hub.right.channel_id, FUND, FUND, chain.blocks.head.timestamp, duration, 1)  # fmt: skip
     lock = Lock(_virtual_id(fields), FUND, FUND)
     state = LedgerState(hub.left.channel_id, 1, ETH_UNIT - FUND, ETH_UNIT - FUND, ETH_UNIT, ETH_UNIT, (lock,))
     t0 = _start(chain)

@@ -177,6 +177,8 @@ def _virtual(network, chain, alice, bob, ingrid) -> VirtualParams:
         chain.pending_timestamp + 86400,
         3600,
         chain.pending_timestamp,
+        ledger_adjudicator=network.alice.adjudicator.address,
+        chain_id=chain.chain_id,
     )
 
 

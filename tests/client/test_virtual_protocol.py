@@ -33,6 +33,7 @@ from tests.client.conftest import (
     BOB_KEY,
     INGRID,
     INGRID_KEY,
+    LEDGER_DOMAIN,
     MAX_VALIDITY,
     NOW,
     VIRTUAL_DOMAIN,
@@ -46,7 +47,18 @@ FUND_ALICE, FUND_BOB = 3 * 10**17, 10**17
 
 def _params(net, validity: int = NOW + 86400, nonce: int = 1) -> VirtualParams:
     return VirtualParams(
-        ALICE, BOB, INGRID, net.alice.channel_id, net.bob.channel_id, FUND_ALICE, FUND_BOB, validity, 3600, nonce
+        ALICE,
+        BOB,
+        INGRID,
+        net.alice.channel_id,
+        net.bob.channel_id,
+        FUND_ALICE,
+        FUND_BOB,
+        validity,
+        3600,
+        nonce,
+        ledger_adjudicator=LEDGER_DOMAIN.verifying_contract,
+        chain_id=LEDGER_DOMAIN.chain_id,
     )
 
 

@@ -213,7 +213,18 @@ class ClientMachine:
     def _open_virtual(self) -> None:
         left, right = self.links["left"], self.links["right"]
         params = VirtualParams(
-            ALICE, BOB, INGRID, left.channel_id, right.channel_id, FUND_ALICE, FUND_BOB, NOW + 86400, 3600, 1
+            ALICE,
+            BOB,
+            INGRID,
+            left.channel_id,
+            right.channel_id,
+            FUND_ALICE,
+            FUND_BOB,
+            NOW + 86400,
+            3600,
+            1,
+            ledger_adjudicator=LEDGER_DOMAIN.verifying_contract,
+            chain_id=LEDGER_DOMAIN.chain_id,
         )
         alice, bob = open_virtual_channel(self.hub, self.ends["left"][0], self.ends["right"][1], params, VIRTUAL_DOMAIN)
         self.virtual_params = params

@@ -418,6 +418,8 @@ class HubMachine(ChainMachine):
             self.next_ts + validity_in,
             duration,
             self._nonce,
+            ledger_adjudicator=str(self.ledger.address),
+            chain_id=self.chain.chain_id,
         )
         vc = Virtual(
             f"v{len(self.virtuals)} {u1}>{u2}", params, (u1, u2), (li1, li2), honest, [VirtualState.initial(params)]

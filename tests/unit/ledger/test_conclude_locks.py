@@ -301,6 +301,8 @@ def test_conclude__lock_of_virtual_with_other_participants__each_side_gets_its_l
         chain.pending_timestamp + 86400,
         3600,
         4242,
+        ledger_adjudicator=str(ledger.address),
+        chain_id=chain.chain_id,
     )
     state = replace(
         hub.left_state,

@@ -22,6 +22,7 @@ ALICE = "0x" + "a1" * 20
 BOB = "0x" + "b0" * 20
 INGRID = "0x" + "1d" * 20
 OTHER = "0x" + "0e" * 20
+LEDGER_ADJUDICATOR = "0x" + "5e" * 20
 E = 10**18
 FUND_ALICE = 3 * 10**17
 FUND_BOB = 10**17
@@ -36,7 +37,18 @@ def _hub(left_reversed: bool = False, bob_first: bool = False):
 
 def _virtual(left, right, funding_alice=FUND_ALICE, funding_bob=FUND_BOB, nonce=0) -> VirtualParams:
     return VirtualParams(
-        ALICE, BOB, INGRID, left.channel_id, right.channel_id, funding_alice, funding_bob, 10**9, 3600, nonce
+        ALICE,
+        BOB,
+        INGRID,
+        left.channel_id,
+        right.channel_id,
+        funding_alice,
+        funding_bob,
+        10**9,
+        3600,
+        nonce,
+        ledger_adjudicator=LEDGER_ADJUDICATOR,
+        chain_id=31337,
     )
 
 

@@ -146,13 +146,23 @@ def test_register__other_sender_at_validity__registers(virtual, vparams, signed_
     assert _record(virtual, vparams) == (1, deadline, 4 * 10**17, False)
 
 
-def test_register__other_sender_final_state_before_validity__reverts_only_alice_or_bob(
-    virtual, vparams, signed_virtual, stranger
+@pytest.mark.parametrize("sender_name", ["ingrid", "stranger"])
+def test_register__other_sender_final_state_before_validity__settles_at_once(
+    virtual, vparams, signed_virtual, chain, request, sender_name
 ):
+    # Review finding 3: a final state both endpoints signed may be registered by anyone at any time, so
+    # Ingrid can settle the outcome both of her ledger channels use (SPEC 9.3).
     final = VirtualState.initial(vparams).pay(10**17, from_alice=True).finalized()
-    with ape.reverts(ONLY):
-        virtual.register(vparams.as_tuple(), *signed_virtual(final), sender=stranger)
-    assert _record(virtual, vparams) == (0, 0, 0, False)
+    assert chain.pending_timestamp < vparams.validity
+    receipt = virtual.register(vparams.as_tuple(), *signed_virtual(final), sender=request.getfixturevalue(sender_name))
+    _assert_event(virtual, receipt, vparams, final, receipt.timestamp + DURATION)
+    assert _record(virtual, vparams) == (final.version, receipt.timestamp + DURATION, final.balance_alice, True)
+    assert tuple(virtual.settlement(vparams.as_tuple())) == (
+        vparams.channel_id,
+        True,
+        final.balance_alice,
+        final.balance_bob,
+    )
 
 
 # --- answering an open dispute ----------------------------------------------------------------------
@@ -197,15 +207,16 @@ def test_register__same_state_again__is_noop(virtual, vparams, signed_virtual, a
     assert _record(virtual, vparams) == before == (1, first.timestamp + DURATION, 2 * 10**17, False)
 
 
-def test_register__same_state_again_without_signatures__is_noop(virtual, vparams, signed_virtual, alice, stranger):
-    # The no-op path returns before checking signatures: the state is already proven registered. All-zero
-    # compact signatures (r = s = 0) would otherwise be refused as invalid.
+def test_register__same_state_again_without_signatures__reverts_invalid_signature(
+    virtual, vparams, signed_virtual, alice, stranger
+):
+    # Review finding 4: signatures are checked before the no-op path, as in the ledger adjudicator.
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state), sender=alice)
     before = _record(virtual, vparams)
     zero = (ZERO_WORD, ZERO_WORD)
-    again = virtual.register(vparams.as_tuple(), state.as_tuple(), zero, zero, sender=stranger)
-    assert len(again.logs) == 0
+    with ape.reverts("virtual: invalid signature"):
+        virtual.register(vparams.as_tuple(), state.as_tuple(), zero, zero, sender=stranger)
     assert _record(virtual, vparams) == before
 
 
@@ -387,6 +398,9 @@ def _raw_params(alice, bob, ingrid, overrides: dict) -> tuple:
         "alice": str(alice.address),
         "bob": str(bob.address),
         "ingrid": str(ingrid.address),
+        "asset": ETH,
+        "ledger_adjudicator": "0x" + "5e" * 20,
+        "chain_id": 31337,
         "ledger_alice": b"\x0a" * 32,
         "ledger_bob": b"\x0b" * 32,
         "funding_alice": 10,
@@ -398,6 +412,12 @@ def _raw_params(alice, bob, ingrid, overrides: dict) -> tuple:
     for key, value in overrides.items():
         fields[key] = fields.get(value, value)  # a field name copies that field
     return tuple(fields.values())
+
+
+def _virtual_params(raw: tuple) -> VirtualParams:
+    """The Python parameters of a raw ABI tuple (its order is the contract's, not the dataclass's)."""
+    alice, bob, ingrid, asset, adjudicator, chain_id, *rest = raw
+    return VirtualParams(alice, bob, ingrid, *rest, asset=asset, ledger_adjudicator=adjudicator, chain_id=chain_id)
 
 
 INVALID_PARAMS = [
@@ -429,7 +449,7 @@ def test_register__invalid_params__reverts(virtual, alice, bob, ingrid, signed_v
 @pytest.mark.parametrize(("overrides", "reason"), INVALID_PARAMS)
 def test_virtual_params__invalid__raises_invalid_params(alice, bob, ingrid, overrides, reason):
     with pytest.raises(InvalidParams):
-        VirtualParams(*_raw_params(alice, bob, ingrid, overrides))
+        _virtual_params(_raw_params(alice, bob, ingrid, overrides))
 
 
 @pytest.mark.parametrize("duration", [MIN_CHALLENGE_DURATION, MAX_CHALLENGE_DURATION])
@@ -442,7 +462,7 @@ def test_register__duration_at_bound__registers(virtual, make_virtual, hub_ids, 
 
 def test_register__raw_valid_params__match_virtual_params(virtual, alice, bob, ingrid):
     raw = _raw_params(alice, bob, ingrid, {})
-    assert virtual.virtual_id(raw) == VirtualParams(*raw).channel_id
+    assert virtual.virtual_id(raw) == _virtual_params(raw).channel_id
 
 
 # --- signatures -------------------------------------------------------------------------------------
