@@ -50,7 +50,9 @@ VIRTUAL_DURATIONS = (3600, 5400)
 _HOLDINGS = selector("holdings(bytes32)")
 _DISPUTE = selector("dispute(bytes32)")
 _CREDITS = selector("credits(address,address)")
-_VIRTUAL_PARAMS_ABI = "(address,address,address,bytes32,bytes32,uint256,uint256,uint64,uint64,uint256)"
+_VIRTUAL_PARAMS_ABI = (
+    "(address,address,address,address,address,uint256,bytes32,bytes32,uint256,uint256,uint64,uint64,uint256)"
+)
 _SETTLEMENT = selector(f"settlement({_VIRTUAL_PARAMS_ABI})")
 _RECORD = selector("record(bytes32)")
 
