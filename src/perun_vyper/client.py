@@ -129,7 +129,8 @@ class _Channel:
                 f"our proposal of version {self._pending.state.version} is still in flight; send pending() "
                 "again and complete() it before proposing another update"
             )
-        self._check(self._require_latest().state, state, self.side, release, hub_pair=False)
+        with self._chain().pinned():
+            self._check(self._require_latest().state, state, self.side, release, hub_pair=False)
         digest = self.digest(state)
         signature = self._signer.sign(digest)
         signed = self._ordered(state, signature, None)
@@ -209,7 +210,8 @@ class _Channel:
                 "this party holds no initial state of the channel; open it (sign version 0) before accepting updates"
             )
         self._revalidate(state)
-        self._check(latest.state, state, 1 - self.side, update.release, hub_pair=hub_pair)
+        with self._chain().pinned():
+            self._check(latest.state, state, 1 - self.side, update.release, hub_pair=hub_pair)
         digest = self.digest(state)
         verify_digest(digest, update.signature, self._peer)
         countersig = self._signer.sign(digest)
@@ -290,6 +292,9 @@ class _Channel:
 
     def _release_evidence(self, state: State) -> VirtualFinal | None:
         return None
+
+    def _chain(self) -> ChainView:
+        raise NotImplementedError
 
     def _check(self, old: Any, new: Any, proposer: int, release: VirtualFinal | None, *, hub_pair: bool) -> None:
         raise NotImplementedError
@@ -434,6 +439,9 @@ class LedgerChannel(_Channel):
             self._verify_final(virtual, release)
             check_release(self.params, old, new, virtual, release.state)
         self._require_funded(new)
+
+    def _chain(self) -> ChainView:
+        return self.chain
 
     def _agreed(self, virtual_id: bytes) -> VirtualParams:
         """The parameters of a virtual channel this party agreed to (it is in our store)."""
@@ -663,6 +671,9 @@ class VirtualChannel(_Channel):
         # the record can still take this state (SPEC 11.1).
         self.ledger.chain.ledger(self.ledger.channel_id).require_open()
         self.ledger.chain.require_virtual_open(self.channel_id, self.params.expiry)
+
+    def _chain(self) -> ChainView:
+        return self.ledger.chain
 
     def ledger_holds_lock(self) -> bool:
         latest = self.ledger.latest

@@ -12,6 +12,8 @@ confirmations`` for deposits, so a deposit a reorg could still drop is not count
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +98,11 @@ class ChainReader:
         self.address = to_checksum_address(str(contract.address))
         self._web3 = contract.provider.web3
 
-    def head(self) -> Head:
-        block = self._web3.eth.get_block("latest")
+    def head_number(self) -> int:
+        return int(self._web3.provider.make_request("eth_blockNumber", [])["result"], 16)
+
+    def head(self, number: int) -> Head:
+        block = self._web3.eth.get_block(number)
         return Head(int(block["number"]), int(block["timestamp"]))
 
     def call(self, signature: str, arg_types: list[str], args: list[Any], out: list[str], block: int | str) -> Any:
@@ -160,7 +165,8 @@ class ChainView:
         self._virtual_reader: ChainReader | None = None
         self._told: dict[bytes, LedgerStatus | VirtualStatus] = {}
         self._cache: dict[bytes, LedgerStatus | VirtualStatus] = {}
-        self._cached_block = -1
+        self._cached_head: Head | None = None
+        self._pinned = 0
 
     @property
     def connected(self) -> bool:
@@ -170,13 +176,26 @@ class ChainView:
         """Tell a view without a chain connection what the chain says about one channel."""
         self._told[status.channel] = status
 
-    def _head(self) -> Head:
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Read the head once for every status read inside (one signing decision, one block)."""
+        if self._reader is not None and self._pinned == 0:
+            self._head(force=True)
+        self._pinned += 1
+        try:
+            yield
+        finally:
+            self._pinned -= 1
+
+    def _head(self, force: bool = False) -> Head:
         assert self._reader is not None
-        head = self._reader.head()
-        if head.number != self._cached_block:
+        if self._pinned and not force and self._cached_head is not None:
+            return self._cached_head
+        number = self._reader.head_number()
+        if self._cached_head is None or number != self._cached_head.number:
             self._cache.clear()
-            self._cached_block = head.number
-        return head
+            self._cached_head = self._reader.head(number)
+        return self._cached_head
 
     def ledger(self, channel: bytes) -> LedgerStatus:
         """The ledger channel's on-chain status (what it was told, without a chain connection)."""
