@@ -19,10 +19,19 @@
 """
 
 
+# @dev The interface this contract implements (the ledger reads `settlement`).
 from .interfaces import IVirtualAdjudicator
+# @dev Stateless: the bounds both adjudicators enforce.
 from .modules import channel_bounds
+# @dev Stateless: the layout of the record.
+from .modules import packed_words
+# @dev Stateless: the one function that raises a revert reason.
 from .modules import revert_reason
+# @dev `initializes`: the domain separator is this contract's (its
+# immutables are set by our constructor).
 from .modules import typed_signatures
+# @dev Stateless: the virtual types, their hashing and parameter checks.
+from .modules import virtual_types
 
 
 implements: IVirtualAdjudicator
@@ -44,40 +53,6 @@ MAX_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MAX_CHALLENGE_
 
 # @dev See `channel_bounds.MAX_AMOUNT`.
 MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
-
-
-# @dev Bit 255 of a record marks a final state: the outcome settled at once.
-_FINAL_BIT: constant(uint256) = 2**255
-
-
-# @dev Mask of a 64-bit field of a record (version, deadline).
-_U64_MASK: constant(uint256) = 2**64 - 1
-
-
-# @dev EIP-712 type hash of `VirtualParams`; the virtual channel id is the
-# struct hash of the parameters.
-_PARAMS_TYPE_HASH: constant(bytes32) = keccak256(
-    "VirtualParams(address alice,address bob,address ingrid,address asset,address ledgerAdjudicator,uint256 chainId,bytes32 ledgerAlice,bytes32 ledgerBob,uint256 fundingAlice,uint256 fundingBob,uint64 validity,uint64 challengeDuration,uint256 nonce)"
-)
-
-
-# @dev EIP-712 type hash of `VirtualState`.
-_STATE_TYPE_HASH: constant(bytes32) = keccak256(
-    "VirtualState(bytes32 channel,uint64 version,uint256 balanceAlice,uint256 balanceBob,bool isFinal)"
-)
-
-
-struct VirtualState:
-    # @dev The virtual channel id (see `virtual_id`).
-    channel: bytes32
-    # @dev Strictly increasing with every payment Alice and Bob sign.
-    version: uint64
-    # @dev What Alice is owed.
-    balance_alice: uint256
-    # @dev What Bob is owed.
-    balance_bob: uint256
-    # @dev A final state settles the outcome at once (fast close).
-    is_final: bool
 
 
 # @dev One record per virtual channel, packed: bits 0-63 the registered
@@ -107,7 +82,7 @@ def __init__():
 @external
 def register(
     params: IVirtualAdjudicator.VirtualParams,
-    state: VirtualState,
+    state: virtual_types.VirtualState,
     sig_alice: typed_signatures.Signature,
     sig_bob: typed_signatures.Signature,
 ):
@@ -126,16 +101,17 @@ def register(
     @param sig_alice Alice's EIP-712 signature of `state`.
     @param sig_bob Bob's EIP-712 signature of `state`.
     """
-    channel: bytes32 = self._virtual_id(params)
+    channel: bytes32 = virtual_types._virtual_id(params)
     if state.channel != channel:
         revert_reason._raise("virtual: state for another channel")
-    if state.balance_alice > channel_bounds.MAX_AMOUNT or state.balance_bob > channel_bounds.MAX_AMOUNT:
-        revert_reason._raise("virtual: amount too large")
+    # One comparison of the OR: MAX_AMOUNT is 2**120 - 1.
+    if state.balance_alice | state.balance_bob > channel_bounds.MAX_AMOUNT:
+        virtual_types._refuse_amount_too_large()
     if state.balance_alice + state.balance_bob != params.funding_alice + params.funding_bob:
         revert_reason._raise("virtual: balances do not match funding")
     # Signatures first, as in the ledger adjudicator: a re-registration
     # with invalid signatures reverts instead of passing as a no-op.
-    digest: bytes32 = typed_signatures._typed_digest(self._state_hash(state))
+    digest: bytes32 = typed_signatures._typed_digest(virtual_types._state_hash(state))
     self._check_signer(digest, sig_alice, params.alice)
     self._check_signer(digest, sig_bob, params.bob)
     record: uint256 = self._records[channel]
@@ -147,23 +123,23 @@ def register(
         if not state.is_final and msg.sender != params.alice and msg.sender != params.bob:
             if block.timestamp < convert(params.validity, uint256):
                 revert_reason._raise("virtual: only Alice or Bob before validity")
-        if block.timestamp >= self._expiry(params):
+        if block.timestamp >= virtual_types._expiry(params):
             revert_reason._raise("virtual: channel expired")
         deadline = block.timestamp + convert(params.challenge_duration, uint256)
     else:
-        if record & _FINAL_BIT != 0:
+        if record & packed_words.FINAL_BIT != 0:
             revert_reason._raise("virtual: channel concluded")
-        deadline = (record >> 64) & _U64_MASK
+        deadline = (record >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK
         if block.timestamp >= deadline:
             revert_reason._raise("virtual: challenge period over")
-        version: uint64 = convert(record & _U64_MASK, uint64)
-        if state.version == version and not state.is_final and state.balance_alice == (record >> 128) & channel_bounds.MAX_AMOUNT:
+        version: uint64 = convert(record & packed_words.U64_MASK, uint64)
+        if state.version == version and not state.is_final and state.balance_alice == (record >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT:
             return
         if state.version <= version:
             revert_reason._raise("virtual: stale version")
-    record = convert(state.version, uint256) | (deadline << 64) | (state.balance_alice << 128)
+    record = convert(state.version, uint256) | (deadline << packed_words.DEADLINE_SHIFT) | (state.balance_alice << packed_words.PAYOUT_SHIFT)
     if state.is_final:
-        record |= _FINAL_BIT
+        record |= packed_words.FINAL_BIT
     self._records[channel] = record
     log Registered(
         channel=channel,
@@ -191,14 +167,14 @@ def settlement(params: IVirtualAdjudicator.VirtualParams) -> (bytes32, bool, uin
             initial funding if nobody registered).
     @return balance_bob Bob's share, likewise.
     """
-    channel: bytes32 = self._virtual_id(params)
+    channel: bytes32 = virtual_types._virtual_id(params)
     record: uint256 = self._records[channel]
     if record == 0:
-        return channel, block.timestamp >= self._expiry(params), params.funding_alice, params.funding_bob
-    balance_alice: uint256 = (record >> 128) & channel_bounds.MAX_AMOUNT
+        return channel, block.timestamp >= virtual_types._expiry(params), params.funding_alice, params.funding_bob
+    balance_alice: uint256 = (record >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT
     # The registered state conserved the funding total, so this cannot underflow.
     balance_bob: uint256 = params.funding_alice + params.funding_bob - balance_alice
-    settled: bool = record & _FINAL_BIT != 0 or block.timestamp >= (record >> 64) & _U64_MASK
+    settled: bool = record & packed_words.FINAL_BIT != 0 or block.timestamp >= (record >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK
     return channel, settled, balance_alice, balance_bob
 
 
@@ -215,58 +191,11 @@ def record(channel: bytes32) -> (uint64, uint64, uint256, bool):
     """
     word: uint256 = self._records[channel]
     return (
-        convert(word & _U64_MASK, uint64),
-        convert((word >> 64) & _U64_MASK, uint64),
-        (word >> 128) & channel_bounds.MAX_AMOUNT,
-        word & _FINAL_BIT != 0,
+        convert(word & packed_words.U64_MASK, uint64),
+        convert((word >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK, uint64),
+        (word >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT,
+        word & packed_words.FINAL_BIT != 0,
     )
-
-
-@external
-@pure
-def virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
-    """
-    @notice The id of the virtual channel with these parameters. Reverts on
-            parameters no virtual channel may use.
-    @param params The virtual channel's parameters.
-    @return The EIP-712 struct hash of `params`.
-    """
-    return self._virtual_id(params)
-
-
-@external
-@pure
-def state_hash(state: VirtualState) -> bytes32:
-    """
-    @notice The EIP-712 struct hash of a virtual state.
-    @param state The state.
-    @return `hashStruct(state)`.
-    """
-    return self._state_hash(state)
-
-
-@external
-@view
-def state_digest(state: VirtualState) -> bytes32:
-    """
-    @notice The digest Alice and Bob sign for `state` in this contract's
-            domain.
-    @param state The state.
-    @return The EIP-712 digest.
-    """
-    return typed_signatures._typed_digest(self._state_hash(state))
-
-
-@internal
-@pure
-def _expiry(params: IVirtualAdjudicator.VirtualParams) -> uint256:
-    """
-    @dev The moment from which an unregistered channel settles on its
-         initial split and can no longer be registered.
-    @param params The virtual channel's parameters.
-    @return `validity + challenge_duration`, computed without overflow.
-    """
-    return convert(params.validity, uint256) + convert(params.challenge_duration, uint256)
 
 
 @internal
@@ -283,64 +212,3 @@ def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expect
         revert_reason._raise("virtual: invalid signature")
     if signer != expected:
         revert_reason._raise("virtual: wrong signer")
-
-
-@internal
-@pure
-def _virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
-    """
-    @dev Checks the parameters and derives the virtual channel id.
-    @param params The virtual channel's parameters.
-    @return The virtual channel id.
-    """
-    if params.alice == empty(address) or params.bob == empty(address) or params.ingrid == empty(address):
-        revert_reason._raise("virtual: zero participant")
-    if params.alice == params.bob or params.alice == params.ingrid or params.bob == params.ingrid:
-        revert_reason._raise("virtual: same participant")
-    if params.ledger_alice == params.ledger_bob:
-        revert_reason._raise("virtual: same ledger channel")
-    if (
-        params.challenge_duration < channel_bounds.MIN_CHALLENGE_DURATION
-        or params.challenge_duration > channel_bounds.MAX_CHALLENGE_DURATION
-    ):
-        revert_reason._raise("virtual: challenge duration out of range")
-    if params.funding_alice > channel_bounds.MAX_AMOUNT or params.funding_bob > channel_bounds.MAX_AMOUNT:
-        revert_reason._raise("virtual: amount too large")
-    return keccak256(
-        abi_encode(
-            _PARAMS_TYPE_HASH,
-            params.alice,
-            params.bob,
-            params.ingrid,
-            params.asset,
-            params.ledger_adjudicator,
-            params.chain_id,
-            params.ledger_alice,
-            params.ledger_bob,
-            params.funding_alice,
-            params.funding_bob,
-            params.validity,
-            params.challenge_duration,
-            params.nonce,
-        )
-    )
-
-
-@internal
-@pure
-def _state_hash(state: VirtualState) -> bytes32:
-    """
-    @dev The EIP-712 struct hash of a virtual state.
-    @param state The state.
-    @return `hashStruct(state)`.
-    """
-    return keccak256(
-        abi_encode(
-            _STATE_TYPE_HASH,
-            state.channel,
-            state.version,
-            state.balance_alice,
-            state.balance_bob,
-            state.is_final,
-        )
-    )

@@ -70,6 +70,18 @@ def ledger(project, deployer, virtual):
 
 
 @pytest.fixture(scope="session")
+def ledger_hashing(project, deployer):
+    """The ledger's hashing views (channel id, state hash, digest), built from its modules."""
+    return deployer.deploy(project.LedgerHashing)
+
+
+@pytest.fixture(scope="session")
+def virtual_hashing(project, deployer):
+    """The virtual adjudicator's hashing views, built from its modules."""
+    return deployer.deploy(project.VirtualHashing)
+
+
+@pytest.fixture(scope="session")
 def virtual_domain(virtual, chain) -> Domain:
     return Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, virtual.address)
 

@@ -156,6 +156,20 @@ def _typed_digest(struct_hash: bytes32) -> bytes32:
 
 @internal
 @pure
+def _digest(domain_separator: bytes32, struct_hash: bytes32) -> bytes32:
+    """
+    @dev The EIP-712 digest of a struct in a given domain: what
+         `_typed_digest` computes with this contract's separator, for a
+         harness that reports the digests of another contract's domain.
+    @param domain_separator The domain separator.
+    @param struct_hash The EIP-712 `hashStruct` of the signed message.
+    @return The 32-byte digest that signers sign.
+    """
+    return keccak256(concat(b"\x19\x01", domain_separator, struct_hash))
+
+
+@internal
+@pure
 def _recover(digest: bytes32, signature: Signature) -> address:
     """
     @dev Recovers the signer of `digest` from a compact EIP-2098

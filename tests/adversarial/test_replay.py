@@ -603,7 +603,7 @@ def test_replay__virtual_state_on_chain_4242__refused_there_own_signature_accept
 
 
 def test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatures_stop(
-    ledger, virtual, open_channel, open_hub, make_virtual, alice, bob, stranger, chain, restore_chain_id
+    ledger_hashing, ledger, virtual, open_channel, open_hub, make_virtual, alice, bob, stranger, chain, restore_chain_id
 ):
     # Fork safety: the contracts cache the separator for chain 31337 and rebuild it when chain.id
     # differs. After `anvil_setChainId` the same deployment (same storage, same address) refuses every
@@ -624,7 +624,7 @@ def test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatu
     assert ledger.DOMAIN_SEPARATOR() == new_l.separator != old_l.separator
     assert virtual.DOMAIN_SEPARATOR() == new_v.separator != old_v.separator
     assert ledger.eip712Domain()[3] == virtual.eip712Domain()[3] == OTHER_CHAIN_ID
-    assert ledger.state_digest(state.as_tuple()) == new_l.digest(state.struct_hash())
+    assert ledger_hashing.state_digest(state.as_tuple(), ledger.DOMAIN_SEPARATOR()) == new_l.digest(state.struct_hash())
 
     # Pre-fork signatures, mined on the forked chain: refused.
     old = _raw(

@@ -131,13 +131,13 @@ def test_time__ledger_deadline__exactly_one_of_register_and_conclude_is_open(
 
 @pytest.mark.parametrize("duration", OUT_OF_RANGE)
 def test_time__ledger_duration_out_of_range__every_params_entry_refuses(
-    ledger, token, alice, bob, stranger, chain, duration
+    ledger, ledger_hashing, token, alice, bob, stranger, chain, duration
 ):
     eth_params = (alice.address, bob.address, ETH, duration, 4242)
     token_params = (alice.address, bob.address, token.address, duration, 4242)
     state = LedgerState(b"\x01" * 32, 1, 1, 1, 1, 1)
     final = replace(state, is_final=True)
-    assert_view_reverts(ledger.channel_id, eth_params, reason=LEDGER_RANGE)
+    assert_view_reverts(ledger_hashing.channel_id, eth_params, reason=LEDGER_RANGE)
     with ape.reverts(LEDGER_RANGE):
         ledger.register(eth_params, state.as_tuple(), NO_SIG, NO_SIG, sender=stranger)
     with ape.reverts(LEDGER_RANGE):
@@ -154,7 +154,7 @@ def test_time__ledger_duration_out_of_range__every_params_entry_refuses(
 
 @pytest.mark.parametrize("duration", [MAX_CHALLENGE_DURATION + 1])
 def test_time__ledger_duration_out_of_range__eth_deposit_by_id_is_accepted_and_stuck(
-    ledger, alice, bob, stranger, chain, duration
+    ledger_hashing, ledger, alice, bob, stranger, chain, duration
 ):
     # Documented trade-off (SPEC §2, §8): `deposit` sees only the channel id, so it cannot check the
     # duration. ETH sent to the id of out-of-range parameters is accepted, and then no entry point can
@@ -170,7 +170,11 @@ def test_time__ledger_duration_out_of_range__eth_deposit_by_id_is_accepted_and_s
     state = LedgerState(channel, 1, ETH_UNIT, ETH_UNIT, ETH_UNIT, ETH_UNIT)
     final = replace(state, is_final=True)
     sigs = [
-        compact(sign_digest(who.private_key, ledger.state_digest(signed_state.as_tuple())))
+        compact(
+            sign_digest(
+                who.private_key, ledger_hashing.state_digest(signed_state.as_tuple(), ledger.DOMAIN_SEPARATOR())
+            )
+        )
         for signed_state in (state, final)
         for who in (alice, bob)
     ]
@@ -221,12 +225,14 @@ def test_time__virtual_dispute_deadline__newer_state_until_deadline_settled_from
 
 
 @pytest.mark.parametrize("duration", OUT_OF_RANGE)
-def test_time__virtual_duration_out_of_range__refused(virtual, ledger, open_hub, alice, bob, ingrid, chain, duration):
+def test_time__virtual_duration_out_of_range__refused(
+    virtual_hashing, virtual, ledger, open_hub, alice, bob, ingrid, chain, duration
+):
     hub = open_hub()
     fields = (alice.address, bob.address, ingrid.address, ETH, ledger.address, chain.chain_id, hub.left.channel_id,
               hub.right.channel_id, FUND, FUND, chain.blocks.head.timestamp + 86400, duration, 1)  # fmt: skip
     state = (_virtual_id(fields), 0, FUND, FUND, False)
-    assert_view_reverts(virtual.virtual_id, fields, reason=VIRTUAL_RANGE)
+    assert_view_reverts(virtual_hashing.virtual_id, fields, reason=VIRTUAL_RANGE)
     assert_view_reverts(virtual.settlement, fields, reason=VIRTUAL_RANGE)
     with ape.reverts(VIRTUAL_RANGE):
         virtual.register(fields, state, NO_SIG, NO_SIG, sender=alice)

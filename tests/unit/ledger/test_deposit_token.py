@@ -300,7 +300,9 @@ def _bad_params(alice, bob, token) -> list[tuple[tuple, str]]:
 
 
 @pytest.mark.parametrize("case", range(6))
-def test_deposit_token__invalid_params__reverts_with_reason(ledger, token, alice, bob, case: int) -> None:
+def test_deposit_token__invalid_params__reverts_with_reason(
+    ledger, ledger_hashing, token, alice, bob, case: int
+) -> None:
     raw, reason = _bad_params(alice, bob, token)[case]
     token.approve(ledger, 10, sender=alice)
     before = token.balanceOf(alice)
@@ -309,7 +311,7 @@ def test_deposit_token__invalid_params__reverts_with_reason(ledger, token, alice
         ChannelParams(*raw)
     with ape.reverts(reason):
         ledger.deposit_token(raw, 0, 10, sender=alice)
-    assert_view_reverts(ledger.channel_id, raw, reason=reason)
+    assert_view_reverts(ledger_hashing.channel_id, raw, reason=reason)
 
     assert token.balanceOf(alice) == before
     assert token.allowance(alice, ledger) == 10

@@ -26,7 +26,14 @@ def _registered(ledger, receipt) -> list:
 def _sign_raw(ledger, state_tuple, account) -> tuple[bytes, bytes]:
     """A valid (compact) signature of a state tuple LedgerState would refuse to build (digest from the
     contract)."""
-    return compact(sign_digest(account.private_key, ledger.state_digest(state_tuple)))
+    return compact(
+        sign_digest(
+            account.private_key,
+            ape.accounts.test_accounts[0]
+            .deploy(ape.project.LedgerHashing)
+            .state_digest(state_tuple, ledger.DOMAIN_SEPARATOR()),
+        )
+    )
 
 
 def _signed_raw(ledger, state_tuple, alice, bob) -> tuple:
@@ -608,7 +615,7 @@ def _raw_params(alice, bob, **overrides) -> tuple:
         ({"duration": 0}, "ledger: challenge duration out of range"),
     ],
 )
-def test_register__invalid_params__reverts(ledger, alice, bob, stranger, sign, overrides, reason):
+def test_register__invalid_params__reverts(ledger, ledger_hashing, alice, bob, stranger, sign, overrides, reason):
     if overrides.get("b") == "alice":
         overrides = {"b": str(alice.address)}
     params = _raw_params(alice, bob, **overrides)
@@ -618,7 +625,7 @@ def test_register__invalid_params__reverts(ledger, alice, bob, stranger, sign, o
         ledger.register(
             params, state.as_tuple(), compact(sign(state, alice)), compact(sign(state, bob)), sender=stranger
         )
-    assert_view_reverts(ledger.channel_id, params, reason=reason)
+    assert_view_reverts(ledger_hashing.channel_id, params, reason=reason)
 
 
 @pytest.mark.parametrize("duration", [MIN_CHALLENGE_DURATION, MAX_CHALLENGE_DURATION])

@@ -15,17 +15,19 @@ DOMAIN_TYPES = [
 ]
 
 
-def test_virtual_id__matches_contract(virtual, open_hub, make_virtual):
+def test_virtual_id__matches_contract(virtual_hashing, virtual, open_hub, make_virtual):
     vparams = make_virtual(open_hub(), 3, 4, validity=2**40, challenge_duration=7200, nonce=2**255)
-    assert virtual.virtual_id(vparams.as_tuple()) == vparams.channel_id
+    assert virtual_hashing.virtual_id(vparams.as_tuple()) == vparams.channel_id
 
 
-def test_state_hash_and_digest__match_contract_and_eth_account(virtual, virtual_domain, open_hub, make_virtual):
+def test_state_hash_and_digest__match_contract_and_eth_account(
+    virtual_hashing, virtual, virtual_domain, open_hub, make_virtual
+):
     vparams = make_virtual(open_hub())
     state = VirtualState.initial(vparams).pay(5, from_alice=True).finalized()
-    assert virtual.state_hash(state.as_tuple()) == state.struct_hash()
+    assert virtual_hashing.state_hash(state.as_tuple()) == state.struct_hash()
     digest = virtual_domain.digest(state.struct_hash())
-    assert virtual.state_digest(state.as_tuple()) == digest
+    assert virtual_hashing.state_digest(state.as_tuple(), virtual.DOMAIN_SEPARATOR()) == digest
     signable = encode_typed_data(
         full_message={
             "types": {"EIP712Domain": DOMAIN_TYPES, **VIRTUAL_STATE_TYPES},
@@ -53,12 +55,17 @@ def test_register__signature_abi__is_compact_r_vs_pair(virtual):
     ]
 
 
-def test_state_digest__compact_signature__packs_v_into_top_bit(virtual, virtual_domain, open_hub, make_virtual, alice):
+def test_state_digest__compact_signature__packs_v_into_top_bit(
+    virtual_hashing, virtual, virtual_domain, open_hub, make_virtual, alice
+):
     # The signature Alice makes over the contract's digest, in the (r, vs) form register takes.
     vparams = make_virtual(open_hub())
     state = VirtualState.initial(vparams).pay(5, from_alice=True)
     sig = sign_state(alice.private_key, state, virtual_domain)
-    assert sign_digest(alice.private_key, virtual.state_digest(state.as_tuple())) == sig
+    assert (
+        sign_digest(alice.private_key, virtual_hashing.state_digest(state.as_tuple(), virtual.DOMAIN_SEPARATOR()))
+        == sig
+    )
     r, vs = compact(sig)
     word = int.from_bytes(vs, "big")
     assert (r, word & (2**255 - 1), word >> 255) == (sig[:32], int.from_bytes(sig[32:64], "big"), sig[64] - 27)

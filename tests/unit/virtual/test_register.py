@@ -78,7 +78,14 @@ def _record(virtual, vparams) -> tuple:
 def _sign_raw(virtual, state_tuple, account) -> tuple[bytes, bytes]:
     """A valid compact signature of a state tuple VirtualState would refuse to build (digest from the
     contract)."""
-    return compact(sign_digest(account.private_key, virtual.state_digest(state_tuple)))
+    return compact(
+        sign_digest(
+            account.private_key,
+            ape.accounts.test_accounts[0]
+            .deploy(ape.project.VirtualHashing)
+            .state_digest(state_tuple, virtual.DOMAIN_SEPARATOR()),
+        )
+    )
 
 
 def test_constants__python_side__match(virtual):
@@ -437,13 +444,15 @@ INVALID_PARAMS = [
 
 
 @pytest.mark.parametrize(("overrides", "reason"), INVALID_PARAMS)
-def test_register__invalid_params__reverts(virtual, alice, bob, ingrid, signed_virtual, overrides, reason):
+def test_register__invalid_params__reverts(
+    virtual_hashing, virtual, alice, bob, ingrid, signed_virtual, overrides, reason
+):
     params = _raw_params(alice, bob, ingrid, overrides)
     # Any state: the parameter check comes first.
     state = VirtualState(b"\x01" * 32, 1, 10, 20)
     with ape.reverts(reason):
         virtual.register(params, *signed_virtual(state), sender=alice)
-    assert_view_reverts(virtual.virtual_id, params, reason=reason)
+    assert_view_reverts(virtual_hashing.virtual_id, params, reason=reason)
 
 
 @pytest.mark.parametrize(("overrides", "reason"), INVALID_PARAMS)
@@ -460,9 +469,9 @@ def test_register__duration_at_bound__registers(virtual, make_virtual, hub_ids, 
     _assert_event(virtual, receipt, vparams, state, receipt.timestamp + duration)
 
 
-def test_register__raw_valid_params__match_virtual_params(virtual, alice, bob, ingrid):
+def test_register__raw_valid_params__match_virtual_params(virtual_hashing, virtual, alice, bob, ingrid):
     raw = _raw_params(alice, bob, ingrid, {})
-    assert virtual.virtual_id(raw) == _virtual_params(raw).channel_id
+    assert virtual_hashing.virtual_id(raw) == _virtual_params(raw).channel_id
 
 
 # --- signatures -------------------------------------------------------------------------------------
