@@ -421,6 +421,7 @@ class LedgerChannel(_Channel):
             assert virtual_id is not None
             virtual = self._agreed(virtual_id)
             check_lock(self.params, old, new, virtual)
+            self._require_never_locked(virtual)
             self.chain.require_virtual_open(virtual.channel_id, virtual.expiry)
             if self.address == virtual.ingrid and self.channel_id == virtual.ledger_bob:
                 self._require_first_lock(virtual)
@@ -461,6 +462,22 @@ class LedgerChannel(_Channel):
         except Exception as exc:
             raise RefusedUpdate(f"virtual channel {_hex(virtual_id)} does not use this ledger channel: {exc}") from exc
         return virtual
+
+    def _require_never_locked(self, virtual: VirtualParams) -> None:
+        """A virtual channel is locked at most once in a ledger channel: once released (or finalised), a new
+        lock would be split on-chain by an outcome the release already paid out, moving funds a second time."""
+        final = self.store.latest(virtual.channel_id)
+        if final is not None and final.state.is_final:
+            raise RefusedUpdate(
+                f"virtual channel {_hex(virtual.channel_id)} is closed (a final state is stored); it is never "
+                "locked again: open a new virtual channel (another nonce)"
+            )
+        for signed in self.store.history(self.channel_id):
+            if any(lock.channel == virtual.channel_id for lock in signed.state.locks):
+                raise RefusedUpdate(
+                    f"virtual channel {_hex(virtual.channel_id)} was already locked in this ledger channel (version "
+                    f"{signed.state.version}); it is never locked twice: open a new virtual channel (another nonce)"
+                )
 
     def _require_first_lock(self, virtual: VirtualParams) -> None:
         first = self.store.latest(virtual.ledger_alice)

@@ -207,6 +207,23 @@ def test_ledger_accept__lock_amounts_not_the_funding__refused(network):
     assert snapshot(network.alice.store) == before
 
 
+def test_ledger_accept__relock_of_released_virtual_channel__refused(network):
+    # Found by the client fuzzer: after an off-chain close, Ingrid proposes the same lock again. Split
+    # on-chain by the final record, it would pay Alice her final balance out of funds the release already
+    # gave back (Ingrid gains what Alice paid Bob, with nothing to match in Bob's channel).
+    params = _params(network)
+    alice, bob = open_virtual_channel(network.hub, network.alice, network.bob, params, VIRTUAL_DOMAIN)
+    pay(alice, bob, 10**17)
+    close_virtual_channel(network.hub, alice, bob)
+    relock = open_virtual(network.left.state, network.left.params, params)
+    before = snapshot(network.alice.store)
+    with pytest.raises(RefusedUpdate, match="it is never locked again"):
+        network.alice.accept(forge(relock, INGRID_KEY))
+    assert snapshot(network.alice.store) == before
+    with pytest.raises(RefusedUpdate, match="it is never locked again"):
+        network.left.propose(relock)
+
+
 # --- Ingrid ----------------------------------------------------------------------------------------------
 
 

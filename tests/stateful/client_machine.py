@@ -18,6 +18,14 @@ file (every row, byte for byte) and every client's memory as they were.
 
 The model tracks each channel's balances from completed updates only; the invariants check both parties'
 memory and store files against it after every step, up to the one update in flight.
+
+The chain, as the parties are told about it (``ChainView.observe``, SPEC 11.1): in examples with disputes,
+a channel can be registered on-chain at any moment with any version both parties fully signed (typically
+a stale one), answered with a higher one, and a ledger channel concluded once its latest state is
+registered. From then on nobody signs a new state the registration makes unenforceable: every proposal
+and every acceptance of a new version there raises ``Unenforceable`` and writes nothing (an update in
+flight at the registration included), while what both signed before stays enforceable: each party still
+holds a fully signed state at least as new as the registered one. A restarted party is told again.
 """
 
 from __future__ import annotations
@@ -42,16 +50,20 @@ from perun_vyper import (
     InvalidState,
     LedgerChannel,
     LedgerState,
+    LedgerStatus,
     RefusedUpdate,
     SignedState,
     Store,
     StoreError,
+    Unenforceable,
     Update,
     VirtualChannel,
     VirtualParams,
     VirtualState,
+    VirtualStatus,
     close_virtual_channel,
     exchange,
+    open_virtual,
     open_virtual_channel,
     resume,
 )
@@ -87,6 +99,9 @@ NEXT_FORGERIES = ("stranger_key", "own_key", "flipped_signature", "other_split",
 ANY_FORGERIES = ("rewrite", "wrong_channel", "wrong_type", "repeat_wrong_signature")
 # Forged answers sent to a proposer with its proposal in flight.
 COUNTERSIG_FORGERIES = ("stranger_key", "own_key", "flipped", "other_split", "other_update", "stale_wrong")
+# Forged updates whose state is a valid next one: a receiver stopped by a registration refuses them
+# (Unenforceable) before it looks at the signature.
+REACHES_CHAIN_CHECK = ("stranger_key", "own_key", "flipped_signature", "other_split")
 
 State = LedgerState | VirtualState
 
@@ -136,6 +151,20 @@ class Flight:
 
 
 @dataclass
+class Registration:
+    """What the chain says about one link: the registered state (both parties signed it), and whether
+    the ledger channel concluded since."""
+
+    state: State
+    deadline: int
+    concluded: bool = False
+
+    @property
+    def version(self) -> int:
+        return self.state.version
+
+
+@dataclass
 class Link:
     """The model of one channel: what both parties agreed to, from completed updates only."""
 
@@ -150,6 +179,7 @@ class Link:
     version: int = 0
     final: bool = False
     flight: Flight | None = None
+    registration: Registration | None = None
 
     @property
     def parties(self) -> tuple[str, str]:
@@ -172,10 +202,15 @@ class ClientMachine:
         self.completed: dict[str, list[tuple[int, Update, bytes]]] = {}  # link -> (proposer, update, countersig)
         self.seen: dict[tuple[str, bytes], list[SignedState]] = {}  # a store's history of a channel, last check
         self.verified: set[tuple[bytes, SignedState]] = set()  # signed states whose two signatures verify
+        self.disputes = False  # whether this example registers channels on-chain
+        # (party, link) -> the newest version the party had signed there when a registration stopped it
+        # from signing on that link: it never signs a newer one.
+        self.sign_bounds: dict[tuple[str, str], int] = {}
 
     # --- setup, crash and restart -------------------------------------------------------------------
 
-    def do_setup(self, with_hub: bool) -> None:
+    def do_setup(self, with_hub: bool, disputes: bool = False) -> None:
+        self.disputes = disputes
         for party in ("alice", "bob", "ingrid") if with_hub else ("alice", "bob"):
             self.stores[party] = Store(self.directory / f"{party}.db")
             uri = f"file:{self.directory / f'{party}.db'}?mode=ro"
@@ -195,7 +230,7 @@ class ClientMachine:
                     end.confirm_funding((E, E))
         if with_hub:
             self._open_virtual()
-        event(f"hub: {with_hub}")
+        event(f"hub: {with_hub}, disputes: {disputes}")
 
     def _setup_hub(self) -> None:
         self.hub = self._hub(self.stores["ingrid"])
@@ -317,6 +352,145 @@ class ClientMachine:
         for name, side in self.ends_of(party):
             if self.links[name].kind == "ledger":
                 self.ends[name][side].confirm_funding((E, E))
+        # ... and what the chain says: a restarted client without a connection is told again.
+        self._tell(party)
+
+    # --- the chain, as the parties are told about it ------------------------------------------------
+
+    def status_of(self, link: Link) -> LedgerStatus | VirtualStatus:
+        """What the adjudicator's views say about a registered link."""
+        registration = link.registration
+        assert registration is not None
+        state = registration.state
+        if isinstance(state, LedgerState):
+            deposits = (0, 0) if registration.concluded else (E, E)
+            return LedgerStatus(link.channel_id, deposits, registration.concluded, state.version, registration.deadline)
+        return VirtualStatus(link.channel_id, state.version, registration.deadline, state.balance_alice, state.is_final)
+
+    def _tell(self, party: str) -> None:
+        """Tell every chain view of ``party`` (one per ledger channel object; a virtual channel uses its
+        ledger channel's) about every registered link: any of them may ask about another channel."""
+        statuses = [self.status_of(link) for link in self.links.values() if link.registration is not None]
+        for name, side in self.ends_of(party):
+            if self.links[name].kind == "ledger":
+                for status in statuses:
+                    self.ends[name][side].chain.observe(status)
+
+    def blocker(self, name: str, side: int) -> bytes | None:
+        """The registered channel that stops ``side`` of link ``name`` from signing a new version there
+        (the one ``Unenforceable.channel`` names), or None: a ledger channel's own registration; for a
+        virtual endpoint its own ledger channel's (checked first), then the virtual channel's."""
+        link = self.links[name]
+        if link.kind == "virtual":
+            leg = self.links["left" if side == 0 else "right"]
+            if leg.registration is not None:
+                return leg.channel_id
+        return link.channel_id if link.registration is not None else None
+
+    def lock_blocker(self, name: str) -> bytes | None:
+        """For a lock of the virtual channel in leg ``name``: the leg's registration, then the virtual's."""
+        for link in (self.links[name], self.links["virtual"]):
+            if link.registration is not None:
+                return link.channel_id
+        return None
+
+    def own_signed(self, party: str, name: str) -> int:
+        """The newest version of link ``name`` in ``party``'s store that carries the party's signature."""
+        side = LINK_PARTIES[name].index(party)
+        history = self.stores[party].history(self.links[name].channel_id)
+        return max(signed.state.version for signed in history if (signed.sig_a, signed.sig_b)[side] is not None)
+
+    def _newest_held(self, link: Link) -> int:
+        return max(end.latest.state.version for end in self.ends[link.name])
+
+    def registrations(self) -> list[tuple[str, str, int]]:
+        """(kind, link, version) of what the chain takes now: a first registration ("register") of any
+        version both parties fully signed (the adjudicator registers no final ledger state), a higher
+        version answering it ("answer"), or ("conclude", link, version) of a registered ledger channel
+        once nobody holds a newer state than the registered one, or closed with its final state."""
+        if not self.disputes:
+            return []
+        out: list[tuple[str, str, int]] = []
+        for name, link in self.links.items():
+            registration = link.registration
+            if registration is not None and (registration.concluded or registration.state.is_final):
+                continue
+            lowest = 0 if registration is None else registration.version + 1
+            top = link.version - 1 if link.kind == "ledger" and link.final else link.version
+            kind = "register" if registration is None else "answer"
+            out += [(kind, name, version) for version in range(lowest, top + 1)]
+            if registration is not None and link.kind == "ledger":
+                newest = self._newest_held(link)
+                if newest == registration.version or (link.final and newest == link.version):
+                    out.append(("conclude", name, registration.version))
+        return out
+
+    def do_register(self, kind: str, name: str, version: int) -> None:
+        """The chain registers a state of ``name`` both parties signed (or concludes the ledger channel),
+        and every party is told at once."""
+        link = self.links[name]
+        blocked = {(other, side) for other in self.links for side in (0, 1) if self.blocker(other, side)}
+        if kind == "conclude":
+            assert link.registration is not None
+            link.registration.concluded = True
+            event(f"chain: conclude {name}, {'closed final' if link.final else 'registered latest'}")
+        else:
+            held = [self.stores[party].state(link.channel_id, version) for party in link.parties]
+            assert held[0] == held[1] and held[0] is not None and held[0].fully_signed
+            self._verify(link, held[0])  # what the adjudicator checks
+            deadline = NOW + 3600 if link.registration is None else link.registration.deadline
+            link.registration = Registration(held[0].state, deadline)
+            stale = "latest" if version == self._newest_held(link) else "stale"
+            flight = "" if link.flight is None else (" accepted" if link.flight.countersig else " unaccepted")
+            event(f"chain: {kind} {link.kind} ({stale}{', final' if held[0].state.is_final else ''})")
+            event(f"chain: {kind} with an update{flight or ' not'} in flight")
+        for party in self.stores:
+            self._tell(party)
+        for other in self.links:
+            for side in (0, 1):
+                if (other, side) not in blocked and self.blocker(other, side):
+                    party = LINK_PARTIES[other][side]
+                    self.sign_bounds[(party, other)] = self.own_signed(party, other)
+        if kind == "register" and name in ("left", "right"):
+            self._agree_refused()
+
+    def _agree_refused(self) -> None:
+        """Ingrid agrees to no new virtual channel over a registered leg."""
+        params = replace(self.virtual_params, nonce=self.virtual_params.nonce + 1)
+        leg = next(self.links[name] for name in ("left", "right") if self.links[name].registration)
+        self._unenforceable(lambda: self.hub.agree_virtual(params), leg.channel_id)
+
+    def _check_registration(self, link: Link) -> None:
+        """Each party can still enforce its latest state over the registered one: it is the registered
+        state, or newer (a final ledger state closes the channel over any registered version). Both
+        stores hold the registered state (to conclude with its locks)."""
+        registration = link.registration
+        assert registration is not None
+        for side, party in enumerate(link.parties):
+            latest = self.ends[link.name][side].latest.state
+            assert latest.version >= registration.version, (
+                f"{party}'s latest {link.name} version {latest.version} is below the registered "
+                f"{registration.version}: it can no longer enforce it"
+            )
+            if latest.version == registration.version:
+                assert latest == registration.state, f"{party} holds another state of the registered version"
+            else:
+                assert not registration.state.is_final, f"{party} holds a {link.name} state after a final one"
+            stored = self.seen[(party, link.channel_id)][registration.version]
+            assert stored.state == registration.state and stored.fully_signed
+
+    def _check_sign_bounds(self) -> None:
+        """Once a registration stops a party from signing on a link, it signs no newer version there."""
+        for (party, name), bound in self.sign_bounds.items():
+            history = self.seen[(party, self.links[name].channel_id)]
+            side = LINK_PARTIES[name].index(party)
+            signed = max(entry.state.version for entry in history if (entry.sig_a, entry.sig_b)[side] is not None)
+            assert signed <= bound, f"{party} signed {name} version {signed} after a registration (up to {bound})"
+
+    def _unenforceable(self, call: Any, channel: bytes) -> None:
+        """``call()`` raises ``Unenforceable`` naming ``channel`` and changes no store and no memory."""
+        raised = self._unchanged(call, Unenforceable)
+        assert raised.channel == channel, f"Unenforceable names 0x{raised.channel.hex()}, not 0x{channel.hex()}"
 
     # --- honest proposals ---------------------------------------------------------------------------
 
@@ -332,8 +506,9 @@ class ClientMachine:
     def flight_links(self) -> list[str]:
         return [name for name, link in self.links.items() if link.flight is not None]
 
-    def _unchanged(self, call: Any, error: type[Exception], fragment: str | None = None) -> None:
-        """``call()`` raises ``error`` (with ``fragment`` in its message) and changes no store and no memory."""
+    def _unchanged(self, call: Any, error: type[Exception], fragment: str | None = None) -> Any:
+        """``call()`` raises ``error`` (with ``fragment`` in its message) and changes no store and no memory;
+        returns the exception."""
         files, memory = self.snapshots(), self.memory()
         with pytest.raises(error) as raised:
             call()
@@ -341,6 +516,7 @@ class ClientMachine:
             assert fragment in str(raised.value), f"{error.__name__} without {fragment!r}: {raised.value}"
         assert self.snapshots() == files, f"a refused call ({error.__name__}) wrote to a store"
         assert self.memory() == memory, f"a refused call ({error.__name__}) changed a client's memory"
+        return raised.value
 
     def do_propose_payment(self, name: str, side: int, amount: int) -> None:
         link = self.links[name]
@@ -350,6 +526,11 @@ class ClientMachine:
             self._unchanged(lambda: payer.propose_payment(amount), InvalidState)
             if link.final:
                 self._propose_after_final(name, side)
+            return
+        blocker = self.blocker(name, side)
+        if blocker is not None:
+            event(f"payment refused: registered ({link.kind})")
+            self._unenforceable(lambda: payer.propose_payment(amount), blocker)
             return
         self._propose(name, side, lambda: payer.propose_payment(amount), moved(link.balances, side, amount), False)
 
@@ -369,6 +550,9 @@ class ClientMachine:
         elif link.locked:
             event("final refused: locks")
             self._unchanged(proposer.propose_final, RefusedUpdate, "release every virtual channel")
+        elif (blocker := self.blocker(name, side)) is not None:
+            event(f"final refused: registered ({link.kind})")
+            self._unenforceable(proposer.propose_final, blocker)
         else:
             self._propose(name, side, proposer.propose_final, link.balances, True)
 
@@ -414,6 +598,15 @@ class ClientMachine:
         link = self.links[name]
         flight = self._flight(name)
         receiver = self.ends[name][1 - flight.proposer]
+        blocker = self.blocker(name, 1 - flight.proposer)
+        if flight.countersig is None and blocker is not None:
+            # A registration stops the receiver (made since the proposal, or one that stops only the
+            # receiver's side of the virtual channel): it signs nothing, the proposal stays in flight.
+            update = flight.to_receiver
+            self._unenforceable(lambda: receiver.accept(update), blocker)
+            flight.to_receiver = None
+            event(f"deliver update on {link.kind}: refused, registered")
+            return
         countersig = receiver.accept(flight.to_receiver)
         if flight.countersig is None:
             verify_state(flight.update.state, link.domain, countersig, link.signers[1 - flight.proposer])
@@ -449,6 +642,11 @@ class ClientMachine:
 
     def do_resume(self, name: str) -> None:
         flight = self._flight(name)
+        blocker = self.blocker(name, 1 - flight.proposer)
+        if flight.countersig is None and blocker is not None:
+            event("resume refused: registered")
+            self._unenforceable(lambda: resume(*self.ends[name]), blocker)
+            return
         event(f"resume after {'accept' if flight.countersig else 'propose'}")
         resume(*self.ends[name])
         end_0, end_1 = self.ends[name]
@@ -523,7 +721,44 @@ class ClientMachine:
             return kinds + list(NEXT_FORGERIES)
         if split_of(base)[1 - target] or self._finalizable(name):  # the forger has a valid next state
             kinds += ["stranger_key", "own_key", "flipped_signature", "version_skip", "other_split"]
+        if self._forged_lock(name, target) is not None:
+            kinds.append("lock")
         return [*kinds, "toward_proposer"]
+
+    def _forged_lock(self, name: str, target: int) -> tuple[LedgerState, bytes | None] | None:
+        """A lock of the virtual channel proposed to ``target`` in leg ``name`` while the leg already holds
+        it (a duplicate), or after its release where a registration makes the target refuse it, if the
+        target's state can carry it; with the registered channel the target must name (None: refused as a
+        duplicate). The ledger channel's own registration is checked first, the virtual channel's only for
+        a lock that is otherwise valid (SPEC 11.1)."""
+        if name not in ("left", "right"):
+            return None
+        end = self.ends[name][target]
+        if end.state.is_final:
+            return None
+        leg = self.links[name]
+        if not self.released:
+            base = end.state
+            lock = base.locks[0]
+            try:
+                state = replace(
+                    base,
+                    version=base.version + 1,
+                    balance_a=base.balance_a - lock.amount_a,
+                    balance_b=base.balance_b - lock.amount_b,
+                    locks=(*base.locks, lock),
+                )
+            except InvalidState:
+                return None
+            return state, leg.channel_id if leg.registration is not None else None
+        # Re-locking a released virtual channel: only where a registration refuses it.
+        blocker = self.lock_blocker(name)
+        if blocker is None:
+            return None
+        try:
+            return open_virtual(end.state, end.params, self.virtual_params), blocker
+        except InvalidState:
+            return None
 
     def _finalizable(self, name: str) -> bool:
         return not self.ends[name][0].state.locks if self.links[name].kind == "ledger" else True
@@ -558,9 +793,18 @@ class ClientMachine:
         base = end.state
         peer = link.signers[forger]
         after_final = base.is_final and kind in NEXT_FORGERIES
+        # A structurally valid next state reaches the chain check, which comes before the signature's.
+        blocker = self.blocker(name, target) if kind in REACHES_CHAIN_CHECK and not after_final else None
         error: type[Exception]
         fragment: str | None
-        if kind in ("stranger_key", "own_key", "flipped_signature", "version_skip") and not after_final:
+        if kind == "lock":
+            forged = self._forged_lock(name, target)
+            assert forged is not None
+            state, blocker = forged
+            update = Update(state, sign(state, forger_key, link.domain))
+            error, fragment = RefusedUpdate, "the lock cannot be added: this virtual channel is already locked"
+            event(f"forged lock: {'duplicate' if not self.released else 'after release'}")
+        elif kind in ("stranger_key", "own_key", "flipped_signature", "version_skip") and not after_final:
             state = self._valid_next(name, target, data)
             if kind == "version_skip":
                 state = replace(state, version=state.version + data.draw(st.integers(1, 3), label="skipped"))
@@ -635,8 +879,11 @@ class ClientMachine:
             state = with_split(base, *moved(balances, forger, 1 if balances[forger] else 0), version=base.version + 1)
             update = Update(state, sign(state, forger_key, link.domain))
             error, fragment = RefusedUpdate, "our own proposal of version"
-        event(f"forged update: {kind}" + (" after final" if after_final else ""))
-        self._unchanged(lambda: end.accept(update), error, fragment)
+        event(f"forged update: {kind}" + (" after final" if after_final else "") + (", registered" if blocker else ""))
+        if blocker is not None:
+            self._unenforceable(lambda: end.accept(update), blocker)
+        else:
+            self._unchanged(lambda: end.accept(update), error, fragment)
 
     def do_forge_answer(self, name: str, kind: str, data: st.DataObject) -> None:
         """A forged countersignature (or update) reaches the proposer of the update in flight."""
@@ -677,16 +924,40 @@ class ClientMachine:
     # --- the virtual channel's close ----------------------------------------------------------------
 
     def closable(self) -> bool:
-        """Nothing in flight on the three channels, and the virtual channel was used (or finalised) first."""
+        """A close that goes through: nothing in flight on the three channels, the virtual channel used (or
+        finalised) first, both legs open on-chain, and the virtual channel final or unregistered (the
+        releases carry the final state; a registered record takes no new final state off-chain)."""
         if "virtual" not in self.links or self.released:
             return False
         virtual = self.links["virtual"]
         if not virtual.final and virtual.version < 2:
             return False
-        return not any(self.links[name].flight for name in ("left", "right", "virtual"))
+        if any(self.links[name].flight for name in ("left", "right", "virtual")):
+            return False
+        if any(self.links[name].registration for name in ("left", "right")):
+            return False
+        return virtual.final or virtual.registration is None
+
+    def close_refusal(self) -> bytes | None:
+        """The registered channel that stops the close at its first step (Alice signing the final state,
+        or proposing her release), before anything is written; None otherwise (a close refused half-way,
+        by Bob or Ingrid, is not an atomic refusal, and is left out). Used or not."""
+        if "virtual" not in self.links or self.released:
+            return None
+        if any(self.links[name].flight for name in ("left", "right", "virtual")):
+            return None
+        if not self.links["virtual"].final:
+            return self.blocker("virtual", 0)
+        left = self.links["left"]
+        return left.channel_id if left.registration is not None else None
 
     def do_close_virtual(self) -> None:
         virtual, left, right = self.links["virtual"], self.links["left"], self.links["right"]
+        blocker = self.close_refusal()
+        if blocker is not None:
+            event(f"close virtual channel refused, final before: {virtual.final}")
+            self._unenforceable(lambda: close_virtual_channel(self.hub, *self.ends["virtual"]), blocker)
+            return
         event(f"close virtual channel, final before: {virtual.final}")
         final = close_virtual_channel(self.hub, *self.ends["virtual"])
         if not virtual.final:
@@ -711,6 +982,9 @@ class ClientMachine:
         for link in self.links.values():
             self._check_link(link)
             self._check_agreement(link)
+            if link.registration is not None:
+                self._check_registration(link)
+        self._check_sign_bounds()
 
     def _check_link(self, link: Link) -> None:
         ends = self.ends[link.name]
@@ -802,7 +1076,11 @@ class ClientMachine:
         for party, store in self.stores.items():
             assert sorted(record.channel_id for record in store.channels()) == sorted(self.channels_of(party))
         for link in self.links.values():
-            first, second = (self.stores[party].history(link.channel_id) for party in link.parties)
+            histories = [self.stores[party].history(link.channel_id) for party in link.parties]
+            if link.flight is not None:  # refused for good (registered): the proposer keeps it, half signed
+                refused = histories[link.flight.proposer].pop()
+                assert not refused.fully_signed and refused.state == link.flight.update.state
+            first, second = histories
             assert first == second, f"{link.name}: the two stores differ after resume"
             assert len(first) == link.version + 1 and all(signed.fully_signed for signed in first)
             assert first[-1] == self.ends[link.name][0].latest == self.ends[link.name][1].latest

@@ -9,7 +9,14 @@ Honesty:
 - in every ledger channel the user is honest and Ingrid may register any stale ledger state;
 - honest parties answer (register their latest state) whenever ``do_honest_answers`` runs: the
   ``honest_answers`` rule, and, in most big time jumps, right before the jump for every answer the jump
-  would otherwise make too late. The model records who answered and whether it was in time.
+  would otherwise make too late. The model records who answered and whether it was in time;
+- honest parties read the chain before they sign anything off-chain (SPEC 11.1: the adjudicators'
+  ``dispute``, ``holdings`` and ``record`` views at the head block): a ledger user and Ingrid sign no
+  lock or release in a ledger channel that is registered or concluded, and the honest endpoint of a
+  virtual channel signs no new virtual state (payment, final) once its own ledger channel is registered
+  or concluded or the virtual record is registered. What the chain says must be what the model says.
+  A close refused by a registered leg after the endpoints signed the final state ends with Ingrid
+  registering that final state instead (anyone may, at any time before expiry): both legs follow it.
 
 The model restates the adjudicators' rules independently (which registrations and conclusions they
 accept, with which revert reason they refuse the others, how a lock is split) and every action checks
@@ -293,24 +300,29 @@ class HubMachine(ChainMachine):
         cap_bob = min(l1.balance(l1.ingrid_side), l2.balance(l2.user_side))
         return cap_alice, cap_bob
 
-    def off_chain_idx(self) -> list[int]:
-        """Virtual channels still used off-chain: not final, never registered, before validity."""
-        return [
-            i
-            for i, vc in enumerate(self.virtuals)
-            if vc.final is None and vc.record is None and self.next_ts < vc.params.validity
-        ]
+    def signable_idx(self) -> list[int]:
+        """Virtual channels the endpoints would still sign in off-chain, as far as the model's off-chain
+        life goes: not final, before validity (so the expiry is more than the reaction time away). Whether
+        the honest endpoint signs is what the chain says (``virtual_refusal``): attempts are made anyway."""
+        return [i for i, vc in enumerate(self.virtuals) if vc.final is None and self.next_ts < vc.params.validity]
 
     def payable(self) -> list[tuple[int, bool]]:
         out = []
-        for i in self.off_chain_idx():
+        for i in self.signable_idx():
             s = self.virtuals[i].states[-1]
             out += [(i, from_alice) for from_alice, bal in ((True, s.balance_alice), (False, s.balance_bob)) if bal]
         return out
 
+    def pay_options(self) -> tuple[list[tuple[int, bool]], list[tuple[int, bool]]]:
+        """Payments the honest endpoint signs, by the model (the chain must agree), and those it refuses."""
+        options = self.payable()
+        signed = [option for option in options if self.honest_signs(option[0])]
+        return signed, [option for option in options if option not in signed]
+
     def closable_idx(self) -> list[int]:
-        """Cooperative close off-chain needs both ledger channels live (Ingrid signs both updates)."""
-        return [i for i in self.off_chain_idx() if all(self.ledgers[li].live for li in self.virtuals[i].ledgers)]
+        """Cooperative close off-chain of an unregistered virtual channel, whatever its ledger channels: the
+        parties read the chain before signing (``do_close_virtual``)."""
+        return [i for i in self.signable_idx() if self.virtuals[i].record is None]
 
     def fast_closable_idx(self) -> list[int]:
         """Endpoints may register a final state until the record is final or its window closed."""
@@ -403,6 +415,33 @@ class HubMachine(ChainMachine):
     def ledger_deadlines(self) -> list[int]:
         return [lg.deadline for lg in self.ledgers if lg.disputed and lg.deadline > self.next_ts]
 
+    # ------------------------------------------------------------------ what honest parties read before signing
+
+    def ledger_refusal(self, li: int) -> str | None:
+        """Why an honest party of ledger channel ``li`` signs no off-chain update in it now, from the chain
+        (``dispute`` and ``holdings`` at the head block), or None. The model must say the same."""
+        lg = self.ledgers[li]
+        deadline, concluded = self._dispute(lg)[1], self._holdings(lg)[2]
+        reason = "concluded" if concluded else ("registered" if deadline else None)
+        assert (reason is None) == lg.live, f"ledger {lg.user}: the chain says {reason or 'open'}, model live {lg.live}"
+        return reason
+
+    def honest_signs(self, vi: int) -> bool:
+        """What ``virtual_refusal`` will read, from the model alone (for drawing actions)."""
+        vc = self.virtuals[vi]
+        return vc.record is None and self.ledgers[vc.ledgers[vc.honest]].live
+
+    def virtual_refusal(self, vi: int) -> str | None:
+        """Why the honest endpoint of virtual channel ``vi`` signs no new virtual state now (its own ledger
+        channel registered or concluded, or the virtual record registered), from the chain, or None."""
+        vc = self.virtuals[vi]
+        reason = self.ledger_refusal(vc.ledgers[vc.honest])
+        if reason is not None:
+            return f"own ledger {reason}"
+        deadline = self._record(vc)[1]
+        assert (deadline == 0) == (vc.record is None), f"{vc.name}: the chain's record is not the model's"
+        return "record registered" if deadline else None
+
     # ------------------------------------------------------------------ off-chain actions
 
     def do_open_virtual(self, u1: str, u2: str, fa: int, fb: int, validity_in: int, duration: int, honest: int) -> None:
@@ -423,6 +462,8 @@ class HubMachine(ChainMachine):
             ledger_adjudicator=str(self.ledger.address),
             chain_id=self.chain.chain_id,
         )
+        # Ingrid and both users read the chain before they sign the locks (open_room offers live legs only).
+        assert self.ledger_refusal(li1) is None and self.ledger_refusal(li2) is None
         vc = Virtual(
             f"v{len(self.virtuals)} {u1}>{u2}", params, (u1, u2), (li1, li2), honest, [VirtualState.initial(params)]
         )
@@ -438,15 +479,35 @@ class HubMachine(ChainMachine):
         self._sign_pair(state, lg.parties, self.domain)
 
     def do_pay(self, vi: int, from_alice: bool, amount: int) -> None:
+        """A virtual payment, if the honest endpoint signs it (the other one signs anything)."""
         vc = self.virtuals[vi]
+        reason = self.virtual_refusal(vi)
+        if reason is not None:
+            event(f"virtual payment refused by the honest endpoint: {reason}")
+            return
+        if not self.ledgers[vc.ledgers[1 - vc.honest]].live:
+            event("virtual payment while the other endpoint's ledger channel is registered or concluded")
         vc.states.append(vc.states[-1].pay(amount, from_alice))
         self._sign_pair(vc.states[-1], vc.users, self.virtual_domain)
 
     def do_close_virtual(self, vi: int) -> None:
-        """Both endpoints sign a final state; both ledger channels replace the lock by its outcome."""
+        """Both endpoints sign a final state (if the honest one does); both ledger channels replace the lock
+        by its outcome if both are open on-chain (Ingrid checks both, each user its own), otherwise Ingrid
+        registers the final state she was shown by the user whose leg is open."""
         vc = self.virtuals[vi]
+        reason = self.virtual_refusal(vi)
+        if reason is not None:
+            event(f"virtual close refused by the honest endpoint: {reason}")
+            return
         vc.final = vc.states[-1].finalized()
         self._sign_pair(vc.final, vc.users, self.virtual_domain)
+        legs = [self.ledger_refusal(li) for li in vc.ledgers]
+        if any(legs):
+            assert self.virtual_register_outcome(vc, vc.final, "ingrid") is None
+            event("virtual close: a leg is registered, Ingrid registers the final state instead")
+            self._virtual_register_ok(vc, vc.final, "ingrid")
+            assert self._settlement(vc)[1], "a registered final state must settle at once"
+            return
         for li in vc.ledgers:
             lg = self.ledgers[li]
             self._add_ledger_state(lg, close_virtual(lg.latest, lg.params, vc.params, vc.final))
@@ -476,7 +537,8 @@ class HubMachine(ChainMachine):
         """None if the contract accepts (or no-ops) the registration now, else its revert reason."""
         ts = self.next_ts
         if vc.record is None:
-            if sender not in vc.users and ts < vc.params.validity:
+            # A final state both endpoints signed may be registered by anyone at any time before expiry.
+            if sender not in vc.users and not state.is_final and ts < vc.params.validity:
                 return "virtual: only Alice or Bob before validity"
             if ts >= vc.expiry:
                 return "virtual: channel expired"
@@ -515,6 +577,12 @@ class HubMachine(ChainMachine):
         """An endpoint registers a final state both signed: the outcome settles at once."""
         vc = self.virtuals[vi]
         if vc.final is None:
+            reason = self.virtual_refusal(vi)
+            if reason is not None:
+                # The honest endpoint signs no final state: it registers its latest state instead.
+                event(f"virtual fast close refused by the honest endpoint: {reason}")
+                self.do_virtual_register(vi, len(vc.states) - 1, vc.honest_user)
+                return
             vc.final = vc.states[-1].finalized()
         sender = vc.users[0 if by_alice else 1]
         assert self.virtual_register_outcome(vc, vc.final, sender) is None
@@ -608,8 +676,9 @@ class HubMachine(ChainMachine):
                 continue
             if kind == "virtual":
                 vc = self.virtuals[i]
-                # The watchtower may answer an open dispute, or open one from validity on.
-                watcher_ok = vc.record is not None or self.next_ts >= vc.params.validity
+                # The watchtower may answer an open dispute, register a final state at any time, or open a
+                # dispute from validity on.
+                watcher_ok = vc.record is not None or vc.best.is_final or self.next_ts >= vc.params.validity
                 sender = "watcher" if use_watcher and watcher_ok else vc.honest_user
                 assert self.virtual_register_outcome(vc, vc.best, sender) is None
                 kind_of = "refutes" if vc.record else "opens dispute"

@@ -16,9 +16,10 @@ OVERDRAFT = st.integers(1, 10**18)
 
 
 class ClientStateMachine(ClientMachine, RuleBasedStateMachine):
-    @initialize(with_hub=st.booleans())
-    def open_channels(self, with_hub: bool) -> None:
-        self.do_setup(with_hub)
+    # Registrations in half of the examples: the other half keep every step for the off-chain protocol.
+    @initialize(with_hub=st.booleans(), disputes=st.booleans())
+    def open_channels(self, with_hub: bool, disputes: bool) -> None:
+        self.do_setup(with_hub, disputes)
 
     # ---- honest proposals
 
@@ -77,6 +78,23 @@ class ClientStateMachine(ClientMachine, RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.completed[name]) - 1), label="update")
         self.do_replay(name, index, to_receiver)
 
+    # ---- the chain: a registration (stale, typically), an answer, a conclusion, at any moment
+
+    @precondition(lambda self: bool(self.registrations()))
+    @rule(data=st.data())
+    def chain_registers(self, data: st.DataObject) -> None:
+        options = self.registrations()
+        kind = data.draw(st.sampled_from(sorted({option[0] for option in options})), label="chain")
+        name = data.draw(st.sampled_from(sorted({o[1] for o in options if o[0] == kind})), label="channel")
+        versions = [o[2] for o in options if o[:2] == (kind, name)]
+        if kind != "conclude":
+            # Stale or the latest version first: there are many more stale versions to pick from.
+            latest = self.links[name].version
+            ages = sorted({"latest" if version == latest else "stale" for version in versions})
+            age = data.draw(st.sampled_from(ages), label="age")
+            versions = [version for version in versions if (version == latest) == (age == "latest")]
+        self.do_register(kind, name, data.draw(st.sampled_from(versions), label="version"))
+
     # ---- crashes
 
     @precondition(lambda self: bool(self.stores))
@@ -119,7 +137,8 @@ class ClientStateMachine(ClientMachine, RuleBasedStateMachine):
 
     # ---- the virtual channel
 
-    @precondition(lambda self: self.closable())
+    # Refused at its first step (nothing written) while a registration stops Alice.
+    @precondition(lambda self: self.closable() or self.close_refusal() is not None)
     @rule()
     def close_virtual(self) -> None:
         self.do_close_virtual()
