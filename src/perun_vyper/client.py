@@ -464,20 +464,17 @@ class LedgerChannel(_Channel):
         return virtual
 
     def _require_never_locked(self, virtual: VirtualParams) -> None:
-        """A virtual channel is locked at most once in a ledger channel: once released (or finalised), a new
-        lock would be split on-chain by an outcome the release already paid out, moving funds a second time."""
-        final = self.store.latest(virtual.channel_id)
-        if final is not None and final.state.is_final:
+        """A virtual channel is locked at most once in a ledger channel: a lock is signed only while the
+        virtual channel is at its initial state. A party whose lock was released holds the final virtual
+        state (the release's evidence), and a second lock would be split on-chain by an outcome the release
+        already paid out."""
+        newest = self.store.newest(virtual.channel_id)
+        if newest is not None and newest.state.version > 0:
             raise RefusedUpdate(
-                f"virtual channel {_hex(virtual.channel_id)} is closed (a final state is stored); it is never "
-                "locked again: open a new virtual channel (another nonce)"
+                f"virtual channel {_hex(virtual.channel_id)} is past its initial state (version "
+                f"{newest.state.version} stored); a lock is signed only before the first virtual payment, once, "
+                "so it is never locked again: open a new virtual channel (another nonce)"
             )
-        for signed in self.store.history(self.channel_id):
-            if any(lock.channel == virtual.channel_id for lock in signed.state.locks):
-                raise RefusedUpdate(
-                    f"virtual channel {_hex(virtual.channel_id)} was already locked in this ledger channel (version "
-                    f"{signed.state.version}); it is never locked twice: open a new virtual channel (another nonce)"
-                )
 
     def _require_first_lock(self, virtual: VirtualParams) -> None:
         first = self.store.latest(virtual.ledger_alice)

@@ -33,12 +33,16 @@ def roles(ledger: ChannelParams, virtual: VirtualParams) -> tuple[int, int]:
     raise InvalidState("the ledger channel's participants are not the virtual channel's for this leg")
 
 
+def _check_asset(ledger: ChannelParams, virtual: VirtualParams) -> None:
+    if ledger.asset != virtual.asset:
+        raise InvalidState(f"the ledger channel holds {ledger.asset}, the virtual channel {virtual.asset}")
+
+
 def check_leg(ledger: ChannelParams, domain: Domain, virtual: VirtualParams) -> None:
     """Refuse a ledger channel whose lock would not follow the virtual outcome on-chain: another asset,
     another ledger adjudicator or another chain than the virtual channel names (the adjudicator's
     ``_split_lock`` returns such a lock unsplit). ``domain`` is the ledger channel's EIP-712 domain."""
-    if ledger.asset != virtual.asset:
-        raise InvalidState(f"the ledger channel holds {ledger.asset}, the virtual channel {virtual.asset}")
+    _check_asset(ledger, virtual)
     if (domain.verifying_contract.lower(), domain.chain_id) != (virtual.ledger_adjudicator.lower(), virtual.chain_id):
         raise InvalidState(
             f"the ledger channel lives on {domain.verifying_contract} (chain {domain.chain_id}), the virtual "
@@ -62,8 +66,7 @@ def open_virtual(state: LedgerState, ledger: ChannelParams, virtual: VirtualPara
         raise InvalidState("the state belongs to another ledger channel")
     if any(lock.channel == virtual.channel_id for lock in state.locks):
         raise InvalidState("this virtual channel is already locked in the ledger channel")
-    if ledger.asset != virtual.asset:
-        raise InvalidState(f"the ledger channel holds {ledger.asset}, the virtual channel {virtual.asset}")
+    _check_asset(ledger, virtual)
     if len(state.locks) >= MAX_LOCKS:
         raise InvalidState(f"the ledger state already carries {MAX_LOCKS} locks, the most it may")
     lock = lock_for(ledger, virtual)

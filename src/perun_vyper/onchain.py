@@ -111,13 +111,11 @@ class ChainReader:
         return decode(out, bytes(result))
 
     def ledger(self, channel: bytes, head: Head, confirmations: int) -> LedgerStatus:
+        holdings = ("holdings(bytes32)", ["bytes32"], [channel], ["uint256", "uint256", "bool"])
+        at_head = self.call(*holdings, head.number)
         trusted = max(head.number - confirmations, 0)
-        deposit_a, deposit_b, _ = self.call(
-            "holdings(bytes32)", ["bytes32"], [channel], ["uint256", "uint256", "bool"], trusted
-        )
-        _, _, concluded = self.call(
-            "holdings(bytes32)", ["bytes32"], [channel], ["uint256", "uint256", "bool"], head.number
-        )
+        deposit_a, deposit_b, _ = at_head if trusted == head.number else self.call(*holdings, trusted)
+        concluded = at_head[2]
         version, deadline, locks_hash = self.call(
             "dispute(bytes32)", ["bytes32"], [channel], ["uint64", "uint64", "bytes32"], head.number
         )

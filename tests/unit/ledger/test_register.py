@@ -23,21 +23,17 @@ def _registered(ledger, receipt) -> list:
     return list(receipt.decode_logs(ledger.Registered))
 
 
-def _sign_raw(ledger, state_tuple, account) -> tuple[bytes, bytes]:
-    """A valid (compact) signature of a state tuple LedgerState would refuse to build (digest from the
-    contract)."""
-    return compact(
-        sign_digest(
-            account.private_key,
-            ape.accounts.test_accounts[0]
-            .deploy(ape.project.LedgerHashing)
-            .state_digest(state_tuple, ledger.DOMAIN_SEPARATOR()),
-        )
-    )
+@pytest.fixture
+def signed_raw(ledger, ledger_hashing, alice, bob):
+    """``signed_raw(state_tuple)``: the tuple with Alice's and Bob's compact signatures, for states
+    LedgerState would refuse to build (the digest comes from the hashing harness in the ledger's domain)."""
+    separator = ledger.DOMAIN_SEPARATOR()
 
+    def _signed(state_tuple) -> tuple:
+        digest = ledger_hashing.state_digest(state_tuple, separator)
+        return state_tuple, *(compact(sign_digest(who.private_key, digest)) for who in (alice, bob))
 
-def _signed_raw(ledger, state_tuple, alice, bob) -> tuple:
-    return state_tuple, _sign_raw(ledger, state_tuple, alice), _sign_raw(ledger, state_tuple, bob)
+    return _signed
 
 
 def _register_at(ledger, chain, params, signed_args, sender, timestamp=None):
@@ -375,12 +371,12 @@ def test_register__state_of_other_channel__reverts(ledger, open_channel, signed,
 # --- amounts -----------------------------------------------------------------------------------------
 
 
-def test_register__balances_not_conserved__reverts(ledger, open_channel, alice, bob, stranger):
+def test_register__balances_not_conserved__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     for balance_a, balance_b in ((10**18, 10**18 + 1), (10**18, 10**18 - 1), (0, 0)):
         state = (params.channel_id, 1, balance_a, balance_b, 10**18, 10**18, [], False)
         with ape.reverts("ledger: balances do not match funding"):
-            ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+            ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
 @pytest.mark.parametrize(
@@ -393,11 +389,11 @@ def test_register__balances_not_conserved__reverts(ledger, open_channel, alice, 
         (2**256 - 1, 1, 0, 0),  # would overflow the conservation sum if unchecked
     ],
 )
-def test_register__amount_above_max__reverts_too_large(ledger, open_channel, alice, bob, stranger, amounts):
+def test_register__amount_above_max__reverts_too_large(ledger, open_channel, signed_raw, stranger, amounts):
     params, _ = open_channel()
     state = (params.channel_id, 1, *amounts, [], False)
     with ape.reverts("ledger: amount too large"):
-        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+        ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
 def test_register__payout_of_twice_max_amount__stored_and_paid(
@@ -512,27 +508,27 @@ def test_register__unfunded_state_after_locked_state__clears_locks_hash(
     _assert_pays(ledger, chain, params, alice, bob, stranger, 2, E, E)
 
 
-def test_register__duplicate_lock__reverts(ledger, open_channel, alice, bob, stranger):
+def test_register__duplicate_lock__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     lock = (b"\x42" * 32, 10**17, 10**17)
     state = (params.channel_id, 1, 6 * 10**17, 10**18, 10**18, 10**18, [lock, (b"\x43" * 32, 0, 0), lock], False)
     with ape.reverts("ledger: duplicate lock"):
-        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+        ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
     assert tuple(ledger.dispute(params.channel_id)) == (0, 0, ZERO_HASH)
 
 
-def test_register__lock_amount_above_max__reverts(ledger, open_channel, alice, bob, stranger):
+def test_register__lock_amount_above_max__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     state = (params.channel_id, 1, 0, 0, 10**18, 10**18, [(b"\x42" * 32, MAX_AMOUNT + 1, 0)], False)
     with ape.reverts("ledger: amount too large"):
-        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+        ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
-def test_register__locks_break_conservation__reverts(ledger, open_channel, alice, bob, stranger):
+def test_register__locks_break_conservation__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     state = (params.channel_id, 1, 10**18, 10**18, 10**18, 10**18, [(b"\x42" * 32, 1, 0)], False)
     with ape.reverts("ledger: balances do not match funding"):
-        ledger.register(params.as_tuple(), *_signed_raw(ledger, state, alice, bob), sender=stranger)
+        ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
 # --- deposits are frozen during a dispute ------------------------------------------------------------

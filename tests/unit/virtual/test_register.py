@@ -75,17 +75,17 @@ def _record(virtual, vparams) -> tuple:
     return tuple(virtual.record(vparams.channel_id))
 
 
-def _sign_raw(virtual, state_tuple, account) -> tuple[bytes, bytes]:
-    """A valid compact signature of a state tuple VirtualState would refuse to build (digest from the
-    contract)."""
-    return compact(
-        sign_digest(
-            account.private_key,
-            ape.accounts.test_accounts[0]
-            .deploy(ape.project.VirtualHashing)
-            .state_digest(state_tuple, virtual.DOMAIN_SEPARATOR()),
-        )
-    )
+@pytest.fixture
+def sign_raw(virtual, virtual_hashing, alice, bob):
+    """``sign_raw(state_tuple)``: Alice's and Bob's compact signatures of a state tuple VirtualState would
+    refuse to build (the digest comes from the hashing harness in the virtual adjudicator's domain)."""
+    separator = virtual.DOMAIN_SEPARATOR()
+
+    def _sign(state_tuple) -> tuple:
+        digest = virtual_hashing.state_digest(state_tuple, separator)
+        return tuple(compact(sign_digest(who.private_key, digest)) for who in (alice, bob))
+
+    return _sign
 
 
 def test_constants__python_side__match(virtual):
@@ -389,9 +389,9 @@ def test_register__balances_not_conserved__reverts(virtual, vparams, signed_virt
     "balances",
     [(MAX_AMOUNT + 1, 0), (0, MAX_AMOUNT + 1), (2**256 - 1, 1), (2**256 - FUNDING_ALICE, FUNDING_ALICE + FUNDING_BOB)],
 )
-def test_register__balance_above_max__reverts_too_large(virtual, vparams, alice, bob, balances):
+def test_register__balance_above_max__reverts_too_large(virtual, vparams, sign_raw, alice, balances):
     state = (vparams.channel_id, 1, *balances, False)
-    sigs = (_sign_raw(virtual, state, alice), _sign_raw(virtual, state, bob))
+    sigs = sign_raw(state)
     with ape.reverts("virtual: amount too large"):
         virtual.register(vparams.as_tuple(), state, *sigs, sender=alice)
     assert _record(virtual, vparams) == (0, 0, 0, False)
