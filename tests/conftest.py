@@ -29,6 +29,16 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture
+def no_source_tracebacks(monkeypatch):
+    """Ape decorates every reverted transaction with a Vyper source traceback by replaying its full trace
+    (about 10 s for a conclude over 16 locks). The revert reasons the tests check do not need it, and the
+    watchtower's own reverts (an answer mined at the deadline) are caught anyway."""
+    import ape.exceptions
+
+    monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
+
+
 @pytest.fixture(scope="session")
 def deployer(accounts):
     return accounts[0]

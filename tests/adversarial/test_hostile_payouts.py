@@ -25,19 +25,27 @@ import pytest
 from eth_utils import keccak
 
 from perun_vyper import ETH, ChannelParams, LedgerState, VirtualParams, VirtualState, open_virtual
-from tests.ledger_checks import assert_accounts_balance as _assert_invariant
-from tests.ledger_checks import assert_concluded as _assert_concluded
-from tests.ledger_checks import assert_credited as _assert_credited
-from tests.ledger_checks import assert_deposited as _assert_deposited
-from tests.ledger_checks import assert_withdrawn as _assert_withdrawn
-from tests.ledger_checks import holdings as _holdings
-from tests.ledger_checks import runtime_code as _code
-from tests.view_reverts import revert_reason as _revert_reason
+from tests.support.checks import assert_accounts_balance as _assert_invariant
+from tests.support.checks import assert_concluded as _assert_concluded
+from tests.support.checks import assert_credited as _assert_credited
+from tests.support.checks import assert_deposited as _assert_deposited
+from tests.support.checks import assert_withdrawn as _assert_withdrawn
+from tests.support.checks import holdings as _holdings
+from tests.support.checks import runtime_code as _code
+from tests.support.constants import (
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    NOTHING_TO_WITHDRAW,
+    RETURNS_FALSE_CODE,
+    TRANSFER_FAILED,
+    VIRTUAL_CONCLUDED,
+    WRONG_ASSET,
+    E,
+)
+from tests.support.reverts import revert_reason as _revert_reason
 
-ONE_ETH = 10**18
 UNIT = 10**6  # token amounts
 # Runtime code answering every call with 32 zero bytes: `transfer` returns false.
-RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 # Revert data of a call refused by Vyper's reentrancy lock (a bare `assert`): nothing.
 LOCK_REFUSAL = b""
 TARGETS = (
@@ -93,8 +101,8 @@ def _assert_hook_deposits(ledger, hostile, txs, eth_channel: ChannelParams, push
     assert hostile.last_success() is True
     assert bytes(hostile.last_response()) == b""
     events = [(bytes(e.channel), e.deposits) for tx in txs for e in tx.decode_logs(ledger.Deposited)]
-    assert events == [(eth_channel.channel_id, _packed(ONE_ETH + i, ONE_ETH)) for i in range(1, pushes + 1)]
-    assert _holdings(ledger, eth_channel.channel_id) == (ONE_ETH + pushes, ONE_ETH, False)
+    assert events == [(eth_channel.channel_id, _packed(E + i, E)) for i in range(1, pushes + 1)]
+    assert _holdings(ledger, eth_channel.channel_id) == (E + pushes, E, False)
     _assert_invariant(ledger, ETH, [eth_channel], owners)
 
 
@@ -216,7 +224,7 @@ def arm(ledger, virtual, signed, signed_final, signed_virtual, make_params, open
 
     def _arm(hostile, name: str, target: Target) -> Target:
         if name == "ledger.deposit" and not target.params.is_eth and target.eth_channel is None:
-            eth_channel, _ = open_channel(ONE_ETH, ONE_ETH)
+            eth_channel, _ = open_channel(E, E)
             target = replace(target, eth_channel=eth_channel)
         to, data, value = _calldata(
             name, target, ledger, virtual, hostile.address, signed, signed_final, signed_virtual, make_params, token
@@ -362,7 +370,7 @@ def _withdraw_reentered(ledger, hostile, alice, name: str, target: Target, credi
         assert virtual.record(target.virtual_params.channel_id)[0] == target.virtual_state.version
     elif name == "ledger.deposit":
         # Outside the lock, `deposit` runs, and refuses the concluded channel: its 1 wei went back.
-        _assert_refused_with(hostile, 1, "ledger: channel concluded")
+        _assert_refused_with(hostile, 1, LEDGER_CONCLUDED)
         assert _holdings(ledger, target.params.channel_id) == (0, 0, True)
     else:
         _assert_refused_by_lock(hostile, 1)
@@ -378,24 +386,24 @@ def _channel_target(params, state0, alice, bob, ingrid, chain) -> Target:
 def test_close__reentrant_receiver__credited_then_withdrawn_once(
     ledger, virtual, open_channel, signed_final, receiver_on, arm, chain, alice, bob, ingrid, watcher, name: str
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     hostile = receiver_on(alice)
     target = arm(hostile, name, _channel_target(params, state0, alice, bob, ingrid, chain))
-    final = state0.pay(ONE_ETH // 4, 0).finalized()
+    final = state0.pay(E // 4, 0).finalized()
     alice_before, bob_before = alice.balance, bob.balance
 
     tx = ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
 
-    _assert_concluded(ledger, tx, params, final.version, 3 * ONE_ETH // 4, 5 * ONE_ETH // 4)
-    _assert_credited(ledger, tx, params, [(alice.address, 3 * ONE_ETH // 4)])
+    _assert_concluded(ledger, tx, params, final.version, 3 * E // 4, 5 * E // 4)
+    _assert_credited(ledger, tx, params, [(alice.address, 3 * E // 4)])
     assert alice.balance == alice_before
-    assert bob.balance == bob_before + 5 * ONE_ETH // 4
+    assert bob.balance == bob_before + 5 * E // 4
     assert hostile.attempts() == 0  # the out-of-gas receiver's call was rolled back with it
     assert list(tx.decode_logs(ledger.Deposited)) == []
     assert virtual.record(target.virtual_params.channel_id)[0] == 0
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
-    _withdraw_reentered(ledger, hostile, alice, name, target, 3 * ONE_ETH // 4, virtual)
+    _withdraw_reentered(ledger, hostile, alice, name, target, 3 * E // 4, virtual)
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
 
@@ -403,8 +411,8 @@ def test_close__reentrant_receiver__credited_then_withdrawn_once(
 def test_conclude__reentrant_receiver__credited_then_withdrawn_once(
     ledger, virtual, open_channel, signed, receiver_on, arm, chain, alice, bob, ingrid, watcher, name: str
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
-    state1 = state0.pay(ONE_ETH // 5, 1)  # A 1.2, B 0.8
+    params, state0 = open_channel(E, E)
+    state1 = state0.pay(E // 5, 1)  # A 1.2, B 0.8
     ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
     chain.pending_timestamp += params.challenge_duration
     hostile = receiver_on(alice)
@@ -413,15 +421,15 @@ def test_conclude__reentrant_receiver__credited_then_withdrawn_once(
 
     tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
-    _assert_concluded(ledger, tx, params, 1, 6 * ONE_ETH // 5, 4 * ONE_ETH // 5)
-    _assert_credited(ledger, tx, params, [(alice.address, 6 * ONE_ETH // 5)])
+    _assert_concluded(ledger, tx, params, 1, 6 * E // 5, 4 * E // 5)
+    _assert_credited(ledger, tx, params, [(alice.address, 6 * E // 5)])
     assert alice.balance == alice_before
-    assert bob.balance == bob_before + 4 * ONE_ETH // 5
+    assert bob.balance == bob_before + 4 * E // 5
     assert hostile.attempts() == 0
     assert list(tx.decode_logs(ledger.Deposited)) == []
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
-    _withdraw_reentered(ledger, hostile, alice, name, target, 6 * ONE_ETH // 5, virtual)
+    _withdraw_reentered(ledger, hostile, alice, name, target, 6 * E // 5, virtual)
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
 
@@ -429,7 +437,7 @@ def test_conclude__reentrant_receiver__credited_then_withdrawn_once(
 def test_conclude_with_lock__reentrant_receiver__credited_ingrid_neutral(
     ledger, virtual, hub_with_lock, signed, receiver_on, arm, alice, bob, ingrid, watcher, name: str
 ) -> None:
-    deposit, funding = ONE_ETH, ONE_ETH // 2
+    deposit, funding = E, E // 2
     h = hub_with_lock(deposit, funding, funding // 5)
     hostile = receiver_on(alice)
     arm(hostile, name, _hub_target(h, alice, ingrid))
@@ -460,11 +468,11 @@ def test_conclude_with_lock__reentrant_receiver__credited_ingrid_neutral(
     if name == "virtual.register":
         # Not the ledger's lock: the VirtualAdjudicator refuses to rewrite an outcome a ledger channel may
         # already have split a lock by (here the left channel did, the right one too).
-        assert _revert_reason(bytes(hostile.last_response())) == "virtual: channel concluded"
+        assert _revert_reason(bytes(hostile.last_response())) == VIRTUAL_CONCLUDED
         assert virtual.record(h.vp.channel_id)[0] == h.outcome.version
     elif name == "ledger.deposit":
         # `deposit` (outside the lock) into the concluded Alice-Ingrid channel: refused by its own check.
-        assert _revert_reason(bytes(hostile.last_response())) == "ledger: channel concluded"
+        assert _revert_reason(bytes(hostile.last_response())) == LEDGER_CONCLUDED
         assert _holdings(ledger, h.hub.left.channel_id) == (0, 0, True)
     else:
         assert bytes(hostile.last_response()) == LOCK_REFUSAL
@@ -624,7 +632,7 @@ def test_conclude_with_lock__reentrant_token__refused_ingrid_neutral(
         # The VirtualAdjudicator is not locked by a ledger payout; it refuses on its own rule: the outcome
         # both ledger channels split their lock by can no longer change.
         assert rtoken.last_success() is False
-        assert _revert_reason(bytes(rtoken.last_response())) == "virtual: channel concluded"
+        assert _revert_reason(bytes(rtoken.last_response())) == VIRTUAL_CONCLUDED
     elif name == "ledger.deposit":
         # Every one of the four pushes ran the hook, whose deposit into the open ETH channel went through,
         # and paid: no credit anywhere.
@@ -682,14 +690,14 @@ def test_withdraw__reentrant_token__refused_paid_once(
         # `deposit` is outside the lock `withdraw` holds: the hook's deposit into an open ETH channel counts.
         assert rtoken.attempts() == 1
         assert rtoken.last_success() is True
-        assert _holdings(ledger, target.eth_channel.channel_id) == (ONE_ETH + 1, ONE_ETH, False)
+        assert _holdings(ledger, target.eth_channel.channel_id) == (E + 1, E, False)
     else:
         _assert_refused_by_lock(rtoken, 1)
     _assert_invariant(ledger, rtoken, [params], [alice, bob])
     _withdraw_token_once(ledger, rtoken, bob, 900 * UNIT)
     assert rtoken.attempts() == 2
     if name == "ledger.deposit":
-        assert _holdings(ledger, target.eth_channel.channel_id) == (ONE_ETH + 2, ONE_ETH, False)
+        assert _holdings(ledger, target.eth_channel.channel_id) == (E + 2, E, False)
         assert ledger.balance == eth_before + 2
         _assert_invariant(ledger, ETH, [target.eth_channel], [alice, bob])
     assert ledger.credits(rtoken, alice) == ledger.credits(rtoken, bob) == 0
@@ -768,16 +776,16 @@ def _calls_into(chain, tx, caller: str, callee: str) -> list[dict]:
 def test_conclusion__lean_receiver_reenters_deposit_into_paid_channel__refused_concluded_and_credited(
     ledger, open_channel, signed, signed_final, chain, alice, bob, ingrid, watcher, path: str
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     chain.provider.set_code(alice.address, _lean_reentrant_code(str(ledger.address), params.channel_id, 0, 1))
     if path == "close":
-        final = state0.pay(ONE_ETH // 4, 0).finalized()
-        version, payouts = final.version, (3 * ONE_ETH // 4, 5 * ONE_ETH // 4)
+        final = state0.pay(E // 4, 0).finalized()
+        version, payouts = final.version, (3 * E // 4, 5 * E // 4)
     else:
-        state1 = state0.pay(ONE_ETH // 5, 1)
+        state1 = state0.pay(E // 5, 1)
         ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
         chain.pending_timestamp += params.challenge_duration
-        version, payouts = 1, (6 * ONE_ETH // 5, 4 * ONE_ETH // 5)
+        version, payouts = 1, (6 * E // 5, 4 * E // 5)
     alice_before, bob_before, ledger_before = alice.balance, bob.balance, ledger.balance
 
     if path == "close":
@@ -789,7 +797,7 @@ def test_conclusion__lean_receiver_reenters_deposit_into_paid_channel__refused_c
     # with gas to spare: the refusal, not the gas cap, failed the push.
     [reentry] = _calls_into(chain, tx, alice.address, str(ledger.address))
     assert reentry["error"] and int(reentry["value"], 16) == 1
-    assert _revert_reason(bytes.fromhex(reentry["output"][2:])) == "ledger: channel concluded"
+    assert _revert_reason(bytes.fromhex(reentry["output"][2:])) == LEDGER_CONCLUDED
     [push] = _calls_into(chain, tx, str(ledger.address), alice.address)
     assert push["error"] and int(push["value"], 16) == payouts[0]
     # So the payout is credited; nothing was deposited into the concluded channel; Bob is paid.
@@ -814,7 +822,7 @@ def test_conclusion__lean_receiver_reenters_deposit_into_paid_channel__refused_c
 def test_close__token_hook_deposits_into_other_open_eth_channel__accounted_as_normal_deposit(
     ledger, open_channel, signed_final, rtoken, deployer, alice, bob, watcher
 ) -> None:
-    eth_channel, eth0 = open_channel(ONE_ETH, 2 * ONE_ETH)
+    eth_channel, eth0 = open_channel(E, 2 * E)
     params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=rtoken)
     deployer.transfer(rtoken.address, 1000)
     rtoken.arm(ledger, ledger.deposit.encode_input(eth_channel.channel_id, 1), 7, sender=deployer)
@@ -834,10 +842,10 @@ def test_close__token_hook_deposits_into_other_open_eth_channel__accounted_as_no
     ]
     assert (rtoken.attempts(), rtoken.last_success()) == (2, True)
     assert [(bytes(e.channel), e.deposits) for e in tx.decode_logs(ledger.Deposited)] == [
-        (eth_channel.channel_id, _packed(ONE_ETH, 2 * ONE_ETH + 7)),
-        (eth_channel.channel_id, _packed(ONE_ETH, 2 * ONE_ETH + 14)),
+        (eth_channel.channel_id, _packed(E, 2 * E + 7)),
+        (eth_channel.channel_id, _packed(E, 2 * E + 14)),
     ]
-    assert _holdings(ledger, eth_channel.channel_id) == (ONE_ETH, 2 * ONE_ETH + 14, False)
+    assert _holdings(ledger, eth_channel.channel_id) == (E, 2 * E + 14, False)
     assert ledger.balance == ledger_eth + 14
     assert _balance(ETH, rtoken.address) == hook_eth - 14
     _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
@@ -846,10 +854,10 @@ def test_close__token_hook_deposits_into_other_open_eth_channel__accounted_as_no
     # A deposit like any other: a later top-up the final state does not account for, returned to side B.
     rtoken.disarm(sender=deployer)
     alice_before, bob_before = alice.balance, bob.balance
-    tx = ledger.close(eth_channel.as_tuple(), *signed_final(eth0.pay(ONE_ETH // 2, 0).finalized()), sender=watcher)
-    _assert_concluded(ledger, tx, eth_channel, 2, ONE_ETH // 2, 5 * ONE_ETH // 2 + 14)
-    assert (alice.balance - alice_before, bob.balance - bob_before) == (ONE_ETH // 2, 5 * ONE_ETH // 2 + 14)
-    assert ledger.balance == ledger_eth - 3 * ONE_ETH
+    tx = ledger.close(eth_channel.as_tuple(), *signed_final(eth0.pay(E // 2, 0).finalized()), sender=watcher)
+    _assert_concluded(ledger, tx, eth_channel, 2, E // 2, 5 * E // 2 + 14)
+    assert (alice.balance - alice_before, bob.balance - bob_before) == (E // 2, 5 * E // 2 + 14)
+    assert ledger.balance == ledger_eth - 3 * E
     _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
 
 
@@ -858,15 +866,15 @@ def test_close__token_hook_deposits_into_unavailable_channel__refused_payouts_pu
     ledger, open_channel, signed, signed_final, rtoken, chain, deployer, alice, bob, watcher, channel_state: str
 ) -> None:
     params, state0 = open_channel(1000 * UNIT, 1000 * UNIT, asset=rtoken)
-    eth_channel, eth0 = open_channel(ONE_ETH, ONE_ETH)
+    eth_channel, eth0 = open_channel(E, E)
     if channel_state == "disputed":
         ledger.register(eth_channel.as_tuple(), *signed(eth0.pay(1, 0)), sender=watcher)
-        expected, channel, holdings = "ledger: channel disputed", eth_channel.channel_id, (ONE_ETH, ONE_ETH, False)
+        expected, channel, holdings = LEDGER_DISPUTED, eth_channel.channel_id, (E, E, False)
     elif channel_state == "concluded":
         ledger.close(eth_channel.as_tuple(), *signed_final(eth0.finalized()), sender=watcher)
-        expected, channel, holdings = "ledger: channel concluded", eth_channel.channel_id, (0, 0, True)
+        expected, channel, holdings = LEDGER_CONCLUDED, eth_channel.channel_id, (0, 0, True)
     else:
-        expected, channel, holdings = "ledger: wrong asset", params.channel_id, (0, 0, True)
+        expected, channel, holdings = WRONG_ASSET, params.channel_id, (0, 0, True)
     rtoken.arm(ledger, ledger.deposit.encode_input(channel, 0), 1, sender=deployer)
     # Storing a 100-byte revert reason in fresh slots costs the hook ~110,000 gas of its own bookkeeping,
     # about all a push leaves it: a transfer outside the ledger (all gas) records the refusal first, so the
@@ -900,23 +908,23 @@ def test_withdraw__receiver_reenters_deposit_into_open_channel__accepted_paid_on
 ) -> None:
     # The receiver is credited at the close (out of gas); `withdraw` forwards all gas and holds the lock,
     # and the receiver's `deposit` into another open channel of Alice's, from inside it, goes through.
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
-    other, _ = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
+    other, _ = open_channel(E, E)
     hostile = receiver_on(alice)
     hostile.arm(ledger, ledger.deposit.encode_input(other.channel_id, 0), 5, sender=deployer)
     ledger.close(params.as_tuple(), *signed_final(state0.finalized()), sender=watcher)
-    assert ledger.credits(ETH, alice) == ONE_ETH
+    assert ledger.credits(ETH, alice) == E
     assert hostile.attempts() == 0
     alice_before, ledger_before = alice.balance, ledger.balance
 
     tx = ledger.withdraw(ETH, alice, sender=alice)
 
-    _assert_withdrawn(ledger, tx, alice, ETH, alice.address, ONE_ETH)
-    _assert_deposited(ledger, tx, other.channel_id, ONE_ETH + 5, ONE_ETH)
+    _assert_withdrawn(ledger, tx, alice, ETH, alice.address, E)
+    _assert_deposited(ledger, tx, other.channel_id, E + 5, E)
     assert (hostile.attempts(), hostile.last_success()) == (1, True)
-    assert _holdings(ledger, other.channel_id) == (ONE_ETH + 5, ONE_ETH, False)
-    assert alice.balance == alice_before + ONE_ETH - 5 - tx.total_fees_paid
-    assert ledger.balance == ledger_before - ONE_ETH + 5
+    assert _holdings(ledger, other.channel_id) == (E + 5, E, False)
+    assert alice.balance == alice_before + E - 5 - tx.total_fees_paid
+    assert ledger.balance == ledger_before - E + 5
     assert ledger.credits(ETH, alice) == 0
     _assert_invariant(ledger, ETH, [params, other], [alice, bob])
 
@@ -928,7 +936,7 @@ def test_deposit_token__reentrant_token_reenters_deposit__eth_accepted_token_cha
     # The hook runs inside the pull, under the lock: `deposit` is outside it but takes only ETH channels,
     # so it cannot change the token channel whose deposit word is read after the pull.
     params = make_params(asset=rtoken)
-    eth_channel, _ = open_channel(ONE_ETH, ONE_ETH)
+    eth_channel, _ = open_channel(E, E)
     channel = eth_channel.channel_id if into == "open_eth_channel" else params.channel_id
     rtoken.arm(ledger, ledger.deposit.encode_input(channel, 1), 3, sender=deployer)
     rtoken.approve(ledger, 500 * UNIT, sender=alice)
@@ -942,13 +950,13 @@ def test_deposit_token__reentrant_token_reenters_deposit__eth_accepted_token_cha
     if into == "open_eth_channel":
         assert (rtoken.attempts(), rtoken.last_success()) == (1, True)
         assert events == [
-            (eth_channel.channel_id, _packed(ONE_ETH, ONE_ETH + 3)),
+            (eth_channel.channel_id, _packed(E, E + 3)),
             (params.channel_id, _packed(500 * UNIT, 0)),
         ]
-        assert _holdings(ledger, eth_channel.channel_id) == (ONE_ETH, ONE_ETH + 3, False)
+        assert _holdings(ledger, eth_channel.channel_id) == (E, E + 3, False)
         assert (ledger.balance, _balance(ETH, rtoken.address)) == (ledger_eth + 3, hook_eth - 3)
     else:
-        _assert_refused_with(rtoken, 1, "ledger: wrong asset")
+        _assert_refused_with(rtoken, 1, WRONG_ASSET)
         assert events == [(params.channel_id, _packed(500 * UNIT, 0))]
         assert (ledger.balance, _balance(ETH, rtoken.address)) == (ledger_eth, hook_eth)
     _assert_invariant(ledger, ETH, [eth_channel], [alice, bob])
@@ -967,7 +975,7 @@ def test_deposit_token__false_token__reverts_token_transfer_failed(
     false_token.set_fail(True, sender=deployer)
     alice_before, ledger_before = false_token.balanceOf(alice), false_token.balanceOf(ledger)
 
-    with ape.reverts("ledger: token transfer failed"):
+    with ape.reverts(TRANSFER_FAILED):
         ledger.deposit_token(params.as_tuple(), 0, 1000 * UNIT, sender=alice)
 
     assert ledger.holdings(params.channel_id) == (0, 0, False)
@@ -990,7 +998,7 @@ def test_close__false_token__both_credited_withdrawable_after_recovery(
     _assert_invariant(ledger, false_token, [params], [alice, bob])
 
     # While the token keeps returning false, withdraw reverts and the credit stays.
-    with ape.reverts("ledger: token transfer failed"):
+    with ape.reverts(TRANSFER_FAILED):
         ledger.withdraw(false_token, alice, sender=alice)
     assert ledger.credits(false_token, alice) == 700 * UNIT
 
@@ -1113,7 +1121,7 @@ def test_conclude_with_lock__zero_revert_token_zero_payouts__skipped_ingrid_neut
 
 def test_withdraw__zero_revert_token_no_credit__reverts_nothing_to_withdraw(ledger, zero_token, alice) -> None:
     # A zero withdrawal never reaches the token (which would revert "token: zero amount").
-    with ape.reverts("ledger: nothing to withdraw"):
+    with ape.reverts(NOTHING_TO_WITHDRAW):
         ledger.withdraw(zero_token, alice, sender=alice)
 
 
@@ -1168,5 +1176,5 @@ def test_withdraw__fee_token_credit__ledger_debited_once_invariant_holds(
     assert fee_token.balanceOf(ingrid) == ingrid_before + 14652 * UNIT // 10  # 99% of 1480
     assert fee_token.balanceOf(ledger) == ledger_before - 1480 * UNIT
     _assert_invariant(ledger, fee_token, [params], [alice, bob])
-    with ape.reverts("ledger: nothing to withdraw"):
+    with ape.reverts(NOTHING_TO_WITHDRAW):
         ledger.withdraw(fee_token, ingrid, sender=alice)

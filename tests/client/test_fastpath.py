@@ -15,7 +15,7 @@ from perun_vyper.fastpath import (
     state_digest,
     virtual_state_hash,
 )
-from tests.client.conftest import LEDGER_DOMAIN, VIRTUAL_DOMAIN
+from tests.support.parties import LEDGER_DOMAIN, VIRTUAL_DOMAIN
 
 amounts = st.integers(0, MAX_AMOUNT)
 ids = st.binary(min_size=32, max_size=32)

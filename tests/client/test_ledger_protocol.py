@@ -25,7 +25,8 @@ from perun_vyper import (
 )
 from perun_vyper.constants import MAX_AMOUNT, SECP256K1_N
 from perun_vyper.fastpath import Signer
-from tests.client.conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, INGRID, LEDGER_DOMAIN, E, forge, snapshot
+from tests.support.constants import E
+from tests.support.parties import ALICE, ALICE_KEY, BOB, BOB_KEY, INGRID, LEDGER_DOMAIN, forge, snapshot
 
 
 def _refused(receiver: LedgerChannel, update: Update, error: type[Exception], fragment: str) -> None:

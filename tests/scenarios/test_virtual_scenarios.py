@@ -35,14 +35,28 @@ from perun_vyper import (
     open_virtual,
     verify_state,
 )
+from tests.support.checks import concluded_payouts
+from tests.support.constants import (
+    BLOCK_GAS_LIMIT,
+    DAY,
+    HOUR,
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_PERIOD_NOT_OVER,
+    LOCKS_NOT_REGISTERED,
+    ONLY_ENDPOINTS,
+    PARAMS_NOT_LOCKS,
+    VIRTUAL_CONCLUDED,
+    VIRTUAL_EXPIRED,
+    VIRTUAL_NOT_SETTLED,
+    VIRTUAL_PERIOD_OVER,
+    VIRTUAL_STALE,
+    E,
+    M,
+)
 
-E = 10**18  # one ether
-M = 10**15  # one milli-ether
 FUND_ALICE = 400 * M  # Alice's virtual funding (locked by Alice in `left`, by Ingrid in `right`)
 FUND_BOB = 200 * M  # Bob's virtual funding (locked by Ingrid in `left`, by Bob in `right`)
-DAY = 86400
-HOUR = 3600
-BLOCK_GAS_LIMIT = 30_000_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -98,10 +112,6 @@ class Signed:
         return self.state.as_tuple(), compact(self.sig_alice), compact(self.sig_bob)
 
 
-def _concluded(ledger, receipt) -> list[tuple]:
-    return [(e.channel, e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)]
-
-
 def _registered_virtual(virtual, receipt) -> list[tuple]:
     return [
         (e.channel, e.version, e.deadline, e.balance_alice, e.balance_bob, e.is_final)
@@ -111,15 +121,6 @@ def _registered_virtual(virtual, receipt) -> list[tuple]:
 
 def _registered_ledger(ledger, receipt) -> list[tuple]:
     return [(e.channel, e.version, e.deadline) for e in receipt.decode_logs(ledger.Registered)]
-
-
-@pytest.fixture(autouse=True)
-def _no_source_tracebacks(monkeypatch):
-    """Ape decorates every reverted transaction with a Vyper source traceback, replaying its full trace:
-    about 10 s for a conclude over 16 locks. The revert reason (all these tests check) does not need it."""
-    import ape.exceptions
-
-    monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
 
 
 @pytest.fixture
@@ -240,10 +241,10 @@ def test_scenario_1_happy_path__100_payments_closed_off_chain(
     # The two ledger channels close cooperatively (the watcher relays the signed final states).
     receipt_left = book.send(ledger.close, hub.left.as_tuple(), *cosign_final(hub.left, left_final), sender=watcher)
     receipt_right = book.send(ledger.close, hub.right.as_tuple(), *cosign_final(hub.right, right_final), sender=watcher)
-    assert _concluded(ledger, receipt_left) == [
+    assert concluded_payouts(ledger, receipt_left) == [
         (hub.left.channel_id, 3, E - FUND_ALICE + final_alice, E - FUND_BOB + final_bob)
     ]
-    assert _concluded(ledger, receipt_right) == [
+    assert concluded_payouts(ledger, receipt_right) == [
         (hub.right.channel_id, 3, E - FUND_ALICE + final_alice, E - FUND_BOB + final_bob)
     ]
 
@@ -306,20 +307,20 @@ def test_scenario_2_ingrid_offline__alice_and_bob_settle_through_the_chain(
     chain.pending_timestamp = max(ledger_deadline_left, ledger_deadline_right)
     assert max(ledger_deadline_left, ledger_deadline_right) < virtual_deadline
     book.reverts(
-        "ledger: virtual channel not settled",
+        VIRTUAL_NOT_SETTLED,
         ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice,
     )  # fmt: skip
     # Leaving the lock out (its amounts would then go to nobody's split) is refused too.
-    book.reverts("ledger: locks not registered", ledger.conclude, hub.left.as_tuple(), sender=alice)
+    book.reverts(LOCKS_NOT_REGISTERED, ledger.conclude, hub.left.as_tuple(), sender=alice)
 
     # Once the virtual dispute is over, each concludes its ledger channel with the virtual params.
     chain.pending_timestamp = virtual_deadline
     receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice)
     assert receipt.timestamp == virtual_deadline
     assert tuple(virtual.settlement(vparams.as_tuple())) == (vparams.channel_id, True, 250 * M, 350 * M)
-    assert _concluded(ledger, receipt) == [(hub.left.channel_id, 1, 600 * M + 250 * M, 800 * M + 350 * M)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, 600 * M + 250 * M, 800 * M + 350 * M)]
     receipt = book.send(ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=bob)
-    assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M + 250 * M, 800 * M + 350 * M)]
+    assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M + 250 * M, 800 * M + 350 * M)]
 
     # Alice and Bob have their latest virtual balances; Ingrid, who did nothing, is whole (no fees paid).
     assert book.gain(alice) == 600 * M + 250 * M
@@ -351,12 +352,12 @@ def test_scenario_3_bob_offline__alice_gets_hers__ingrid_her_collateral_after_va
     # Bob goes offline. Ingrid wants her collateral out, but before validity only Alice or Bob may
     # open a virtual dispute: her attempt with the initial state reverts (and costs her the fee).
     book.reverts(
-        "virtual: only Alice or Bob before validity",
+        ONLY_ENDPOINTS,
         virtual.register, vparams.as_tuple(), *initial.args, sender=ingrid,
     )  # fmt: skip
     chain.pending_timestamp = validity - 1
     book.reverts(
-        "virtual: only Alice or Bob before validity",
+        ONLY_ENDPOINTS,
         virtual.register, vparams.as_tuple(), *initial.args, sender=ingrid,
     )  # fmt: skip
     assert tuple(virtual.record(vparams.channel_id)) == (0, 0, 0, False)
@@ -383,9 +384,9 @@ def test_scenario_3_bob_offline__alice_gets_hers__ingrid_her_collateral_after_va
     # After the deadlines Alice concludes hers, Ingrid the Ingrid-Bob channel.
     chain.pending_timestamp = max(virtual_deadline, left_deadline, right_deadline)
     receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice)
-    assert _concluded(ledger, receipt) == [(hub.left.channel_id, 1, 600 * M + 500 * M, 800 * M + 100 * M)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, 600 * M + 500 * M, 800 * M + 100 * M)]
     receipt = book.send(ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid)
-    assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M + 500 * M, 800 * M + 100 * M)]
+    assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M + 500 * M, 800 * M + 100 * M)]
 
     # Alice has her latest balance; Ingrid her 2 ETH (net of her own fees); offline Bob his latest.
     assert book.gain(alice) == 600 * M + 500 * M
@@ -424,13 +425,13 @@ def test_scenario_4_alice_registers_stale_state__watchtower_refutes_for_bob(
     receipt = book.send(virtual.register, vparams.as_tuple(), *latest.args, sender=watcher)
     assert _registered_virtual(virtual, receipt) == [(vparams.channel_id, 8, virtual_deadline, 160 * M, 440 * M, False)]
     # Alice cannot go back to an older state; the watchtower also registers Bob's ledger channel.
-    book.reverts("virtual: stale version", virtual.register, vparams.as_tuple(), *older.args, sender=alice)
+    book.reverts(VIRTUAL_STALE, virtual.register, vparams.as_tuple(), *older.args, sender=alice)
     receipt = book.send(ledger.register, hub.right.as_tuple(), *cosign(hub.right, right), sender=watcher)
     right_deadline = receipt.timestamp + HOUR
 
     # The challenge period is over: nothing can be registered any more.
     chain.pending_timestamp = virtual_deadline
-    book.reverts("virtual: challenge period over", virtual.register, vparams.as_tuple(), *stale.args, sender=alice)
+    book.reverts(VIRTUAL_PERIOD_OVER, virtual.register, vparams.as_tuple(), *stale.args, sender=alice)
 
     # The watchtower concludes both ledger channels by the refuted outcome.
     chain.pending_timestamp = right_deadline
@@ -438,7 +439,7 @@ def test_scenario_4_alice_registers_stale_state__watchtower_refutes_for_bob(
         receipt = book.send(
             ledger.conclude, params.as_tuple(), state.locks_tuple(), [vparams.as_tuple()], sender=watcher
         )
-        assert _concluded(ledger, receipt) == [(params.channel_id, 1, 600 * M + 160 * M, 800 * M + 440 * M)]
+        assert concluded_payouts(ledger, receipt) == [(params.channel_id, 1, 600 * M + 160 * M, 800 * M + 440 * M)]
 
     # Bob got his latest balance without sending anything; Alice's cheat bought her only fees.
     assert book.gain(bob) == 800 * M + 440 * M and book.fees(bob) == 0
@@ -494,24 +495,20 @@ def test_scenario_5_alice_and_bob_collude__ingrid_total_unchanged(
     receipt_left = book.send(
         ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=ingrid
     )
-    assert _concluded(ledger, receipt_left) == [
+    assert concluded_payouts(ledger, receipt_left) == [
         (hub.left.channel_id, 1, E - FUND_ALICE + outcome_alice, 700 * M - FUND_BOB + outcome_bob)
     ]
     # Whatever the colluders try now, the outcome the left channel used is fixed for the right one too.
     if collusion == "everything_to_bob_final":
-        book.reverts("virtual: channel concluded", virtual.register, vparams.as_tuple(), *rigged.args, sender=alice)
+        book.reverts(VIRTUAL_CONCLUDED, virtual.register, vparams.as_tuple(), *rigged.args, sender=alice)
     else:
         later = agree(rigged.state.pay(1 * M, from_alice=True))
-        reason = (
-            "virtual: challenge period over"
-            if collusion == "everything_to_alice_disputed"
-            else "virtual: channel expired"
-        )
+        reason = VIRTUAL_PERIOD_OVER if collusion == "everything_to_alice_disputed" else VIRTUAL_EXPIRED
         book.reverts(reason, virtual.register, vparams.as_tuple(), *later.args, sender=alice)
     receipt_right = book.send(
         ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid
     )
-    assert _concluded(ledger, receipt_right) == [
+    assert concluded_payouts(ledger, receipt_right) == [
         (hub.right.channel_id, 1, 900 * M - FUND_ALICE + outcome_alice, 300 * M - FUND_BOB + outcome_bob)
     ]
 
@@ -555,12 +552,12 @@ def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if
     # Ingrid signs the left release and the left channel closes cooperatively.
     left_final = left_release.finalized()
     receipt = book.send(ledger.close, hub.left.as_tuple(), *cosign_final(hub.left, left_final), sender=watcher)
-    assert _concluded(ledger, receipt) == [(hub.left.channel_id, 3, 600 * M + 600 * M, 800 * M)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 3, 600 * M + 600 * M, 800 * M)]
 
     # Bob now refuses the right release: he registers F2 (settled at once) and his lock-carrying state.
     receipt = book.send(virtual.register, vparams.as_tuple(), *f2.args, sender=bob)
     assert _registered_virtual(virtual, receipt)[0][3:] == (0, 600 * M, True)
-    book.reverts("virtual: channel concluded", virtual.register, vparams.as_tuple(), *f1.args, sender=ingrid)
+    book.reverts(VIRTUAL_CONCLUDED, virtual.register, vparams.as_tuple(), *f1.args, sender=ingrid)
     receipt = book.send(ledger.register, hub.right.as_tuple(), *cosign(hub.right, right), sender=bob)
     deadline = receipt.timestamp + HOUR
 
@@ -571,7 +568,7 @@ def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if
         assert _registered_ledger(ledger, receipt) == [(hub.right.channel_id, 2, deadline)]
         chain.pending_timestamp = deadline
         receipt = book.send(ledger.conclude, hub.right.as_tuple(), sender=ingrid)
-        assert _concluded(ledger, receipt) == [(hub.right.channel_id, 2, 600 * M + 600 * M, 800 * M)]
+        assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 2, 600 * M + 600 * M, 800 * M)]
         assert book.gain(ingrid) == 2 * E
         assert (book.gain(alice), book.gain(bob)) == (1200 * M, 800 * M)
     else:
@@ -580,7 +577,7 @@ def test_scenario_5b_alice_and_bob_double_sign_final_states__ingrid_safe_only_if
         receipt = book.send(
             ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid
         )
-        assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M, 800 * M + 600 * M)]
+        assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, 600 * M, 800 * M + 600 * M)]
         assert book.gain(ingrid) == 2 * E - (FUND_ALICE + FUND_BOB)
         assert book.gain(alice) + book.gain(bob) == 2 * E + (FUND_ALICE + FUND_BOB)
     assert book.gain(watcher) == 0
@@ -620,12 +617,12 @@ def test_scenario_6_fast_close__final_virtual_state_settles_at_once_before_valid
     assert tuple(virtual.settlement(vparams.as_tuple())) == (vparams.channel_id, True, 290 * M, 310 * M)
     assert tuple(virtual.record(vparams.channel_id)) == (4, registered_at + HOUR, 290 * M, True)
     # Nothing can replace a final outcome, not even the final state itself.
-    book.reverts("virtual: channel concluded", virtual.register, vparams.as_tuple(), *final.args, sender=alice)
+    book.reverts(VIRTUAL_CONCLUDED, virtual.register, vparams.as_tuple(), *final.args, sender=alice)
 
     # One second before their deadline the ledger channels still wait; at the deadline they conclude.
     chain.pending_timestamp = ledger_deadline - 1
     book.reverts(
-        "ledger: challenge period not over",
+        LEDGER_PERIOD_NOT_OVER,
         ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=watcher,
     )  # fmt: skip
     chain.pending_timestamp = ledger_deadline
@@ -633,7 +630,7 @@ def test_scenario_6_fast_close__final_virtual_state_settles_at_once_before_valid
         receipt = book.send(
             ledger.conclude, params.as_tuple(), state.locks_tuple(), [vparams.as_tuple()], sender=watcher
         )
-        assert _concluded(ledger, receipt) == [(params.channel_id, 1, 600 * M + 290 * M, 800 * M + 310 * M)]
+        assert concluded_payouts(ledger, receipt) == [(params.channel_id, 1, 600 * M + 290 * M, 800 * M + 310 * M)]
         assert receipt.timestamp < validity
 
     assert book.gain(alice) == 600 * M + 290 * M and book.fees(alice) > 0
@@ -693,15 +690,15 @@ def test_scenario_7_ingrid_never_locks_for_bob__bob_loses_nothing_alice_gets_her
     right_deadline = receipt.timestamp + HOUR
     chain.pending_timestamp = max(virtual_deadline, left_deadline, right_deadline)
     book.reverts(
-        "ledger: virtual params do not match locks",
+        PARAMS_NOT_LOCKS,
         ledger.conclude, hub.right.as_tuple(), right_latest.locks_tuple(), [vparams.as_tuple()], sender=bob,
     )  # fmt: skip
     receipt = book.send(ledger.conclude, hub.right.as_tuple(), sender=bob)
-    assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 1050 * M, 950 * M)]
+    assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, 1050 * M, 950 * M)]
 
     # Alice concludes hers: the lock returns to each side what it locked.
     receipt = book.send(ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), [vparams.as_tuple()], sender=alice)
-    assert _concluded(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
 
     assert book.gain(alice) == E
     assert book.gain(bob) == 950 * M
@@ -768,13 +765,13 @@ def test_scenario_8_sixteen_locks_at_the_cap__mixed_endings__gas_below_a_tenth_o
     assert ledger_deadline < vparams[8].expiry
     all_virtuals = [vp.as_tuple() for vp in vparams]
     book.reverts(
-        "ledger: virtual channel not settled",
+        VIRTUAL_NOT_SETTLED,
         ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), all_virtuals, sender=watcher,
     )  # fmt: skip
     # The virtual params must come in the order of the locks.
     chain.pending_timestamp = vparams[8].expiry
     book.reverts(
-        "ledger: virtual params do not match locks",
+        PARAMS_NOT_LOCKS,
         ledger.conclude, hub.left.as_tuple(), left.locks_tuple(), all_virtuals[::-1], sender=watcher,
     )  # fmt: skip
 
@@ -786,8 +783,10 @@ def test_scenario_8_sixteen_locks_at_the_cap__mixed_endings__gas_below_a_tenth_o
     to_alice = sum(a for a, _ in outcome.values())
     to_bob = sum(b for _, b in outcome.values())
     assert to_alice + to_bob == 2 * 680 * M
-    assert _concluded(ledger, conclude_left) == [(hub.left.channel_id, 16, 320 * M + to_alice, 320 * M + to_bob)]
-    assert _concluded(ledger, conclude_right) == [(hub.right.channel_id, 16, 320 * M + to_alice, 320 * M + to_bob)]
+    assert concluded_payouts(ledger, conclude_left) == [(hub.left.channel_id, 16, 320 * M + to_alice, 320 * M + to_bob)]
+    assert concluded_payouts(ledger, conclude_right) == [
+        (hub.right.channel_id, 16, 320 * M + to_alice, 320 * M + to_bob)
+    ]
 
     # Exact payouts, worked out per group (Alice's side of the 16 outcomes).
     assert (
@@ -860,7 +859,7 @@ def test_scenario_9_orientation__bob_ingrid_channel_settles_like_ingrid_bob(
             receipt = book.send(
                 ledger.conclude, params.as_tuple(), state.locks_tuple(), [vparams.as_tuple()], sender=watcher
             )
-            ((_, _, payout_a, payout_b),) = _concluded(ledger, receipt)
+            ((_, _, payout_a, payout_b),) = concluded_payouts(ledger, receipt)
             for who, amount in ((params.participant_a, payout_a), (params.participant_b, payout_b)):
                 on_chain[name][who] = on_chain[name].get(who, 0) + amount
 
@@ -909,21 +908,21 @@ def test_scenario_10_ingrid_never_funds__late_deposit_refused_in_dispute__each_s
 
     # Ingrid now deposits her 1 ETH to make the registered state funded: refused, nothing moves.
     ledger_before = ledger.balance
-    book.reverts("ledger: channel disputed", ledger.deposit, hub.right.channel_id, 0, sender=ingrid, value=E)
+    book.reverts(LEDGER_DISPUTED, ledger.deposit, hub.right.channel_id, 0, sender=ingrid, value=E)
     assert tuple(ledger.holdings(hub.right.channel_id)) == (0, E, False)
     assert ledger.balance == ledger_before
 
     # After the deadline: the lock of an unfunded state is not registered, so conclude takes no locks.
     chain.pending_timestamp = deadline
     book.reverts(
-        "ledger: locks not registered",
+        LOCKS_NOT_REGISTERED,
         ledger.conclude, hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=watcher,
     )  # fmt: skip
     receipt = book.send(ledger.conclude, hub.right.as_tuple(), sender=watcher)
-    assert _concluded(ledger, receipt) == [(hub.right.channel_id, 1, 0, E)]
+    assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, 0, E)]
     assert tuple(ledger.holdings(hub.right.channel_id)) == (0, 0, True)
     assert tuple(ledger.dispute(hub.right.channel_id)) == (0, 0, b"\x00" * 32)
-    book.reverts("ledger: channel concluded", ledger.conclude, hub.right.as_tuple(), sender=ingrid)
+    book.reverts(LEDGER_CONCLUDED, ledger.conclude, hub.right.as_tuple(), sender=ingrid)
 
     # Bob has his deposit back; Ingrid, who put nothing in, got nothing (and paid her fees).
     assert book.gain(bob) == E

@@ -69,7 +69,8 @@ from perun_vyper import (
 )
 from perun_vyper.fastpath import Signer, digest_prefix, state_digest
 from perun_vyper.signing import verify_state
-from tests.client.conftest import (
+from tests.support.constants import E
+from tests.support.parties import (
     ALICE,
     ALICE_KEY,
     BOB,
@@ -79,11 +80,10 @@ from tests.client.conftest import (
     LEDGER_DOMAIN,
     MAX_VALIDITY,
     NOW,
+    STRANGER_KEY,
     VIRTUAL_DOMAIN,
-    E,
 )
 
-STRANGER_KEY = bytes.fromhex("42" * 32)
 KEYS = {"alice": ALICE_KEY, "bob": BOB_KEY, "ingrid": INGRID_KEY}
 FUND_ALICE, FUND_BOB = 3 * 10**17, 10**17
 # (party of side 0, party of side 1) of each link; the virtual channel's sides are Alice and Bob.

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from chain_helpers import ZERO_HASH, ChainMachine, selector
 from eth_abi import encode
 from hypothesis import event
 
@@ -43,6 +42,25 @@ from perun_vyper import (
     compact,
     open_virtual,
     sign_state,
+)
+from tests.stateful.chain_helpers import ChainMachine, selector
+from tests.support.checks import concluded_payouts
+from tests.support.constants import (
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_PERIOD_NOT_OVER,
+    LEDGER_PERIOD_OVER,
+    LEDGER_STALE,
+    LOCKS_NOT_REGISTERED,
+    NO_DISPUTE,
+    ONLY_ENDPOINTS,
+    PARAMS_NOT_LOCKS,
+    VIRTUAL_CONCLUDED,
+    VIRTUAL_EXPIRED,
+    VIRTUAL_NOT_SETTLED,
+    VIRTUAL_PERIOD_OVER,
+    VIRTUAL_STALE,
+    ZERO_HASH,
 )
 
 USERS = ("alice", "bob", "carol")
@@ -371,9 +389,9 @@ class HubMachine(ChainMachine):
         out = []
         for i, lg in enumerate(self.ledgers):
             if lg.concluded:
-                out.append((i, "ledger: channel concluded"))
+                out.append((i, LEDGER_CONCLUDED))
             elif lg.registered is not None:
-                out.append((i, "ledger: channel disputed"))
+                out.append((i, LEDGER_DISPUTED))
         return out
 
     def obligations(self, horizon: int | None = None) -> list[tuple[str, int]]:
@@ -539,16 +557,16 @@ class HubMachine(ChainMachine):
         if vc.record is None:
             # A final state both endpoints signed may be registered by anyone at any time before expiry.
             if sender not in vc.users and not state.is_final and ts < vc.params.validity:
-                return "virtual: only Alice or Bob before validity"
+                return ONLY_ENDPOINTS
             if ts >= vc.expiry:
-                return "virtual: channel expired"
+                return VIRTUAL_EXPIRED
             return None
         if vc.record.is_final:
-            return "virtual: channel concluded"
+            return VIRTUAL_CONCLUDED
         if ts >= vc.deadline:
-            return "virtual: challenge period over"
+            return VIRTUAL_PERIOD_OVER
         if state.version < vc.record.version:
-            return "virtual: stale version"
+            return VIRTUAL_STALE
         return None
 
     def virtual_registration_kind(self, vi: int, version: int) -> str:
@@ -605,13 +623,13 @@ class HubMachine(ChainMachine):
 
     def ledger_register_outcome(self, lg: Ledger, state: LedgerState) -> str | None:
         if lg.concluded:
-            return "ledger: channel concluded"
+            return LEDGER_CONCLUDED
         if lg.registered is None:
             return None
         if self.next_ts >= lg.deadline:
-            return "ledger: challenge period over"
+            return LEDGER_PERIOD_OVER
         if state.version < lg.registered.version:
-            return "ledger: stale version"
+            return LEDGER_STALE
         return None
 
     def ledger_registration_kind(self, li: int, version: int) -> str:
@@ -720,33 +738,31 @@ class HubMachine(ChainMachine):
         state = lg.registered or lg.latest
         args = (lg.params.as_tuple(), state.locks_tuple(), self._virtual_args_of(state))
         if kind == "locks left out":
-            self._expect_revert(sender, self.ledger.conclude, (args[0], [], []), "ledger: locks not registered")
+            self._expect_revert(sender, self.ledger.conclude, (args[0], [], []), LOCKS_NOT_REGISTERED)
             return
         if kind == "other locks":
             other = self._other_locks(lg)
             assert other is not None
             other_args = (args[0], other.locks_tuple(), self._virtual_args_of(other))
-            self._expect_revert(sender, self.ledger.conclude, other_args, "ledger: locks not registered")
+            self._expect_revert(sender, self.ledger.conclude, other_args, LOCKS_NOT_REGISTERED)
             return
         if kind == "concluded":
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
+            self._expect_revert(sender, self.ledger.conclude, args, LEDGER_CONCLUDED)
             return
         if kind == "no dispute":
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: no dispute")
+            self._expect_revert(sender, self.ledger.conclude, args, NO_DISPUTE)
             return
         if kind == "early":
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: challenge period not over")
+            self._expect_revert(sender, self.ledger.conclude, args, LEDGER_PERIOD_NOT_OVER)
             return
         if kind == "no virtual params":
-            self._expect_revert(
-                sender, self.ledger.conclude, (*args[:2], []), "ledger: virtual params do not match locks"
-            )
+            self._expect_revert(sender, self.ledger.conclude, (*args[:2], []), PARAMS_NOT_LOCKS)
             return
         ts = self.next_ts
         unsettled = [lock for lock in state.locks if not self.virtuals[self.lock_owner[lock.channel]].settlement(ts)[0]]
         event(f"ledger conclude: {'blocked by unsettled virtual' if unsettled else 'ok'}, {len(state.locks)} locks")
         if unsettled:
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: virtual channel not settled")
+            self._expect_revert(sender, self.ledger.conclude, args, VIRTUAL_NOT_SETTLED)
             return
         # The outcomes the ledger channel will read, from the chain; they must be the model's.
         chain_outcomes = {}
@@ -771,19 +787,19 @@ class HubMachine(ChainMachine):
         before = [self._eth_balance(a) for a in addrs]
         receipt = self.ledger.conclude(*args, sender=self.accounts[sender])
         self.head_ts += 1
-        events = [(e.version, e.payout_a, e.payout_b) for e in receipt.events if e.event_name == "Concluded"]
-        assert events == [(state.version, *expected)], f"ledger {lg.user}: Concluded {events}, model {expected}"
+        events = concluded_payouts(self.ledger, receipt)
+        assert events == [(lg.params.channel_id, state.version, *expected)], f"ledger {lg.user}: Concluded {events}"
         for side, a in enumerate(addrs):
             fee = receipt.gas_used * receipt.gas_price if lg.parties[side] == sender else 0
             assert self._eth_balance(a) - before[side] == expected[side] - fee, "payout not received"
-        lg.concluded, lg.concluded_state, lg.payouts = True, state, events[0][1:]
+        lg.concluded, lg.concluded_state, lg.payouts = True, state, events[0][2:]
         lg.deposits, lg.base_outcome = [0, 0], None
         for vi, outcome in chain_outcomes.items():
             self.virtuals[vi].outcomes[li] = outcome
         in_time = state == lg.latest
         event(f"ledger concluded: {'latest' if in_time else 'stale'} state, answered by {lg.answered_by}")
         # Nothing is paid twice.
-        self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
+        self._expect_revert(sender, self.ledger.conclude, args, LEDGER_CONCLUDED)
 
     # ------------------------------------------------------------------ invariants
 

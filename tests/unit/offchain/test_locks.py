@@ -17,13 +17,13 @@ from perun_vyper import (
     open_virtual,
 )
 from perun_vyper.locks import roles, split
+from tests.support.constants import E
 
 ALICE = "0x" + "a1" * 20
 BOB = "0x" + "b0" * 20
 INGRID = "0x" + "1d" * 20
 OTHER = "0x" + "0e" * 20
 LEDGER_ADJUDICATOR = "0x" + "5e" * 20
-E = 10**18
 FUND_ALICE = 3 * 10**17
 FUND_BOB = 10**17
 

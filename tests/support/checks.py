@@ -39,6 +39,16 @@ def assert_accounts_balance(ledger: Any, asset: Any, channels: Iterable[ChannelP
     assert asset_balance(ledger, asset) == held + credited
 
 
+def concluded_logs(ledger: Any, tx: Any) -> list[Any]:
+    """The ledger's Concluded events of a transaction, decoded."""
+    return list(tx.decode_logs(ledger.Concluded))
+
+
+def concluded_payouts(ledger: Any, tx: Any) -> list[tuple[bytes, int, int, int]]:
+    """(channel, version, payout_a, payout_b) of each Concluded event of a transaction."""
+    return [(bytes(e.channel), e.version, e.payout_a, e.payout_b) for e in tx.decode_logs(ledger.Concluded)]
+
+
 def assert_concluded(ledger: Any, tx: Any, params: ChannelParams, version: int, payout_a: int, payout_b: int) -> None:
     events = tx.decode_logs(ledger.Concluded)
     assert len(events) == 1

@@ -11,12 +11,12 @@ from typing import Any
 from eth_abi import decode
 from web3.exceptions import ContractLogicError
 
-_ERROR_SELECTOR = bytes.fromhex("08c379a0")
+from tests.support.constants import ERROR_SELECTOR
 
 
 def revert_reason(data: bytes) -> str:
     """The message of an ``Error(string)`` revert."""
-    assert data[:4] == _ERROR_SELECTOR, f"not an Error(string) revert: 0x{data.hex()}"
+    assert data[:4] == ERROR_SELECTOR, f"not an Error(string) revert: 0x{data.hex()}"
     return decode(["string"], data[4:])[0]
 
 
