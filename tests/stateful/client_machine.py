@@ -69,6 +69,7 @@ from perun_vyper import (
 )
 from perun_vyper.fastpath import Signer, digest_prefix, state_digest
 from perun_vyper.signing import verify_state
+from tests.stateful import model
 from tests.support.constants import E
 from tests.support.parties import (
     ALICE,
@@ -269,10 +270,10 @@ class ClientMachine:
             "virtual", "virtual", params.channel_id, VIRTUAL_DOMAIN, (ALICE, BOB), total, (FUND_ALICE, FUND_BOB)
         )
         self.completed["virtual"] = []
-        # Both ledger channels locked: Alice's funding from the side that gets her virtual balance (Alice
-        # on the left, Ingrid on the right), Bob's from the other.
+        # Both ledger channels locked (model.py): Alice's funding from the side that gets her virtual
+        # balance (Alice on the left, Ingrid on the right), Bob's from the other.
         for link in (left, right):
-            link.balances = (E - FUND_ALICE, E - FUND_BOB)
+            link.balances = model.after_lock(link.balances, self.ends[link.name][0].params, params)
             link.locked = total
             link.version = 1
 
@@ -964,10 +965,10 @@ class ClientMachine:
             virtual.version += 1
             virtual.final = True
         assert (final.version, final.is_final, split_of(final)) == (virtual.version, True, virtual.balances)
-        to_alice, to_bob = virtual.balances
         # Alice's virtual balance goes to Alice on the left and to Ingrid on the right; Bob's to the others.
         for link in (left, right):
-            link.balances = (link.balances[0] + to_alice, link.balances[1] + to_bob)
+            ledger_params = self.ends[link.name][0].params
+            link.balances = model.after_release(link.balances, ledger_params, self.virtual_params, virtual.balances)
             link.locked = 0
             link.version += 1
         self.released = True

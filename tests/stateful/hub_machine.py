@@ -36,6 +36,7 @@ from perun_vyper import (
     ChannelParams,
     Domain,
     LedgerState,
+    Lock,
     VirtualParams,
     VirtualState,
     close_virtual,
@@ -43,6 +44,7 @@ from perun_vyper import (
     open_virtual,
     sign_state,
 )
+from tests.stateful import model
 from tests.stateful.chain_helpers import ChainMachine, selector
 from tests.support.checks import concluded_payouts
 from tests.support.constants import (
@@ -80,6 +82,10 @@ _VIRTUAL_PARAMS_ABI = (
 )
 _SETTLEMENT = selector(f"settlement({_VIRTUAL_PARAMS_ABI})")
 _RECORD = selector("record(bytes32)")
+
+
+def _balances(state: LedgerState) -> tuple[int, int]:
+    return state.balance_a, state.balance_b
 
 
 @dataclass
@@ -121,17 +127,6 @@ class Ledger:
     @property
     def disputed(self) -> bool:
         return self.registered is not None and not self.concluded
-
-    def base_payouts(self, state: LedgerState) -> tuple[int, int]:
-        """The spec's payouts before lock shares: the state's balances plus any deposit it does not
-        account for if both sides funded it, otherwise each side's deposits back (its locks move nothing)."""
-        da, db = self.deposits
-        if da >= state.funding_a and db >= state.funding_b:
-            return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
-        return da, db
-
-    def funded(self, state: LedgerState) -> bool:
-        return self.deposits[0] >= state.funding_a and self.deposits[1] >= state.funding_b
 
     def balance(self, side: int) -> int:
         return (self.latest.balance_a, self.latest.balance_b)[side]
@@ -179,10 +174,7 @@ class Virtual:
 
     def settlement(self, ts: int) -> tuple[bool, int, int]:
         """The outcome the spec promises at time `ts`: (settled, balance_alice, balance_bob)."""
-        if self.record is None:
-            return ts >= self.expiry, self.params.funding_alice, self.params.funding_bob
-        settled = self.record.is_final or ts >= self.deadline
-        return settled, self.record.balance_alice, self.record.balance_bob
+        return model.virtual_settlement(self.params, self.record, self.deadline, ts)
 
     def settle_bound(self) -> int:
         """When the outcome is settled at the latest, as things stand: the deadline of a registered
@@ -488,7 +480,17 @@ class HubMachine(ChainMachine):
         # The endpoints sign the initial state first, then the ledger participants lock the funds.
         self._sign_pair(vc.states[0], vc.users, self.virtual_domain)
         for lg in (l1, l2):
-            self._add_ledger_state(lg, open_virtual(lg.latest, lg.params, params))
+            locked = open_virtual(lg.latest, lg.params, params)
+            # The package's lock against the oracle: each side funds its part, nothing else changes.
+            assert locked.locks == (*lg.latest.locks, Lock(params.channel_id, *model.lock_amounts(lg.params, params)))
+            assert (locked.balance_a, locked.balance_b) == model.after_lock(_balances(lg.latest), lg.params, params)
+            assert (locked.version, locked.funding_a, locked.funding_b, locked.is_final) == (
+                lg.latest.version + 1,
+                lg.latest.funding_a,
+                lg.latest.funding_b,
+                False,
+            )
+            self._add_ledger_state(lg, locked)
         self.lock_owner[params.channel_id] = len(self.virtuals)
         self.virtuals.append(vc)
 
@@ -526,9 +528,16 @@ class HubMachine(ChainMachine):
             self._virtual_register_ok(vc, vc.final, "ingrid")
             assert self._settlement(vc)[1], "a registered final state must settle at once"
             return
+        outcome = (vc.final.balance_alice, vc.final.balance_bob)
         for li in vc.ledgers:
             lg = self.ledgers[li]
-            self._add_ledger_state(lg, close_virtual(lg.latest, lg.params, vc.params, vc.final))
+            released = close_virtual(lg.latest, lg.params, vc.params, vc.final)
+            # The package's release against the oracle: the lock goes, each side takes its share.
+            assert released.locks == tuple(k for k in lg.latest.locks if k.channel != vc.params.channel_id)
+            expected = model.after_release(_balances(lg.latest), lg.params, vc.params, outcome)
+            assert (released.balance_a, released.balance_b) == expected
+            assert (released.version, released.is_final) == (lg.latest.version + 1, False)
+            self._add_ledger_state(lg, released)
         vc.closed_offchain = True
 
     # ------------------------------------------------------------------ virtual channels on-chain
@@ -649,13 +658,13 @@ class HubMachine(ChainMachine):
         events = [(e.version, e.deadline) for e in receipt.events if e.event_name == "Registered"]
         if lg.registered == state:
             # The same state, the same outcome (the deposits cannot have changed): a no-op.
-            assert lg.base_outcome == lg.base_payouts(state)
+            assert lg.base_outcome == model.base_payouts(lg.deposits, state)
             assert not events, "re-registering the registered ledger state must be a silent no-op"
             return
         if lg.registered is None:
             lg.registered_at, lg.deadline = ts, ts + lg.params.challenge_duration
         # The outcome is settled now, on the deposits as they are.
-        lg.registered, lg.base_outcome = state, lg.base_payouts(state)
+        lg.registered, lg.base_outcome = state, model.base_payouts(lg.deposits, state)
         assert events == [(state.version, lg.deadline)], f"ledger {lg.user}: Registered {events}"
 
     def do_ledger_register(self, li: int, version: int) -> None:
@@ -714,20 +723,14 @@ class HubMachine(ChainMachine):
     # ------------------------------------------------------------------ conclusion
 
     def lock_shares(self, lg: Ledger, li: int, state: LedgerState, ts: int) -> list[tuple[int, int, int]]:
-        """(virtual index, share of side A, share of side B) of every lock, by the model's outcome.
-
-        In the channel of the virtual channel's alice, alice's side takes alice's balance and Ingrid's
-        side bob's; in bob's channel Ingrid's side takes alice's balance and bob's side his.
-        """
+        """(virtual index, share of side A, share of side B) of every lock, by the model's outcome (model.py)."""
         out = []
         for lock in state.locks:
             vi = self.lock_owner[lock.channel]
             vc = self.virtuals[vi]
+            assert li in vc.ledgers
             _, ba, bb = vc.settlement(ts)
-            user_gets, ingrid_gets = (ba, bb) if li == vc.ledgers[0] else (bb, ba)
-            shares = [0, 0]
-            shares[lg.user_side], shares[lg.ingrid_side] = user_gets, ingrid_gets
-            out.append((vi, shares[0], shares[1]))
+            out.append((vi, *model.lock_split(lg.params, vc.params, (ba, bb))))
         return out
 
     def _virtual_args_of(self, state: LedgerState) -> list[Any]:
@@ -777,11 +780,12 @@ class HubMachine(ChainMachine):
         shares = self.lock_shares(lg, li, state, ts)
         # The outcome settled at registration, which the deposits (frozen since) still give, plus the
         # lock shares by the settled virtual outcomes. Every state here is funded (no top-ups).
-        assert lg.base_outcome is not None and lg.base_outcome == lg.base_payouts(state) and lg.funded(state)
-        expected = (
-            lg.base_outcome[0] + sum(s[1] for s in shares),
-            lg.base_outcome[1] + sum(s[2] for s in shares),
+        assert (
+            lg.base_outcome is not None
+            and lg.base_outcome == model.base_payouts(lg.deposits, state)
+            and model.funded(lg.deposits, state)
         )
+        expected = model.ledger_payouts(lg.deposits, state, [share[1:] for share in shares])
         assert sum(expected) == sum(lg.deposits), f"ledger {lg.user}: payouts {expected} != deposits"
         addrs = [self.addr(p) for p in lg.parties]
         before = [self._eth_balance(a) for a in addrs]
@@ -826,7 +830,7 @@ class HubMachine(ChainMachine):
                 continue
             assert lg.registered is not None
             # The hash of the registered locks, which conclude must be given; zero without locks.
-            funded_locks = lg.registered.locks and lg.funded(lg.registered)
+            funded_locks = lg.registered.locks and model.funded(lg.deposits, lg.registered)
             expected_hash = lg.registered.locks_hash() if funded_locks else ZERO_HASH
             assert (version, locks_hash) == (lg.registered.version, expected_hash), lg.user
             assert deadline == lg.registered_at + lg.params.challenge_duration == lg.deadline, lg.user

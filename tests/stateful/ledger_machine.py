@@ -19,6 +19,7 @@ from eth_abi import encode
 from hypothesis import event
 
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Lock, compact, sign_state
+from tests.stateful import model
 from tests.stateful.chain_helpers import ChainMachine
 from tests.stateful.chain_helpers import selector as _selector
 from tests.support.checks import concluded_payouts
@@ -140,7 +141,7 @@ class Channel:
 
     def funded(self) -> bool:
         """Deposits cover what the latest state says each side funded (the refund rule is off)."""
-        return self.deposits[0] >= self.latest.funding_a and self.deposits[1] >= self.latest.funding_b
+        return model.funded(self.deposits, self.latest)
 
 
 @dataclass
@@ -451,7 +452,7 @@ class LedgerMachine(ChainMachine):
         self.head_ts += 1
         events = [e for e in receipt.events if e.event_name == "Registered"]
         # The outcome is settled now, on the deposits as they are (frozen until the conclusion).
-        outcome = (*self.expected_payouts(ch.deposits, state), self._funded(ch.deposits, state))
+        outcome = (*model.base_payouts(ch.deposits, state), model.funded(ch.deposits, state))
         if ch.registered is None:
             ch.deadline = ts + ch.params.challenge_duration
             ch.registered, ch.outcome = state, outcome
@@ -473,7 +474,7 @@ class LedgerMachine(ChainMachine):
         ch = self.channels[ci]
         twin = self._twin(ch)
         assert twin is not None and ch.outcome is not None and not ch.outcome[2]
-        assert (*self.expected_payouts(ch.deposits, twin), self._funded(ch.deposits, twin)) == ch.outcome
+        assert (*model.base_payouts(ch.deposits, twin), model.funded(ch.deposits, twin)) == ch.outcome
         event("register: same version, same outcome (unfunded)")
         before = self._all_views()
         receipt = self.ledger.register(*self._signed(twin, ch), sender=self.accounts[sender])
@@ -580,7 +581,7 @@ class LedgerMachine(ChainMachine):
         ch = self.channels[ci]
         final = ch.latest.finalized()
         ch.final = final
-        expected = self.expected_payouts(ch.deposits, final)
+        expected = model.base_payouts(ch.deposits, final)
         self._settle(
             ch,
             final,
@@ -609,7 +610,7 @@ class LedgerMachine(ChainMachine):
         if ch.honest_refuted:
             assert state == ch.latest, "the honest side's refutation was displaced"
         # Deposits were frozen by the dispute: the settled outcome is still what the state says now.
-        assert outcome == (*self.expected_payouts(ch.deposits, state), self._funded(ch.deposits, state))
+        assert outcome == (*model.base_payouts(ch.deposits, state), model.funded(ch.deposits, state))
         self._settle(
             ch,
             state,
@@ -664,19 +665,6 @@ class LedgerMachine(ChainMachine):
 
     # ------------------------------------------------------------------ conclusion
 
-    @staticmethod
-    def _funded(deposits: Sequence[int], state: LedgerState) -> bool:
-        return deposits[0] >= state.funding_a and deposits[1] >= state.funding_b
-
-    @classmethod
-    def expected_payouts(cls, deposits: Sequence[int], state: LedgerState) -> tuple[int, int]:
-        """The spec's payout rule, restated independently of the contract."""
-        da, db = deposits
-        if cls._funded(deposits, state):
-            return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
-        # A side never funded the state: nothing moved, each side gets its own deposits back.
-        return da, db
-
     def _name(self, account: Any) -> str:
         return next(name for name, acct in self.accounts.items() if acct.address == account.address)
 
@@ -707,7 +695,7 @@ class LedgerMachine(ChainMachine):
                 self.token_transfers += 1
             if credited:
                 self.credits[(asset, addr)] = self.credits.get((asset, addr), 0) + credited
-        funded = ch.deposits[0] >= state.funding_a and ch.deposits[1] >= state.funding_b
+        funded = model.funded(ch.deposits, state)
         # Coverage, shown by --hypothesis-show-statistics.
         how = "close" if state.is_final else ("conclude latest" if state == ch.latest else "conclude stale")
         event(f"settled: {how}, {'funded' if funded else 'refund'}, {'refuted' if ch.honest_refuted else ''}")

@@ -42,6 +42,7 @@ from hypothesis import event
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Lock, compact, sign_state
 from perun_vyper.store import ChannelRecord, SignedState, Store
 from perun_vyper.watchtower import Action, Closed, Concluded, Failed, Observed, Refuted, Waiting, Watchtower
+from tests.stateful import model
 from tests.stateful.chain_helpers import ChainMachine, selector
 from tests.support.checks import concluded_payouts
 from tests.support.constants import (
@@ -465,9 +466,8 @@ class WatchtowerMachine(ChainMachine):
     @staticmethod
     def payouts(ch: Guarded, state: LedgerState) -> tuple[int, int]:
         """The spec's payout rule (deposits always cover the states here: the normal case)."""
-        da, db = ch.deposits
-        assert da >= state.funding_a and db >= state.funding_b
-        return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
+        assert model.funded(ch.deposits, state)
+        return model.base_payouts(ch.deposits, state)
 
     def _expect_round(self, ch: Guarded, now: int, tx_ts: int) -> tuple[list[Action], bool | None, Any]:
         """What one poll must do for `ch`: the actions (transactions with tx=""), whether a transaction
