@@ -19,7 +19,8 @@ from hypothesis.stateful import (
 )
 
 from tests.stateful.chain_helpers import draw_by_kind
-from tests.stateful.hub_machine import LEDGER_SPECS, USERS, VIRTUAL_DURATIONS, HubMachine
+from tests.stateful.hub_machine import HubMachine
+from tests.stateful.hub_model import LEDGER_SPECS, USERS, VIRTUAL_DURATIONS
 
 # Up to 1 ETH per deposit: 30 steps never run an account dry, and hypothesis still tries 1 wei.
 AMOUNT = st.integers(1, 10**18)
