@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, sign_state
+from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, compact, sign_state
 from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from perun_vyper.signing import compact
 
 _nonces = itertools.count(1)
 

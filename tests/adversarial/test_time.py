@@ -25,10 +25,11 @@ from perun_vyper import (
     LedgerState,
     Lock,
     VirtualState,
+    compact,
     open_virtual,
+    sign_digest,
 )
 from perun_vyper.channel import PARAMS_TYPE_HASH
-from perun_vyper.signing import compact, sign_digest
 from perun_vyper.virtual import VIRTUAL_PARAMS_TYPE_HASH
 from tests.support.constants import (
     LEDGER_PERIOD_NOT_OVER,

@@ -4,8 +4,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perun_vyper import Domain, InvalidSignature, LedgerState, Lock, VirtualState, recover_digest, sign_digest
-from perun_vyper.constants import HALF_N, MAX_AMOUNT, SECP256K1_N
+from perun_vyper import (
+    MAX_AMOUNT,
+    Domain,
+    InvalidSignature,
+    LedgerState,
+    Lock,
+    VirtualState,
+    recover_digest,
+    sign_digest,
+)
+from perun_vyper.constants import HALF_N, SECP256K1_N
 from perun_vyper.fastpath import (
     Signer,
     digest_prefix,

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from perun_vyper import (
+    MAX_AMOUNT,
     ChannelParams,
     InvalidParams,
     InvalidSignature,
@@ -23,7 +24,7 @@ from perun_vyper import (
     pay,
     resume,
 )
-from perun_vyper.constants import MAX_AMOUNT, SECP256K1_N
+from perun_vyper.constants import SECP256K1_N
 from perun_vyper.fastpath import Signer
 from tests.support.constants import E
 from tests.support.parties import ALICE, ALICE_KEY, BOB, BOB_KEY, INGRID, LEDGER_DOMAIN, forge, snapshot

@@ -55,8 +55,8 @@ from perun_vyper import (
     exchange,
     open_virtual_channel,
     resume,
+    verify_state,
 )
-from perun_vyper.signing import verify_state
 from tests.stateful import model
 from tests.stateful.client_chain import ClientChain
 from tests.stateful.client_checks import ClientChecks

@@ -39,8 +39,18 @@ from eth_abi import decode
 from hexbytes import HexBytes
 from hypothesis import event
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Lock, compact, sign_state
-from perun_vyper.store import ChannelRecord, SignedState, Store
+from perun_vyper import (
+    ETH,
+    ChannelParams,
+    ChannelRecord,
+    Domain,
+    LedgerState,
+    Lock,
+    SignedState,
+    Store,
+    compact,
+    sign_state,
+)
 from perun_vyper.watchtower import Action, Closed, Concluded, Failed, Observed, Refuted, Waiting, Watchtower
 from tests.stateful import model
 from tests.stateful.chain_helpers import ChainMachine, selector

@@ -7,8 +7,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from perun_vyper import ChannelParams, LedgerState, VirtualParams, VirtualState, sign_state
-from perun_vyper.store import ChannelRecord, SignedState, Store
+from perun_vyper import (
+    ChannelParams,
+    ChannelRecord,
+    LedgerState,
+    SignedState,
+    Store,
+    VirtualParams,
+    VirtualState,
+    sign_state,
+)
 from perun_vyper.watchtower import Watchtower
 
 

@@ -245,7 +245,7 @@ def test_watchtower__store_holds_badly_signed_state__revert_reported_once_not_re
     s0, s1 = _history(initial, (200 * M, 0))
     remember_ledger(params, alice, [s0])
     sig_a = sign(s1, alice)
-    from perun_vyper.store import SignedState
+    from perun_vyper import SignedState
 
     store.save_state(params.channel_id, SignedState(s1, sig_a, sig_a))  # B's signature is A's: corrupt
     stale = ledger.register(params.as_tuple(), *signed(s0), sender=bob)

@@ -9,8 +9,16 @@ import time
 import ape
 import pytest
 
-from perun_vyper import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, LedgerState, Lock, compact
-from perun_vyper.signing import sign_digest
+from perun_vyper import (
+    ETH,
+    MAX_AMOUNT,
+    MAX_CHALLENGE_DURATION,
+    MIN_CHALLENGE_DURATION,
+    LedgerState,
+    Lock,
+    compact,
+    sign_digest,
+)
 from tests.support.checks import assert_concluded, assert_settled
 from tests.support.constants import (
     CALL_CLOSE,

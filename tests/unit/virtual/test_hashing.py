@@ -3,8 +3,7 @@
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from perun_vyper import VirtualState, compact, expand, sign_state
-from perun_vyper.signing import sign_digest
+from perun_vyper import VirtualState, compact, expand, sign_digest, sign_state
 from perun_vyper.virtual import VIRTUAL_STATE_TYPES
 
 DOMAIN_TYPES = [

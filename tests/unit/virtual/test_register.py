@@ -16,10 +16,10 @@ from perun_vyper import (
     VirtualParams,
     VirtualState,
     compact,
+    sign_digest,
     sign_state,
 )
 from perun_vyper.constants import HALF_N, SECP256K1_N
-from perun_vyper.signing import sign_digest
 from tests.support.constants import (
     ONLY_ENDPOINTS,
     S_MASK,
