@@ -1,18 +1,8 @@
 """Virtual channels with a party gone: Ingrid offline, Bob offline, Ingrid never locking for Bob, Ingrid
 never funding her ledger channel.
 
-Every test is one scenario, told step by step. Amounts are deliberately asymmetric (Alice funds the
-virtual channel with 0.4 ETH, Bob with 0.2 ETH) so that a lock split the wrong way round cannot pass.
-
-Balances: a ``Book`` records every party's ETH balance once the ledger channels are funded, and the
-fees of every transaction a party sends itself (reverted ones included: Anvil mines them). At the end
-each party's gain *net of its own fees* is asserted exactly. Whatever a party need not send itself
-(conclusions, refutations for Bob, ...) is sent by ``watcher``, whose net gain is therefore zero.
-
-Roles in the two ledger channels: ``left`` is (Alice, Ingrid), ``right`` is (Ingrid, Bob) unless
-opened with ``bob_first=True``, then (Bob, Ingrid). Ingrid locks Bob's virtual funding in ``left``
-and Alice's in ``right``; the adjudicator pays her Bob's virtual balance in ``left`` and Alice's in
-``right``, so her total over both ledger channels never changes.
+Every test is one scenario, told step by step; the conventions (asymmetric fundings, the balance book,
+the roles in the two ledger channels) are in story.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Paths: cooperative close, conclude after a dispute, conclude of a hub channel ho
 lock (the virtual channel settled by a final state), and withdraw. Hostile things: a receiver and a
 token that re-enter every mutating function of both adjudicators, a token returning false, a token
 reverting on zero amounts, a fee-on-transfer token.
+
+What must hold whatever they do: nothing is paid twice, the other side is paid or credited in the same
+transaction, credits are withdrawable, and the ledger holds exactly the deposits of its unconcluded
+channels plus all credits.
 """
 
 from __future__ import annotations

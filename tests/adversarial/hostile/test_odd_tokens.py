@@ -5,9 +5,7 @@ zero amounts, one taking a fee on every transfer.
 - reverting on zero-amount transfers: a zero payout is never attempted;
 - fee on transfer: deposits count what arrived; the ledger pays full amounts, recipients bear the fee.
 
-What must hold whatever they do: nothing is paid twice, the other side is paid or credited in the same
-transaction, credits are withdrawable, and the ledger holds exactly the deposits of its unconcluded
-channels plus all credits.
+What must hold whatever they do is in helpers.py.
 """
 
 from __future__ import annotations

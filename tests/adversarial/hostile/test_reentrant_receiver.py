@@ -5,9 +5,7 @@ is undone and the payout is credited; `withdraw` forwards all gas, so there the 
 and refused by the lock, or for `deposit` (outside the lock) into the concluded channel, by "ledger:
 channel concluded".
 
-What must hold whatever they do: nothing is paid twice, the other side is paid or credited in the same
-transaction, credits are withdrawable, and the ledger holds exactly the deposits of its unconcluded
-channels plus all credits.
+What must hold whatever they do is in helpers.py.
 """
 
 from __future__ import annotations

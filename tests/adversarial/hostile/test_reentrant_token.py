@@ -5,9 +5,7 @@ the transfer itself goes through. `deposit`, outside the lock, is re-entered int
 token channel's id has bit 255 set, which `deposit` refuses): it goes through, once per push, accounted
 like any deposit.
 
-What must hold whatever they do: nothing is paid twice, the other side is paid or credited in the same
-transaction, credits are withdrawable, and the ledger holds exactly the deposits of its unconcluded
-channels plus all credits.
+What must hold whatever they do is in helpers.py.
 """
 
 from __future__ import annotations
