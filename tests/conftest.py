@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, compact, sign_state
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 _nonces = itertools.count(1)
 

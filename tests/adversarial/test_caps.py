@@ -30,7 +30,7 @@ from perun_vyper import (
     VirtualState,
     lock_for,
 )
-from perun_vyper.constants import MAX_VERSION
+from perun_vyper.core.constants import MAX_VERSION
 from tests.support.constants import BLOCK_GAS_LIMIT
 
 GAS_BOUND = BLOCK_GAS_LIMIT // 10

@@ -29,7 +29,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from perun_vyper import ChannelParams, Domain, LedgerState, Lock, VirtualState, compact, open_virtual, sign_state
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from tests.support.constants import (
     LEDGER_OTHER_CHANNEL,
     LEDGER_WRONG_SIGNER,

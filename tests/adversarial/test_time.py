@@ -29,8 +29,7 @@ from perun_vyper import (
     open_virtual,
     sign_digest,
 )
-from perun_vyper.channel import PARAMS_TYPE_HASH
-from perun_vyper.virtual import VIRTUAL_PARAMS_TYPE_HASH
+from perun_vyper.core.codec import CHANNEL_PARAMS, VIRTUAL_PARAMS
 from tests.support.constants import (
     LEDGER_PERIOD_NOT_OVER,
     LEDGER_PERIOD_OVER,
@@ -90,13 +89,13 @@ def _virtual_id(fields: tuple) -> bytes:
     """The virtual channel id of raw parameters (VirtualParams would refuse out-of-range ones)."""
     types = ["bytes32", "address", "address", "address", "address", "address", "uint256", "bytes32", "bytes32",
              "uint256", "uint256", "uint64", "uint64", "uint256"]  # fmt: skip
-    return keccak(encode(types, [VIRTUAL_PARAMS_TYPE_HASH, *fields]))
+    return keccak(encode(types, [VIRTUAL_PARAMS.type_hash, *fields]))
 
 
 def _ledger_id(fields: tuple) -> bytes:
     """The ETH ledger channel id of raw parameters (ChannelParams would refuse out-of-range ones)."""
     types = ["bytes32", "address", "address", "address", "uint64", "uint256"]
-    digest = keccak(encode(types, [PARAMS_TYPE_HASH, *fields]))
+    digest = keccak(encode(types, [CHANNEL_PARAMS.type_hash, *fields]))
     return (int.from_bytes(digest, "big") & ~(1 << 255)).to_bytes(32, "big")
 
 

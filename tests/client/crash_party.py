@@ -23,8 +23,7 @@ import signal
 import sys
 from pathlib import Path
 
-from perun_vyper import ChannelParams, LedgerChannel, Store, StoreError, resume
-from perun_vyper.fastpath import Signer
+from perun_vyper import ChannelParams, LedgerChannel, Signer, Store, StoreError, resume
 from tests.support.constants import E
 from tests.support.parties import ALICE_KEY, BOB_KEY, INGRID_KEY, LEDGER_DOMAIN
 

@@ -15,6 +15,7 @@ from perun_vyper import (
     LedgerState,
     Lock,
     RefusedUpdate,
+    Signer,
     Store,
     StoreError,
     Update,
@@ -24,8 +25,7 @@ from perun_vyper import (
     pay,
     resume,
 )
-from perun_vyper.constants import SECP256K1_N
-from perun_vyper.fastpath import Signer
+from perun_vyper.core.constants import SECP256K1_N
 from tests.support.constants import E
 from tests.support.parties import ALICE, ALICE_KEY, BOB, BOB_KEY, INGRID, LEDGER_DOMAIN, forge, snapshot
 

@@ -43,8 +43,8 @@ from perun_vyper import (
     pay,
     sign_state,
 )
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
-from perun_vyper.onchain import REACTION_TIME
+from perun_vyper.chain import REACTION_TIME
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
 from tests.support.constants import VIRTUAL_CONCLUDED, E
 
 FA, FB = 3 * 10**17, 10**17  # Alice's and Bob's virtual funding

@@ -9,10 +9,10 @@ from typing import Any
 from perun_vyper import (
     Domain,
     LedgerState,
+    Signer,
     Update,
     VirtualState,
 )
-from perun_vyper.fastpath import Signer, digest_prefix, state_digest
 from tests.support.parties import (
     ALICE_KEY,
     BOB_KEY,
@@ -63,7 +63,7 @@ def moved(balances: tuple[int, int] | list[int], payer: int, amount: int) -> tup
 
 
 def sign(state: State, key: bytes, domain: Domain) -> bytes:
-    return Signer(key).sign(state_digest(digest_prefix(domain), state))
+    return Signer(key).sign_state(state, domain)
 
 
 def flip(signature: bytes, index: int, bit: int) -> bytes:

@@ -51,7 +51,8 @@ from perun_vyper import (
     compact,
     sign_state,
 )
-from perun_vyper.watchtower import Action, Closed, Concluded, Failed, Observed, Refuted, Waiting, Watchtower
+from perun_vyper.watchtower import Action, Watchtower
+from perun_vyper.watchtower.actions import Closed, Concluded, Failed, Observed, Refuted, Waiting
 from tests.stateful import model
 from tests.stateful.chain_helpers import ChainMachine, selector
 from tests.support.checks import concluded_payouts

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from perun_vyper import Domain, Store, Update
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from perun_vyper.fastpath import Signer, digest_prefix, state_digest
+from perun_vyper import Domain, Signer, Store, Update
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 ALICE_KEY = bytes.fromhex("a1" * 32)
 BOB_KEY = bytes.fromhex("b0" * 32)
@@ -20,7 +19,7 @@ MAX_VALIDITY = 7 * 86400
 
 def forge(state, key: bytes, domain: Domain = LEDGER_DOMAIN, release=None) -> Update:
     """An update signed with ``key`` whatever its content: what a dishonest proposer can send."""
-    return Update(state, Signer(key).sign(state_digest(digest_prefix(domain), state)), release)
+    return Update(state, Signer(key).sign_state(state, domain), release)
 
 
 def snapshot(store: Store) -> list:

@@ -14,7 +14,8 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState, VirtualState, open_virtual
-from perun_vyper.watchtower import (
+from perun_vyper.watchtower import Watchtower, summary
+from perun_vyper.watchtower.actions import (
     Closed,
     Concluded,
     Failed,
@@ -23,8 +24,6 @@ from perun_vyper.watchtower import (
     Refuted,
     VirtualRegistered,
     Waiting,
-    Watchtower,
-    summary,
 )
 from tests.support.checks import assert_concluded, assert_settled
 from tests.support.constants import (

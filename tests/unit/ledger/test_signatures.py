@@ -3,7 +3,7 @@
 Both entry points take compact EIP-2098 signatures: ``Signature(r, vs)`` with ``s`` in bits 0-254 of
 ``vs`` and ``v - 27`` in bit 255. There is no length and no v byte on-chain any more; what is left to get
 wrong is ``r``, ``s`` and the v bit. Malformed 65-byte signatures (length, v outside {27, 28}) are refused
-by ``perun_vyper.signing.compact`` before anything is sent.
+by ``perun_vyper.core.keys.compact`` before anything is sent.
 """
 
 import ape
@@ -21,7 +21,7 @@ from perun_vyper import (
     sign_state,
     verify_state,
 )
-from perun_vyper.constants import DOMAIN_VERSION, HALF_N, LEDGER_DOMAIN_NAME, SECP256K1_N
+from perun_vyper.core.constants import DOMAIN_VERSION, HALF_N, LEDGER_DOMAIN_NAME, SECP256K1_N
 from tests.support.constants import LEDGER_OTHER_CHANNEL, LEDGER_WRONG_SIGNER, S_MASK, V_BIT, ZERO_HASH
 
 INVALID = "ledger: invalid signature"

@@ -1,4 +1,4 @@
-"""perun_vyper.locks: locking a virtual channel's funding in a ledger state and releasing it (no chain)."""
+"""perun_vyper.core.locks: locking a virtual channel's funding in a ledger state and releasing it (no chain)."""
 
 from dataclasses import replace
 
@@ -16,7 +16,7 @@ from perun_vyper import (
     lock_for,
     open_virtual,
 )
-from perun_vyper.locks import roles, split
+from perun_vyper.core.locks import roles, split
 from tests.support.constants import E
 
 ALICE = "0x" + "a1" * 20

@@ -19,7 +19,7 @@ from perun_vyper import (
     sign_digest,
     sign_state,
 )
-from perun_vyper.constants import HALF_N, SECP256K1_N
+from perun_vyper.core.constants import HALF_N, SECP256K1_N
 from tests.support.constants import (
     ONLY_ENDPOINTS,
     S_MASK,

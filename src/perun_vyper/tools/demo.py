@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .channel import ChannelParams
-from .client import LedgerChannel, VirtualChannel, exchange, pay
-from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, MIN_CHALLENGE_DURATION, VIRTUAL_DOMAIN_NAME
-from .eip712 import Domain
-from .hub import Hub, close_virtual_channel, open_virtual_channel
-from .signing import compact
-from .state import LedgerState
-from .store import Store
-from .virtual import VirtualParams
-from .watchtower import Concluded, Refuted, Watchtower
+from ..client import Hub, LedgerChannel, VirtualChannel, close_virtual_channel, exchange, open_virtual_channel, pay
+from ..core import calls
+from ..core.channel import ChannelParams
+from ..core.codec import Domain
+from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, MIN_CHALLENGE_DURATION, VIRTUAL_DOMAIN_NAME
+from ..core.state import LedgerState
+from ..core.virtual import VirtualParams
+from ..errors import InvalidParams
+from ..store import Store
+from ..watchtower import Watchtower
+from ..watchtower.actions import Concluded, Refuted
 
 ETHER = 10**18
 ETH_ADDRESS = "0x" + "00" * 20
@@ -38,10 +39,6 @@ MAX_PAYMENT = ETHER // 1000
 INGRID, FIRST_USER, WATCHER = 1, 2, 9
 MAX_USERS = WATCHER - FIRST_USER
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]
-
-
-class DemoFailed(Exception):
-    """At least one check of the demo failed; the summary says which."""
 
 
 @dataclass
@@ -100,9 +97,11 @@ class Demo:
         progress: Callable[[Iterable[int], int], Any] | None = None,
     ) -> None:
         if not 2 <= users <= MAX_USERS:
-            raise ValueError(f"--users must be between 2 and {MAX_USERS} (test accounts {FIRST_USER}..{WATCHER - 1})")
+            raise InvalidParams(
+                f"--users must be between 2 and {MAX_USERS} (test accounts {FIRST_USER}..{WATCHER - 1})"
+            )
         if payments < 0:
-            raise ValueError("--payments must be zero or more")
+            raise InvalidParams("--payments must be zero or more")
         self.project, self.chain = project, chain
         self.deployer, self.ingrid_account, self.watcher_account = accounts[0], accounts[INGRID], accounts[WATCHER]
         self.user_accounts = [accounts[FIRST_USER + i] for i in range(users)]
@@ -339,13 +338,7 @@ class Demo:
         user_nonce = user.nonce
         tower = Watchtower(self.stores[name], self.ledger, self.virtual, self.watcher_account)
         tower.poll()  # catch up with the store's history before the attack
-        attack = self.ledger.register(
-            mine.params.as_tuple(),
-            stale.as_tuple(),
-            compact(first.sig_a),
-            compact(first.sig_b),
-            sender=self.ingrid_account,
-        )
+        attack = self.ledger.register(*calls.register(mine.params, first), sender=self.ingrid_account)
         phase.receipts.append(attack)
         self.echo(
             f"   Ingrid registers version {stale.version} (she holds {stale.balance_b} wei there); {name} is offline"

@@ -19,8 +19,9 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from .eip712 import Domain
+from ..core.codec import Domain
+from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from ..errors import DeploymentError, InvalidParams
 
 PROXY_ADDRESS = to_checksum_address("0x4e59b44847b379578588920ca78fbf26c0b4956c")
 # The proxy's runtime code (https://github.com/Arachnid/deterministic-deployment-proxy); a default Anvil
@@ -60,10 +61,6 @@ LOCAL_NETWORK = "local"
 FORK_SUFFIX = "-fork"
 
 
-class DeploymentError(Exception):
-    """Something makes a deployment unsafe or impossible; nothing more is sent."""
-
-
 def is_local_network(network_name: str) -> bool:
     """A development chain: Ape's ``local`` network (any provider) or a fork (``<network>-fork``).
 
@@ -88,7 +85,7 @@ def parse_salt(value: str | None) -> bytes:
 def create2_address(salt: bytes, init_code: bytes, deployer: str = PROXY_ADDRESS) -> str:
     """The address ``CREATE2`` gives ``init_code`` with ``salt`` when run by ``deployer`` (the proxy)."""
     if len(salt) != 32:
-        raise ValueError("salt must be 32 bytes")
+        raise InvalidParams("salt must be 32 bytes")
     digest = keccak(b"\xff" + bytes.fromhex(deployer[2:]) + salt + keccak(init_code))
     return to_checksum_address(digest[12:])
 
@@ -150,7 +147,7 @@ def expected_immutable_values(contract: str, address: str, chain_id: int, virtua
     }
     if contract == LEDGER:
         if virtual is None:
-            raise ValueError("the ledger's immutables need the virtual adjudicator's address")
+            raise InvalidParams("the ledger's immutables need the virtual adjudicator's address")
         values["VIRTUAL_ADJUDICATOR"] = to_checksum_address(virtual)
     return values
 

@@ -20,7 +20,7 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from .errors import Unenforceable
+from ..errors import InvalidParams, Unenforceable
 
 ZERO_HASH = bytes(32)
 
@@ -156,7 +156,7 @@ class ChainView:
 
     def __init__(self, adjudicator: Any = None, *, confirmations: int = 0, reaction_time: int = REACTION_TIME):
         if confirmations < 0 or reaction_time < 0:
-            raise ValueError("confirmations and reaction_time are non-negative")
+            raise InvalidParams("confirmations and reaction_time are non-negative numbers (blocks, seconds)")
         self.confirmations = confirmations
         self.reaction_time = reaction_time
         self._reader = ChainReader(adjudicator) if adjudicator is not None else None

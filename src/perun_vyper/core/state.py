@@ -1,42 +1,13 @@
-"""Ledger channel states: validation, EIP-712 struct hashing and the typed-data form."""
+"""Ledger channel states and locks: validation, the updates that derive one state from another, EIP-712 hashing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import keccak
-
+from ..errors import InvalidState
+from .codec import LEDGER_STATE, LOCK, keccak256
 from .constants import MAX_AMOUNT, MAX_LOCKS, MAX_VERSION
-from .errors import InvalidState
-
-LOCK_TYPE = "Lock(bytes32 channel,uint256 amountA,uint256 amountB)"
-LEDGER_STATE_TYPE = (
-    "LedgerState(bytes32 channel,uint64 version,uint256 balanceA,uint256 balanceB,"
-    "uint256 fundingA,uint256 fundingB,Lock[] locks,bool isFinal)" + LOCK_TYPE
-)
-LOCK_TYPE_HASH = keccak(text=LOCK_TYPE)
-LEDGER_STATE_TYPE_HASH = keccak(text=LEDGER_STATE_TYPE)
-
-# eth-account typed-data description of the types above.
-LEDGER_STATE_TYPES: dict[str, list[dict[str, str]]] = {
-    "LedgerState": [
-        {"name": "channel", "type": "bytes32"},
-        {"name": "version", "type": "uint64"},
-        {"name": "balanceA", "type": "uint256"},
-        {"name": "balanceB", "type": "uint256"},
-        {"name": "fundingA", "type": "uint256"},
-        {"name": "fundingB", "type": "uint256"},
-        {"name": "locks", "type": "Lock[]"},
-        {"name": "isFinal", "type": "bool"},
-    ],
-    "Lock": [
-        {"name": "channel", "type": "bytes32"},
-        {"name": "amountA", "type": "uint256"},
-        {"name": "amountB", "type": "uint256"},
-    ],
-}
 
 
 def _check_amount(name: str, value: int) -> None:
@@ -52,13 +23,14 @@ class Lock:
     amount_a: int
     amount_b: int
 
+    def __post_init__(self) -> None:
+        if len(self.channel) != 32:
+            raise InvalidState("a lock's channel must be the 32-byte virtual channel id (VirtualParams.channel_id)")
+        _check_amount("lock amount_a", self.amount_a)
+        _check_amount("lock amount_b", self.amount_b)
+
     def struct_hash(self) -> bytes:
-        return keccak(
-            encode(
-                ["bytes32", "bytes32", "uint256", "uint256"],
-                [LOCK_TYPE_HASH, self.channel, self.amount_a, self.amount_b],
-            )
-        )
+        return LOCK.hash(self.as_tuple())
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.channel, self.amount_a, self.amount_b)
@@ -91,8 +63,7 @@ class LedgerState:
         if len(self.locks) > MAX_LOCKS:
             raise InvalidState(f"{len(self.locks)} locks; a ledger state carries at most {MAX_LOCKS}")
         for lock in self.locks:
-            _check_amount("lock amount_a", lock.amount_a)
-            _check_amount("lock amount_b", lock.amount_b)
+            type(lock).__post_init__(lock)  # a lock object may come from anywhere
         if self.balance_a + self.balance_b + self.locked != self.funding_a + self.funding_b:
             raise InvalidState(
                 f"balances {self.balance_a} + {self.balance_b} + locked {self.locked} do not sum to the "
@@ -106,40 +77,11 @@ class LedgerState:
     def locks_hash(self) -> bytes:
         """EIP-712 hash of the ``Lock[]`` (what the adjudicator's ``dispute`` view reports while a funded
         state with locks is registered)."""
-        return keccak(b"".join(lock.struct_hash() for lock in self.locks))
+        return keccak256(b"".join(lock.struct_hash() for lock in self.locks))
 
     def struct_hash(self) -> bytes:
-        """EIP-712 ``hashStruct(state)``, as the adjudicator's ``state_hash`` computes it."""
-        locks_hash = self.locks_hash()
-        return keccak(
-            encode(
-                ["bytes32", "bytes32", "uint64", "uint256", "uint256", "uint256", "uint256", "bytes32", "bool"],
-                [
-                    LEDGER_STATE_TYPE_HASH,
-                    self.channel,
-                    self.version,
-                    self.balance_a,
-                    self.balance_b,
-                    self.funding_a,
-                    self.funding_b,
-                    locks_hash,
-                    self.is_final,
-                ],
-            )
-        )
-
-    def message(self) -> dict[str, Any]:
-        """The state as an eth-account typed-data message."""
-        return {
-            "channel": self.channel,
-            "version": self.version,
-            "balanceA": self.balance_a,
-            "balanceB": self.balance_b,
-            "fundingA": self.funding_a,
-            "fundingB": self.funding_b,
-            "locks": [{"channel": lk.channel, "amountA": lk.amount_a, "amountB": lk.amount_b} for lk in self.locks],
-            "isFinal": self.is_final,
-        }
+        """EIP-712 ``hashStruct(state)``, as the adjudicator computes it."""
+        return LEDGER_STATE.hash(self.as_tuple())
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple the adjudicator takes."""

@@ -1,4 +1,4 @@
-"""Virtual channels (Alice - Ingrid - Bob): parameters, states and their EIP-712 hashing."""
+"""Virtual channels (Alice - Ingrid - Bob): parameters, states, and the updates between states."""
 
 from __future__ import annotations
 
@@ -6,30 +6,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
+from ..errors import InvalidParams, InvalidState
+from .codec import VIRTUAL_PARAMS, VIRTUAL_STATE
 from .constants import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_VERSION, MIN_CHALLENGE_DURATION
-from .errors import InvalidParams, InvalidState
-
-VIRTUAL_PARAMS_TYPE = (
-    "VirtualParams(address alice,address bob,address ingrid,address asset,address ledgerAdjudicator,uint256 chainId,"
-    "bytes32 ledgerAlice,bytes32 ledgerBob,"
-    "uint256 fundingAlice,uint256 fundingBob,uint64 validity,uint64 challengeDuration,uint256 nonce)"
-)
-VIRTUAL_STATE_TYPE = "VirtualState(bytes32 channel,uint64 version,uint256 balanceAlice,uint256 balanceBob,bool isFinal)"
-VIRTUAL_PARAMS_TYPE_HASH = keccak(text=VIRTUAL_PARAMS_TYPE)
-VIRTUAL_STATE_TYPE_HASH = keccak(text=VIRTUAL_STATE_TYPE)
-
-VIRTUAL_STATE_TYPES: dict[str, list[dict[str, str]]] = {
-    "VirtualState": [
-        {"name": "channel", "type": "bytes32"},
-        {"name": "version", "type": "uint64"},
-        {"name": "balanceAlice", "type": "uint256"},
-        {"name": "balanceBob", "type": "uint256"},
-        {"name": "isFinal", "type": "bool"},
-    ]
-}
 
 
 @dataclass(frozen=True)
@@ -90,31 +71,13 @@ class VirtualParams:
                 f"challenge_duration {self.challenge_duration}s is outside "
                 f"[{MIN_CHALLENGE_DURATION}, {MAX_CHALLENGE_DURATION}]"
             )
+        if not 0 <= self.nonce < 2**256:
+            raise InvalidParams("nonce must fit in a uint256")
 
     @cached_property
     def channel_id(self) -> bytes:
         """``hashStruct(params)``, the virtual channel id."""
-        return keccak(
-            encode(
-                [
-                    "bytes32",
-                    "address",
-                    "address",
-                    "address",
-                    "address",
-                    "address",
-                    "uint256",
-                    "bytes32",
-                    "bytes32",
-                    "uint256",
-                    "uint256",
-                    "uint64",
-                    "uint64",
-                    "uint256",
-                ],
-                [VIRTUAL_PARAMS_TYPE_HASH, *self.as_tuple()],
-            )
-        )
+        return VIRTUAL_PARAMS.hash(self.as_tuple())
 
     @property
     def total(self) -> int:
@@ -176,28 +139,8 @@ class VirtualState:
             )
 
     def struct_hash(self) -> bytes:
-        return keccak(
-            encode(
-                ["bytes32", "bytes32", "uint64", "uint256", "uint256", "bool"],
-                [
-                    VIRTUAL_STATE_TYPE_HASH,
-                    self.channel,
-                    self.version,
-                    self.balance_alice,
-                    self.balance_bob,
-                    self.is_final,
-                ],
-            )
-        )
-
-    def message(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "version": self.version,
-            "balanceAlice": self.balance_alice,
-            "balanceBob": self.balance_bob,
-            "isFinal": self.is_final,
-        }
+        """EIP-712 ``hashStruct(state)``, as the virtual adjudicator computes it."""
+        return VIRTUAL_STATE.hash(self.as_tuple())
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.channel, self.version, self.balance_alice, self.balance_bob, self.is_final)

@@ -20,13 +20,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import InvalidState, RefusedUpdate
 from .channel import ChannelParams
-from .errors import InvalidState, RefusedUpdate
+from .codec import Domain, hexstr
+from .keys import verify
 from .locks import close_virtual, open_virtual
 from .state import LedgerState
 from .virtual import VirtualParams, VirtualState
 
 Change = Literal["payment", "top-up", "lock", "release", "final"]
+
+
+@dataclass(frozen=True)
+class SignedState:
+    """A state with the signatures held so far: side A / Alice first, side B / Bob second."""
+
+    state: LedgerState | VirtualState
+    sig_a: bytes | None
+    sig_b: bytes | None
+
+    @property
+    def fully_signed(self) -> bool:
+        return self.sig_a is not None and self.sig_b is not None
+
+    def signatures(self) -> tuple[bytes, bytes]:
+        """Both signatures; refuses a state one side has not signed."""
+        if self.sig_a is None or self.sig_b is None:
+            raise InvalidState(f"version {self.state.version} is not signed by both sides")
+        return self.sig_a, self.sig_b
 
 
 @dataclass(frozen=True)
@@ -55,15 +76,11 @@ class Update:
         return self.state.version
 
 
-def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
 def check_sequence(old: LedgerState | VirtualState, new: LedgerState | VirtualState) -> None:
     """Same channel, the next version, nothing after a final state."""
     if new.channel != old.channel:
         raise RefusedUpdate(
-            f"the update is for channel {_hex(new.channel)}, not {_hex(old.channel)}; hand it to that channel"
+            f"the update is for channel {hexstr(new.channel)}, not {hexstr(old.channel)}; hand it to that channel"
         )
     if old.is_final:
         raise RefusedUpdate(
@@ -141,7 +158,7 @@ def check_lock(params: ChannelParams, old: LedgerState, new: LedgerState, virtua
         raise RefusedUpdate(f"the lock cannot be added: {exc}") from exc
     if new != expected:
         raise RefusedUpdate(
-            f"the lock update is not the virtual channel {_hex(virtual.channel_id)}'s funding moved from the "
+            f"the lock update is not the virtual channel {hexstr(virtual.channel_id)}'s funding moved from the "
             "balances into its lock; build it with open_virtual"
         )
 
@@ -156,7 +173,7 @@ def check_release(
         raise RefusedUpdate(f"the lock cannot be released: {exc}") from exc
     if new != expected:
         raise RefusedUpdate(
-            f"the release is not the lock of {_hex(virtual.channel_id)} replaced by the final virtual balances "
+            f"the release is not the lock of {hexstr(virtual.channel_id)} replaced by the final virtual balances "
             f"({final.balance_alice}, {final.balance_bob}); build it with close_virtual"
         )
 
@@ -181,3 +198,21 @@ def check_virtual_update(params: VirtualParams, old: VirtualState, new: VirtualS
     if new_balance == old_balance:
         raise RefusedUpdate("the update changes no balance; propose a payment of a positive amount")
     return "payment"
+
+
+def verify_final(virtual: VirtualParams, evidence: VirtualFinal, domain: Domain) -> None:
+    """Refuse (``RefusedUpdate``, ``InvalidSignature``) unless ``evidence`` is a final state of ``virtual``
+    that conserves its funding, signed by Alice and Bob in the virtual adjudicator's ``domain``: what a
+    release carries, and what anyone may register to settle the virtual record at once."""
+    final = evidence.state
+    if final.channel != virtual.channel_id:
+        raise RefusedUpdate(
+            f"the final state is of virtual channel {hexstr(final.channel)}, not {hexstr(virtual.channel_id)}"
+        )
+    if not final.is_final:
+        raise RefusedUpdate("release a lock only by a final virtual state; have Alice and Bob sign one")
+    if final.balance_alice + final.balance_bob != virtual.total:
+        raise RefusedUpdate("the final virtual state does not conserve the virtual channel's funding")
+    digest = domain.digest(final.struct_hash())
+    verify(digest, evidence.sig_alice, virtual.alice)
+    verify(digest, evidence.sig_bob, virtual.bob)

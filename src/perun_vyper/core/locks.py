@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..errors import InvalidState
 from .channel import ChannelParams
+from .codec import Domain
 from .constants import MAX_LOCKS
-from .eip712 import Domain
-from .errors import InvalidState
 from .state import LedgerState, Lock
 from .virtual import VirtualParams, VirtualState
 

@@ -6,16 +6,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
+from ..errors import InvalidParams
+from .codec import CHANNEL_PARAMS
 from .constants import ETH, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION
-from .errors import InvalidParams
 
-PARAMS_TYPE = (
-    "ChannelParams(address participantA,address participantB,address asset,uint64 challengeDuration,uint256 nonce)"
-)
-PARAMS_TYPE_HASH = keccak(text=PARAMS_TYPE)
 _TOKEN_CHANNEL_BIT = 1 << 255
 
 
@@ -54,19 +50,7 @@ class ChannelParams:
     @cached_property
     def channel_id(self) -> bytes:
         """``hashStruct(params)`` with bit 255 replaced by the asset kind (0 ETH, 1 token)."""
-        digest = keccak(
-            encode(
-                ["bytes32", "address", "address", "address", "uint64", "uint256"],
-                [
-                    PARAMS_TYPE_HASH,
-                    self.participant_a,
-                    self.participant_b,
-                    self.asset,
-                    self.challenge_duration,
-                    self.nonce,
-                ],
-            )
-        )
+        digest = CHANNEL_PARAMS.hash(self.as_tuple())
         value = int.from_bytes(digest, "big") & ~_TOKEN_CHANNEL_BIT
         if not self.is_eth:
             value |= _TOKEN_CHANNEL_BIT

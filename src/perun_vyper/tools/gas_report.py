@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .channel import ChannelParams
-from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from .eip712 import Domain
-from .locks import open_virtual
-from .signing import compact, sign_state
-from .state import LedgerState, Lock
-from .virtual import VirtualParams, VirtualState
+from ..core import calls
+from ..core.channel import ChannelParams
+from ..core.codec import Domain
+from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from ..core.keys import sign_state
+from ..core.locks import open_virtual
+from ..core.protocol import SignedState
+from ..core.state import LedgerState, Lock
+from ..core.virtual import VirtualParams, VirtualState
 
 ONE = 10**18
 # Test-account indices: a deployer that nothing else uses (nonce 0 in every run), and the roles.
@@ -181,14 +183,8 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, ledger.address)
     vdomain = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, virtual.address)
 
-    def sigs(state: Any, a: Any, b: Any, dom: Domain) -> tuple[Any, Any]:
-        return compact(sign_state(a.private_key, state, dom)), compact(sign_state(b.private_key, state, dom))
-
-    def signed(state: Any, a: Any, b: Any, dom: Domain = domain) -> tuple[Any, Any, Any]:
-        return (state.as_tuple(), *sigs(state, a, b, dom))
-
-    def signed_final(state: LedgerState, a: Any, b: Any) -> tuple[Any, Any, Any]:
-        return (state.final_tuple(), *sigs(state, a, b, domain))
+    def signed(state: Any, a: Any, b: Any, dom: Domain = domain) -> SignedState:
+        return SignedState(state, sign_state(a.private_key, state, dom), sign_state(b.private_key, state, dom))
 
     def params(a: Any, b: Any, nonce: int, asset: Any = None) -> ChannelParams:
         return ChannelParams(
@@ -200,7 +196,7 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     d1 = ledger.deposit(p.channel_id, 0, value=ONE, sender=alice)
     d2 = ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
     final = LedgerState.initial(p.channel_id, ONE, ONE).pay(ONE // 10, 0).finalized()
-    close = ledger.close(p.as_tuple(), *signed_final(final, alice, bob), sender=alice)
+    close = ledger.close(*calls.close(p, signed(final, alice, bob)), sender=alice)
     fig["ledger.deposit_eth.first"] = int(d1.gas_used)
     fig["ledger.deposit_eth.second"] = int(d2.gas_used)
     fig["ledger.close_cooperative"] = int(close.gas_used)
@@ -212,10 +208,10 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     d2 = ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
     stale = LedgerState.initial(p.channel_id, ONE, ONE).pay(ONE // 10, 0)
     latest = stale.pay(ONE // 10, 0)
-    reg = ledger.register(p.as_tuple(), *signed(stale, alice, bob), sender=alice)
-    ref = ledger.register(p.as_tuple(), *signed(latest, alice, bob), sender=bob)
+    reg = ledger.register(*calls.register(p, signed(stale, alice, bob)), sender=alice)
+    ref = ledger.register(*calls.register(p, signed(latest, alice, bob)), sender=bob)
     chain.pending_timestamp += 3600
-    con = ledger.conclude(p.as_tuple(), [], [], sender=bob)
+    con = ledger.conclude(*calls.conclude(p), sender=bob)
     fig["ledger.register"] = int(reg.gas_used)
     fig["ledger.refute"] = int(ref.gas_used)
     fig["ledger.conclude"] = int(con.gas_used)
@@ -232,7 +228,7 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     t1 = ledger.deposit_token(p.as_tuple(), 0, ONE, sender=alice)
     t2 = ledger.deposit_token(p.as_tuple(), 1, ONE, sender=bob)
     final = LedgerState.initial(p.channel_id, ONE, ONE).pay(ONE // 10, 0).finalized()
-    tclose = ledger.close(p.as_tuple(), *signed_final(final, alice, bob), sender=alice)
+    tclose = ledger.close(*calls.close(p, signed(final, alice, bob)), sender=alice)
     fig["ledger.deposit_erc20.first"] = int(t1.gas_used)
     fig["ledger.deposit_erc20.second"] = int(t2.gas_used)
     report.lifecycle(
@@ -245,7 +241,7 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     ledger.deposit(p.channel_id, 1, value=ONE, sender=bob)
     chain.provider.set_code(bob.address, bytes(project.RevertingReceiver.contract_type.get_runtime_bytecode()))
     final = LedgerState.initial(p.channel_id, ONE, ONE).finalized()
-    ledger.close(p.as_tuple(), *signed_final(final, alice, bob), sender=alice)
+    ledger.close(*calls.close(p, signed(final, alice, bob)), sender=alice)
     chain.provider.set_code(bob.address, b"")
     fig["ledger.withdraw"] = int(ledger.withdraw("0x" + "00" * 20, bob.address, sender=bob).gas_used)
 
@@ -273,10 +269,10 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     )
     left_state = open_virtual(LedgerState.initial(left.channel_id, ONE, ONE), left, vp)
     vstate = VirtualState.initial(vp).pay(ONE // 10, from_alice=False)
-    vreg = virtual.register(vp.as_tuple(), *signed(vstate, alice, bob, vdomain), sender=alice)
-    lreg = ledger.register(left.as_tuple(), *signed(left_state, alice, ingrid), sender=alice)
+    vreg = virtual.register(*calls.register(vp, signed(vstate, alice, bob, vdomain)), sender=alice)
+    lreg = ledger.register(*calls.register(left, signed(left_state, alice, ingrid)), sender=alice)
     chain.pending_timestamp += 3600
-    lcon = ledger.conclude(left.as_tuple(), left_state.locks_tuple(), [vp.as_tuple()], sender=alice)
+    lcon = ledger.conclude(*calls.conclude(left, left_state.locks, [vp]), sender=alice)
     report.lifecycle(
         "virtual.lifecycle_hub_offline",
         [("VirtualAdjudicator.register", vreg), ("register (with lock)", lreg), ("conclude (with lock)", lcon)],
@@ -300,7 +296,7 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     locks = tuple(Lock((i + 1).to_bytes(32, "big"), ONE // 100, ONE // 100) for i in range(16))
     capped = LedgerState(p.channel_id, 1, ONE - 16 * ONE // 100, ONE - 16 * ONE // 100, ONE, ONE, locks)
     fig["ledger.register_at_lock_cap"] = int(
-        ledger.register(p.as_tuple(), *signed(capped, alice, bob), sender=alice).gas_used
+        ledger.register(*calls.register(p, signed(capped, alice, bob)), sender=alice).gas_used
     )
     return report
 
@@ -349,7 +345,7 @@ def _floor_section(report: GasReport, breakdowns: dict[str, list[tuple[str, dict
     lines = [
         "## Where the gas goes, and the floor of this design",
         "",
-        "From each transaction's opcode trace (`perun_vyper.gas_report.breakdown`). *base+calldata* is",
+        "From each transaction's opcode trace (`perun_vyper.tools.gas_report.breakdown`). *base+calldata* is",
         "21,000 plus 16 per non-zero and 4 per zero calldata byte; *storage* the SLOADs and SSTOREs;",
         "*payouts/calls* ETH pushed to participants (9,000 per value transfer, 2,600 for a cold recipient,",
         "less the 2,300 stipend returned) or calls into a token; *ecrecover* the precompile (3,000 + 100 per",

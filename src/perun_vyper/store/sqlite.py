@@ -14,23 +14,25 @@ Durability levels (``synchronous``):
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .channel import ChannelParams
-from .eip712 import Domain
-from .errors import PerunError
-from .state import LedgerState, Lock
-from .virtual import VirtualParams, VirtualState
-
-Kind = Literal["ledger", "virtual"]
-Params = ChannelParams | VirtualParams
-State = LedgerState | VirtualState
+from ..core.codec import hexstr
+from ..core.protocol import SignedState
+from ..errors import StoreError
+from .records import (
+    ChannelRecord,
+    Kind,
+    decode_domain,
+    decode_params,
+    decode_state,
+    encode_domain,
+    encode_params,
+    encode_state,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -51,126 +53,6 @@ CREATE TABLE IF NOT EXISTS states (
 """
 
 
-class StoreError(PerunError):
-    """The store refused a write that would replace or contradict what it already holds."""
-
-
-@dataclass(frozen=True)
-class ChannelRecord:
-    """A channel this store's owner takes part in (or watches for someone)."""
-
-    channel_id: bytes
-    kind: Kind
-    params: Params
-    domain: Domain
-    owner: str
-
-
-@dataclass(frozen=True)
-class SignedState:
-    """A state with the signatures held so far: side A / Alice first, side B / Bob second."""
-
-    state: State
-    sig_a: bytes | None
-    sig_b: bytes | None
-
-    @property
-    def fully_signed(self) -> bool:
-        return self.sig_a is not None and self.sig_b is not None
-
-
-def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def _unhex(value: str) -> bytes:
-    return bytes.fromhex(value[2:])
-
-
-def encode_params(params: Params) -> str:
-    if isinstance(params, ChannelParams):
-        return json.dumps(
-            {
-                "participant_a": params.participant_a,
-                "participant_b": params.participant_b,
-                "asset": params.asset,
-                "challenge_duration": params.challenge_duration,
-                "nonce": params.nonce,
-            }
-        )
-    return json.dumps(
-        {
-            "alice": params.alice,
-            "bob": params.bob,
-            "ingrid": params.ingrid,
-            "asset": params.asset,
-            "ledger_adjudicator": params.ledger_adjudicator,
-            "chain_id": params.chain_id,
-            "ledger_alice": _hex(params.ledger_alice),
-            "ledger_bob": _hex(params.ledger_bob),
-            "funding_alice": params.funding_alice,
-            "funding_bob": params.funding_bob,
-            "validity": params.validity,
-            "challenge_duration": params.challenge_duration,
-            "nonce": params.nonce,
-        }
-    )
-
-
-def decode_params(kind: Kind, text: str) -> Params:
-    data = json.loads(text)
-    if kind == "ledger":
-        return ChannelParams(**data)
-    data["ledger_alice"] = _unhex(data["ledger_alice"])
-    data["ledger_bob"] = _unhex(data["ledger_bob"])
-    return VirtualParams(**data)
-
-
-def encode_state(state: State) -> str:
-    if isinstance(state, LedgerState):
-        return json.dumps(
-            {
-                "channel": _hex(state.channel),
-                "version": state.version,
-                "balance_a": state.balance_a,
-                "balance_b": state.balance_b,
-                "funding_a": state.funding_a,
-                "funding_b": state.funding_b,
-                "locks": [[_hex(lk.channel), lk.amount_a, lk.amount_b] for lk in state.locks],
-                "is_final": state.is_final,
-            }
-        )
-    return json.dumps(
-        {
-            "channel": _hex(state.channel),
-            "version": state.version,
-            "balance_alice": state.balance_alice,
-            "balance_bob": state.balance_bob,
-            "is_final": state.is_final,
-        }
-    )
-
-
-def decode_state(kind: Kind, text: str) -> State:
-    data = json.loads(text)
-    data["channel"] = _unhex(data["channel"])
-    if kind == "ledger":
-        data["locks"] = tuple(Lock(_unhex(channel), a, b) for channel, a, b in data["locks"])
-        return LedgerState(**data)
-    return VirtualState(**data)
-
-
-def _encode_domain(domain: Domain) -> str:
-    return json.dumps(
-        {
-            "name": domain.name,
-            "version": domain.version,
-            "chain_id": domain.chain_id,
-            "verifying_contract": domain.verifying_contract,
-        }
-    )
-
-
 class Store:
     """One party's channels and signed states in one SQLite file (WAL mode)."""
 
@@ -186,6 +68,8 @@ class Store:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._depth = 0  # transactions open (nested ones join the outermost)
+        self._on_commit: list[Callable[[], None]] = []
 
     def close(self) -> None:
         self._db.close()
@@ -198,23 +82,46 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes; they are committed together when the block ends, or not at all."""
+        """Group writes: they are committed together when the outermost block ends, or not at all. A
+        block inside another joins it."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield
         except BaseException:
+            self._depth, self._on_commit = 0, []
             self._db.execute("ROLLBACK")
             raise
+        self._depth = 0
         self._db.execute("COMMIT")
+        done, self._on_commit = self._on_commit, []
+        for callback in done:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the writes made so far are committed: at once outside a transaction,
+        when the outermost one commits inside it, never if it rolls back. A client updates its memory
+        this way, so memory never runs ahead of the store."""
+        if self._depth:
+            self._on_commit.append(callback)
+        else:
+            callback()
 
     def add_channel(self, record: ChannelRecord) -> None:
         """Remember a channel. Adding the same channel again is a no-op; different data is refused."""
-        params, domain = encode_params(record.params), _encode_domain(record.domain)
-        row = self._db.execute("SELECT kind, params, domain, owner FROM channels WHERE id = ?", (record.channel_id,))
-        existing = row.fetchone()
+        params, domain = encode_params(record.params), encode_domain(record.domain)
+        query = "SELECT id, kind, params, domain, owner FROM channels WHERE id = ?"
+        existing = self._db.execute(query, (record.channel_id,)).fetchone()
         if existing is not None:
-            if existing != (record.kind, params, domain, record.owner):
-                raise StoreError(f"channel {_hex(record.channel_id)} is already stored with other parameters")
+            if self._record(*existing) != record:
+                raise StoreError(f"channel {hexstr(record.channel_id)} is already stored with other parameters")
             return
         self._db.execute(
             "INSERT INTO channels (id, kind, params, domain, owner) VALUES (?, ?, ?, ?, ?)",
@@ -231,7 +138,7 @@ class Store:
             "SELECT id, kind, params, domain, owner FROM channels WHERE id = ?", (channel_id,)
         ).fetchone()
         if row is None:
-            raise StoreError(f"channel {_hex(channel_id)} is not in {self.path}; add it with add_channel first")
+            raise StoreError(f"channel {hexstr(channel_id)} is not in {self.path}; add it with add_channel first")
         return self._record(*row)
 
     def save_state(self, channel_id: bytes, signed: SignedState) -> None:
@@ -256,11 +163,11 @@ class Store:
         old_text, old_a, old_b = existing
         if decode_state(kind, old_text) != signed.state:
             raise StoreError(
-                f"channel {_hex(channel_id)} already holds a different state at version {signed.state.version}"
+                f"channel {hexstr(channel_id)} already holds a different state at version {signed.state.version}"
             )
         for old, new in ((old_a, signed.sig_a), (old_b, signed.sig_b)):
             if old is not None and new is not None and bytes(old) != new:
-                raise StoreError(f"channel {_hex(channel_id)} version {signed.state.version}: signature differs")
+                raise StoreError(f"channel {hexstr(channel_id)} version {signed.state.version}: signature differs")
         self._db.execute(
             "UPDATE states SET sig_a = COALESCE(sig_a, ?), sig_b = COALESCE(sig_b, ?)"
             " WHERE channel = ? AND version = ?",
@@ -310,7 +217,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             if "FOREIGN KEY" in str(exc):
                 raise StoreError(
-                    f"channel {_hex(channel_id)} is not in {self.path}; add it with add_channel first"
+                    f"channel {hexstr(channel_id)} is not in {self.path}; add it with add_channel first"
                 ) from exc
             return False
         return True
@@ -342,4 +249,4 @@ class Store:
 
     @staticmethod
     def _record(channel_id: bytes, kind: Kind, params: str, domain: str, owner: str) -> ChannelRecord:
-        return ChannelRecord(bytes(channel_id), kind, decode_params(kind, params), Domain(**json.loads(domain)), owner)
+        return ChannelRecord(bytes(channel_id), kind, decode_params(kind, params), decode_domain(domain), owner)

@@ -14,20 +14,18 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from .channel import ChannelParams
-from .client import LedgerChannel, VirtualChannel, exchange
-from .eip712 import Domain
-from .errors import InvalidState, RefusedUpdate
-from .fastpath import Signer
-from .locks import check_leg, roles
-from .protocol import Update, VirtualFinal
-from .signing import compact
-from .store import ChannelRecord, SignedState, Store, StoreError
-from .virtual import VirtualParams, VirtualState
-
-
-def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
+from ..core import calls
+from ..core.channel import ChannelParams
+from ..core.codec import Domain, hexstr
+from ..core.keys import Signer
+from ..core.locks import check_leg, roles
+from ..core.protocol import SignedState, Update, VirtualFinal, verify_final
+from ..core.virtual import VirtualParams, VirtualState
+from ..errors import InvalidState, RefusedUpdate, StoreError
+from ..store import ChannelRecord, Store
+from .ledger import LedgerChannel
+from .session import exchange
+from .virtual import VirtualChannel
 
 
 class Hub:
@@ -39,7 +37,7 @@ class Hub:
 
     def __init__(
         self,
-        key: bytes | str,
+        key: Signer | bytes | str,
         store: Store,
         *,
         virtual_domain: Domain,
@@ -48,9 +46,8 @@ class Hub:
         adjudicator: Any = None,
         confirmations: int = 0,
     ) -> None:
-        self._key = key
         self.confirmations = confirmations
-        self._signer = Signer(key)
+        self._signer = key if isinstance(key, Signer) else Signer(key)
         self.store = store
         self.virtual_domain = virtual_domain
         self.max_validity = max_validity
@@ -60,7 +57,7 @@ class Hub:
         for record in store.channels("ledger"):
             if record.owner == self.address:
                 self.channels[record.channel_id] = LedgerChannel.restore(
-                    store, record.channel_id, key, adjudicator=adjudicator, confirmations=confirmations
+                    store, record.channel_id, self._signer, adjudicator=adjudicator, confirmations=confirmations
                 )
 
     @property
@@ -72,7 +69,7 @@ class Hub:
         channel = LedgerChannel.open(
             params,
             domain,
-            self._key,
+            self._signer,
             self.store,
             deposit_a,
             deposit_b,
@@ -86,7 +83,7 @@ class Hub:
         try:
             return self.channels[channel_id]
         except KeyError:
-            raise RefusedUpdate(f"ledger channel {_hex(channel_id)} is not one of this hub's channels") from None
+            raise RefusedUpdate(f"ledger channel {hexstr(channel_id)} is not one of this hub's channels") from None
 
     def virtuals(self) -> list[VirtualParams]:
         """The virtual channels Ingrid agreed to."""
@@ -114,7 +111,7 @@ class Hub:
                 # and chain it names, so both follow one virtual record (SPEC 9.1).
                 check_leg(leg.params, leg.domain, params)
             except InvalidState as exc:
-                raise RefusedUpdate(f"ledger channel {_hex(ledger_id)}: {exc}") from exc
+                raise RefusedUpdate(f"ledger channel {hexstr(ledger_id)}: {exc}") from exc
             # A leg that is registered or concluded on-chain can no longer take the lock.
             leg.chain.ledger(ledger_id).require_open()
         self.store.add_channel(ChannelRecord(params.channel_id, "virtual", params, self.virtual_domain, self.address))
@@ -139,22 +136,20 @@ class Hub:
         virtual_id = left_final.state.channel
         params = next((p for p in self.virtuals() if p.channel_id == virtual_id), None)
         if params is None:
-            raise RefusedUpdate(f"virtual channel {_hex(virtual_id)} was never agreed to by this hub")
+            raise RefusedUpdate(f"virtual channel {hexstr(virtual_id)} was never agreed to by this hub")
         if to_alice_side.state.channel != params.ledger_alice or to_bob_side.state.channel != params.ledger_bob:
             raise RefusedUpdate(
                 "pass the Alice-Ingrid channel's release first and the Ingrid-Bob channel's second, "
                 "both of this virtual channel"
             )
         left, right = self.channel(params.ledger_alice), self.channel(params.ledger_bob)
-        left_prepared = left._prepare_accept(to_alice_side, hub_pair=True)
-        right_prepared = right._prepare_accept(to_bob_side, hub_pair=True)
+        left_acceptance = left.prepare_accept(to_alice_side, joint=True)
+        right_acceptance = right.prepare_accept(to_bob_side, joint=True)
         with self.store.transaction():
-            left._write(left_prepared)
-            right._write(right_prepared)
+            left.commit(left_acceptance)
+            right.commit(right_acceptance)
             self.store.save_state(virtual_id, SignedState(left_final.state, left_final.sig_alice, left_final.sig_bob))
-        left._adopt(left_prepared)
-        right._adopt(right_prepared)
-        return left_prepared.countersig, right_prepared.countersig
+        return left_acceptance.countersig, right_acceptance.countersig
 
     def register_final(self, evidence: VirtualFinal, virtual_adjudicator: Any, sender: Any) -> Any:
         """Register a final virtual state Alice and Bob signed (anyone may, at any time before expiry): the
@@ -162,17 +157,11 @@ class Hub:
         Ingrid does when she cannot release both locks off-chain, e.g. because one leg is registered."""
         params = next((p for p in self.virtuals() if p.channel_id == evidence.state.channel), None)
         if params is None:
-            raise RefusedUpdate(f"virtual channel {_hex(evidence.state.channel)} was never agreed to by this hub")
+            raise RefusedUpdate(f"virtual channel {hexstr(evidence.state.channel)} was never agreed to by this hub")
         if not evidence.state.is_final:
             raise RefusedUpdate("only a final virtual state settles the record at once; this one is not final")
-        self.channel(params.ledger_alice)._verify_final(params, evidence)
-        return virtual_adjudicator.register(
-            params.as_tuple(),
-            evidence.state.as_tuple(),
-            compact(evidence.sig_alice),
-            compact(evidence.sig_bob),
-            sender=sender,
-        )
+        verify_final(params, evidence, self.virtual_domain)
+        return virtual_adjudicator.register(*calls.register_final(params, evidence), sender=sender)
 
     def final_of(self, virtual_id: bytes) -> VirtualFinal | None:
         """The final virtual state Ingrid holds (to register it if a lock is ever split on-chain)."""

@@ -17,147 +17,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ape.exceptions import ApeException
 
-from .channel import ChannelParams
-from .signing import compact
-from .state import LedgerState, Lock
-from .store import ChannelRecord, SignedState, Store
-from .virtual import VirtualParams
-
-Contract = Literal["ledger", "virtual"]
-
-
-def _hex(value: bytes | str) -> str:
-    """``0x``-prefixed lower-case hex of bytes (a channel id) or of a hex string (a transaction hash)."""
-    if isinstance(value, str):
-        return value.lower() if value.startswith("0x") else "0x" + value.lower()
-    return "0x" + bytes(value).hex()
-
-
-@dataclass(frozen=True)
-class Observed:
-    """A ``Registered`` event of a store channel (not one of the watchtower's own transactions)."""
-
-    contract: Contract
-    channel: bytes
-    version: int
-    deadline: int
-    block: int
-    tx: str
-
-    def __str__(self) -> str:
-        return (
-            f"observed   {self.contract} {_hex(self.channel)} registered v{self.version}"
-            f" deadline={self.deadline} block={self.block} tx={self.tx}"
-        )
-
-
-@dataclass(frozen=True)
-class Refuted:
-    """A registered ledger state was replaced by the store's newer, non-final one (``register``)."""
-
-    channel: bytes
-    old_version: int
-    new_version: int
-    tx: str
-
-    def __str__(self) -> str:
-        return f"refuted    ledger {_hex(self.channel)} v{self.old_version} -> v{self.new_version} tx={self.tx}"
-
-
-@dataclass(frozen=True)
-class Closed:
-    """A registered ledger state was answered with the store's final state (``close``): concluded at once."""
-
-    channel: bytes
-    old_version: int
-    final_version: int
-    payout_a: int
-    payout_b: int
-    tx: str
-
-    def __str__(self) -> str:
-        return (
-            f"closed     ledger {_hex(self.channel)} v{self.old_version} -> final v{self.final_version}"
-            f" payout_a={self.payout_a} payout_b={self.payout_b} tx={self.tx}"
-        )
-
-
-@dataclass(frozen=True)
-class VirtualRegistered:
-    """The store's latest virtual state was registered; ``old_version`` is None if nothing was registered."""
-
-    channel: bytes
-    old_version: int | None
-    new_version: int
-    tx: str
-
-    def __str__(self) -> str:
-        old = "none" if self.old_version is None else f"v{self.old_version}"
-        return f"registered virtual {_hex(self.channel)} {old} -> v{self.new_version} tx={self.tx}"
-
-
-@dataclass(frozen=True)
-class Concluded:
-    """A disputed ledger channel was concluded by its registered state after the deadline."""
-
-    channel: bytes
-    version: int
-    payout_a: int
-    payout_b: int
-    tx: str
-
-    def __str__(self) -> str:
-        return (
-            f"concluded  ledger {_hex(self.channel)} v{self.version}"
-            f" payout_a={self.payout_a} payout_b={self.payout_b} tx={self.tx}"
-        )
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A transaction the views said would succeed reverted (a race); not retried in the same situation."""
-
-    channel: bytes
-    operation: str
-    reason: str
-    tx: str | None
-
-    def __str__(self) -> str:
-        return f"failed     {self.operation} {_hex(self.channel)}: {self.reason} tx={self.tx or '-'}"
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """The watchtower cannot act on a channel now (or at all); reported once per reason."""
-
-    channel: bytes
-    reason: str
-
-    def __str__(self) -> str:
-        return f"waiting    {_hex(self.channel)}: {self.reason}"
+from ..core import calls
+from ..core.channel import ChannelParams
+from ..core.protocol import SignedState
+from ..core.state import LedgerState, Lock
+from ..core.virtual import VirtualParams
+from ..store import ChannelRecord, Store
+from .actions import (
+    Action,
+    Closed,
+    Concluded,
+    Failed,
+    Observed,
+    PollFailed,
+    Refuted,
+    VirtualRegistered,
+    Waiting,
+    hex_of,
+)
 
 
 def _reason(exc: Exception) -> str:
     """The revert reason of an Ape error (``ledger: stale version``), else its text."""
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
-
-
-@dataclass(frozen=True)
-class PollFailed:
-    """A whole round failed (the node is unreachable, say); ``run`` reports it and polls again."""
-
-    reason: str
-
-    def __str__(self) -> str:
-        return f"error      poll: {self.reason}"
-
-
-Action = Observed | Refuted | Closed | VirtualRegistered | Concluded | Failed | Waiting | PollFailed
 
 
 class Watchtower:
@@ -230,7 +116,7 @@ class Watchtower:
         found: list[Observed] = []
         for contract, adjudicator in (("ledger", self.ledger), ("virtual", self.virtual)):
             for log in adjudicator.Registered.range(self.next_block, head + 1):
-                channel, tx = bytes(log.channel), _hex(log.transaction_hash)
+                channel, tx = bytes(log.channel), hex_of(log.transaction_hash)
                 if channel in channels and tx not in self._own_txs:
                     found.append(
                         Observed(contract, channel, int(log.version), int(log.deadline), int(log.block_number), tx)
@@ -272,17 +158,14 @@ class Watchtower:
 
     def _refute(self, params: ChannelParams, latest: SignedState, version: int, deadline: int) -> list[Action]:
         key = ("register", params.channel_id, latest.state.version, version, deadline)
-        receipt, failure = self._send(key, self.ledger.register, params.as_tuple(), *self._args(latest))
+        receipt, failure = self._send(key, self.ledger.register, *calls.register(params, latest))
         if receipt is None:
             return failure
-        return [Refuted(params.channel_id, version, latest.state.version, _hex(receipt.txn_hash))]
+        return [Refuted(params.channel_id, version, latest.state.version, hex_of(receipt.txn_hash))]
 
     def _close(self, params: ChannelParams, latest: SignedState, version: int, key: tuple[Any, ...]) -> list[Action]:
-        assert isinstance(latest.state, LedgerState) and latest.sig_a is not None and latest.sig_b is not None
-        final = latest.state.final_tuple()
-        receipt, failure = self._send(
-            key, self.ledger.close, params.as_tuple(), final, compact(latest.sig_a), compact(latest.sig_b)
-        )
+        assert isinstance(latest.state, LedgerState)
+        receipt, failure = self._send(key, self.ledger.close, *calls.close(params, latest))
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
@@ -293,7 +176,7 @@ class Watchtower:
                 latest.state.version,
                 int(event.payout_a),
                 int(event.payout_b),
-                _hex(receipt.txn_hash),
+                hex_of(receipt.txn_hash),
             )
         ]
 
@@ -315,19 +198,17 @@ class Watchtower:
         for lock in locks:
             record = virtuals.get(lock.channel)
             if record is None:
-                return self._wait(channel, f"cannot conclude: no virtual params for lock {_hex(lock.channel)}")
+                return self._wait(channel, f"cannot conclude: no virtual params for lock {hex_of(lock.channel)}")
             assert isinstance(record.params, VirtualParams)
             if not self._view(self.virtual.settlement, record.params.as_tuple())[1]:
-                return self._wait(channel, f"conclusion waits for virtual channel {_hex(lock.channel)} to settle")
+                return self._wait(channel, f"conclusion waits for virtual channel {hex_of(lock.channel)} to settle")
             locked.append(record.params)
         key = ("conclude", channel, version, locks_hash)
-        virtual_args = [vp.as_tuple() for vp in locked]
-        lock_args = [lock.as_tuple() for lock in locks]
-        receipt, failure = self._send(key, self.ledger.conclude, params.as_tuple(), lock_args, virtual_args)
+        receipt, failure = self._send(key, self.ledger.conclude, *calls.conclude(params, locks, locked))
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
-        return [Concluded(channel, version, int(event.payout_a), int(event.payout_b), _hex(receipt.txn_hash))]
+        return [Concluded(channel, version, int(event.payout_a), int(event.payout_b), hex_of(receipt.txn_hash))]
 
     def _find(self, channel: bytes, version: int, locks_hash: bytes) -> LedgerState | None:
         """The stored ledger state registered: this version, with locks of this hash."""
@@ -368,20 +249,15 @@ class Watchtower:
         self, params: VirtualParams, latest: SignedState, version: int | None, deadline: int
     ) -> list[Action]:
         key = ("register virtual", params.channel_id, latest.state.version, version, deadline)
-        receipt, failure = self._send(key, self.virtual.register, params.as_tuple(), *self._args(latest))
+        receipt, failure = self._send(key, self.virtual.register, *calls.register(params, latest))
         if receipt is None:
             return failure
-        return [VirtualRegistered(params.channel_id, version, latest.state.version, _hex(receipt.txn_hash))]
+        return [VirtualRegistered(params.channel_id, version, latest.state.version, hex_of(receipt.txn_hash))]
 
     # --- sending --------------------------------------------------------------------------------------
 
     def _view(self, method: Any, *args: Any) -> Any:
         return method(*args, block_id=self._block)
-
-    @staticmethod
-    def _args(signed: SignedState) -> tuple[Any, ...]:
-        assert signed.sig_a is not None and signed.sig_b is not None
-        return signed.state.as_tuple(), compact(signed.sig_a), compact(signed.sig_b)
 
     def _send(self, key: tuple[Any, ...], method: Any, *args: Any) -> tuple[Any, list[Action]]:
         """Send unless the same transaction failed before in the same situation; a revert is reported."""
@@ -393,12 +269,12 @@ class Watchtower:
         except ApeException as exc:
             self._failed.add(key)
             return None, [Failed(key[1], str(key[0]), _reason(exc), None)]
-        self._own_txs.add(_hex(receipt.txn_hash))
+        self._own_txs.add(hex_of(receipt.txn_hash))
         if receipt.failed:
             self._failed.add(key)
             reason = _reason(receipt.error) if receipt.error is not None else "reverted"
             mined = receipt.block_number is not None and receipt.block_number >= 0
-            return None, [Failed(key[1], str(key[0]), reason, _hex(receipt.txn_hash) if mined else None)]
+            return None, [Failed(key[1], str(key[0]), reason, hex_of(receipt.txn_hash) if mined else None)]
         self._waiting.pop(key[1], None)
         return receipt, []
 
