@@ -4,6 +4,7 @@
 - ``core``: parameters, states, EIP-712, signatures, the update rules, adjudicator call arguments (pure);
 - ``store``: the durable store of channels and signed states; ``chain``: what the adjudicators say;
 - ``client``: the parties' channel clients and Ingrid's hub; ``watchtower``: the dispute guard;
+- ``node``: the hub as a WebSocket JSON-RPC service and the wallet's client of it (docs/API.md);
 - ``tools``: deployment, demo, gas report and benchmark behind the ``ape run`` scripts.
 
 The names below are the public API.

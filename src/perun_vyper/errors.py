@@ -40,6 +40,21 @@ class StoreError(PerunError):
     """The store refused a write that would replace or contradict what it already holds, or cannot be used."""
 
 
+class HubError(PerunError):
+    """The hub answered a request with a JSON-RPC error (docs/API.md, "Errors"): ``code`` and ``data`` as
+    sent, the hub's message as the exception's text. Nothing the request asked for was done unless the
+    error says so."""
+
+    def __init__(self, code: int, message: str, data: object = None) -> None:
+        self.code = code
+        self.data = data
+        super().__init__(message)
+
+
+class HubUnavailable(PerunError):
+    """The connection to the hub is closed (or was never opened); reconnect, log in and ``resume()``."""
+
+
 class ChainUnavailable(PerunError):
     """A chain operation was asked of a client that has no adjudicator contract attached."""
 

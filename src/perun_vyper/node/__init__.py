@@ -1,0 +1,13 @@
+"""The hub as a network service and its wallet-side client (docs/API.md): JSON-RPC 2.0 over WebSocket.
+
+- ``rpc``: the envelope, the error codes, the mapping of perun_vyper's exceptions to them;
+- ``schema``: the typed messages (msgspec) and their conversion to perun_vyper's types;
+- ``auth``: the login challenge a wallet signs;
+- ``server``: ``HubServer``, Ingrid's ``Hub`` served to wallets;
+- ``wallet``: ``HubClient``, a wallet's channels with a hub.
+"""
+
+from .server import HubServer, Limits, Policy
+from .wallet import HubClient
+
+__all__ = ["HubClient", "HubServer", "Limits", "Policy"]

@@ -1,0 +1,253 @@
+"""A wallet's side of the hub protocol v1 (docs/API.md): ``HubClient`` connects to a hub, logs in with the
+channel key, and runs its ledger channels with the hub, keeping them in its own ``Store``.
+
+The wallet trusts nothing the hub sends without checking it: the hub's chain id and LedgerAdjudicator
+must be the ones the wallet was configured with (a state signed for another deployment is worthless), and
+every countersignature is verified (``LedgerChannel.accept`` / ``complete``) before it is stored. What the
+hub reports in ``channel.list`` and ``channel.updated`` is information, never a state the wallet signs on.
+
+Each proposal is committed to the store before it is sent, so after a lost connection ``resume()`` sends
+again whatever is in flight and the hub answers as before (docs/SPEC.md section 11, "Durability").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from typing import Any
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from ..client import LedgerChannel
+from ..core.channel import ChannelParams
+from ..core.codec import Domain, hexstr, unhex
+from ..core.constants import ETH, MIN_CHALLENGE_DURATION
+from ..core.keys import Signer
+from ..core.protocol import SignedState, Update
+from ..core.state import LedgerState
+from ..errors import HubError, HubUnavailable, InvalidParams, RefusedUpdate
+from ..store import Store
+from . import schema
+from .auth import login_message, personal_digest
+
+
+class _Response(msgspec.Struct):
+    jsonrpc: str
+    id: int | str | None = None
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: dict[str, Any] | None = None
+    method: str | None = None
+    params: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class HubClient:
+    """One wallet (``key``) with one hub at ``url``. ``ledger_domain`` names the chain and LedgerAdjudicator
+    the wallet trusts; ``connect`` refuses a hub that announces another one.
+
+    Use as ``async with HubClient(...) as client`` (connects and logs in), or ``connect()``, ``login()`` and
+    ``close()``. Hub notifications arrive in ``notifications`` as ``(method, params)``."""
+
+    def __init__(
+        self,
+        url: str,
+        key: Signer | bytes | str,
+        store: Store,
+        ledger_domain: Domain,
+        *,
+        timeout: float = 30.0,
+        max_frame_bytes: int = 1024 * 1024,
+    ) -> None:
+        self.url = url
+        self._signer = key if isinstance(key, Signer) else Signer(key)
+        self.store = store
+        self.ledger_domain = ledger_domain
+        self.timeout = timeout
+        self.max_frame_bytes = max_frame_bytes
+        self.info: schema.InfoResult | None = None
+        self.notifications: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[_Response]] = {}
+        self.channels: dict[bytes, LedgerChannel] = {}
+        for record in store.channels("ledger"):
+            if record.owner == self.address:
+                self.channels[record.channel_id] = LedgerChannel.restore(store, record.channel_id, self._signer)
+
+    @property
+    def address(self) -> str:
+        return self._signer.address
+
+    @property
+    def hub(self) -> str:
+        if self.info is None:
+            raise HubUnavailable("not connected; call connect() first")
+        return self.info.hub
+
+    # --- connection -----------------------------------------------------------------------------------
+
+    async def connect(self) -> schema.InfoResult:
+        """Open the connection and check the hub's chain and adjudicator against ours."""
+        self._ws = await connect(self.url, max_size=self.max_frame_bytes, compression=None)
+        self._reader = asyncio.create_task(self._read(self._ws))
+        info = msgspec.json.decode(await self.call("hub.info"), type=schema.InfoResult)
+        if info.protocol != schema.PROTOCOL:
+            raise HubError(0, f"the hub speaks protocol {info.protocol}; this wallet speaks {schema.PROTOCOL}")
+        if (info.chain_id, info.ledger_adjudicator.lower()) != (
+            self.ledger_domain.chain_id,
+            self.ledger_domain.verifying_contract.lower(),
+        ):
+            raise InvalidParams(
+                f"the hub uses LedgerAdjudicator {info.ledger_adjudicator} on chain {info.chain_id}, this wallet "
+                f"{self.ledger_domain.verifying_contract} on chain {self.ledger_domain.chain_id}; states signed "
+                "for another deployment would not be enforceable"
+            )
+        self.info = info
+        return info
+
+    async def login(self) -> None:
+        """Prove control of the channel key; the connection then acts for this address only."""
+        challenge = msgspec.json.decode(
+            await self.call("auth.challenge", {"address": self.address}), type=schema.ChallengeResult
+        )
+        expected = login_message(
+            self.hub, self.ledger_domain.chain_id, self.address, challenge.nonce, challenge.expires
+        )
+        if challenge.message != expected:
+            raise HubError(0, "the hub's login message is not the documented one; not signing it")
+        signature = self._signer.sign(personal_digest(challenge.message))
+        await self.call("auth.login", {"nonce": challenge.nonce, "signature": hexstr(signature)})
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        self._ws = self._reader = None
+
+    async def __aenter__(self) -> HubClient:
+        await self.connect()
+        await self.login()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def call(self, method: str, params: Any = None) -> msgspec.Raw:
+        """One request; its raw result, or ``HubError`` with the hub's code, message and data."""
+        if self._ws is None:
+            raise HubUnavailable("not connected; call connect() first")
+        request_id = next(self._ids)
+        future: asyncio.Future[_Response] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            body["params"] = params
+        try:
+            await self._ws.send(msgspec.json.encode(body).decode())
+            response = await asyncio.wait_for(future, self.timeout)
+        except ConnectionClosed as exc:
+            raise HubUnavailable(f"the connection to {self.url} closed ({exc}); reconnect and resume()") from None
+        finally:
+            self._waiting.pop(request_id, None)
+        if response.error is not None:
+            error = response.error
+            raise HubError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
+        return response.result
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for frame in ws:
+                try:
+                    message = msgspec.json.decode(frame, type=_Response)
+                except msgspec.DecodeError:
+                    continue  # not ours to crash on; the request it answers times out
+                if message.method is not None:
+                    self.notifications.put_nowait((message.method, msgspec.json.decode(message.params)))
+                elif isinstance(message.id, int) and message.id in self._waiting:
+                    future = self._waiting[message.id]
+                    if not future.done():
+                        future.set_result(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(HubUnavailable(f"the connection to {self.url} closed; reconnect and resume()"))
+
+    # --- channels -------------------------------------------------------------------------------------
+
+    def channel(self, channel_id: bytes) -> LedgerChannel:
+        try:
+            return self.channels[channel_id]
+        except KeyError:
+            raise RefusedUpdate(f"channel {hexstr(channel_id)} is not in this wallet's store") from None
+
+    async def open_channel(
+        self,
+        deposit: int,
+        hub_deposit: int,
+        *,
+        asset: str = ETH,
+        challenge_duration: int = MIN_CHALLENGE_DURATION,
+        nonce: int | None = None,
+    ) -> LedgerChannel:
+        """Agree a new ledger channel (this wallet side A, the hub side B) and both signatures of version 0.
+        Deposits come next (on-chain, then ``confirm_funding``); nothing beyond version 0 is signed before."""
+        params = ChannelParams(
+            self.address, self.hub, asset, challenge_duration, secrets.randbits(128) if nonce is None else nonce
+        )
+        channel = LedgerChannel.open(params, self.ledger_domain, self._signer, self.store, deposit, hub_deposit)
+        self.channels[channel.channel_id] = channel
+        await self._send_open(channel)
+        return channel
+
+    async def _send_open(self, channel: LedgerChannel) -> SignedState:
+        update = channel.pending()
+        assert update is not None and isinstance(update.state, LedgerState) and update.version == 0
+        result = await self.call(
+            "ledger.propose_open",
+            {
+                "params": schema.params_to_msg(channel.params),
+                "depositA": str(update.state.funding_a),
+                "depositB": str(update.state.funding_b),
+                "signature": hexstr(update.signature),
+            },
+        )
+        answer = msgspec.json.decode(result, type=schema.OpenResult)
+        # Verifies the hub's signature of version 0 before storing it.
+        channel.accept(Update(update.state, unhex(answer.signature)))
+        assert channel.latest is not None
+        return channel.latest
+
+    async def pay(self, channel_id: bytes, amount: int) -> SignedState:
+        """Pay ``amount`` to the hub; returns the state both signed. A refusal leaves the proposal in flight
+        (``pending()``): send it again (``resume``) or settle on-chain."""
+        channel = self.channel(channel_id)
+        return await self._send_update(channel, channel.propose_payment(amount))
+
+    async def _send_update(self, channel: LedgerChannel, update: Update) -> SignedState:
+        result = await self.call("ledger.update", {"update": schema.update_to_msg(update)})
+        answer = msgspec.json.decode(result, type=schema.UpdateResult)
+        return channel.complete(update, unhex(answer.signature))  # verifies the countersignature
+
+    async def resume(self) -> list[SignedState]:
+        """Send again every proposal in flight (after a restart or a lost connection); returns what both
+        sides then hold."""
+        done = []
+        for channel in self.channels.values():
+            update = channel.pending()
+            if update is None:
+                continue
+            if update.version == 0:
+                done.append(await self._send_open(channel))
+            else:
+                done.append(await self._send_update(channel, update))
+        return done
+
+    async def hub_channels(self) -> list[schema.ChannelEntry]:
+        """The hub's view of this wallet's channels (``channel.list``), as information."""
+        return msgspec.json.decode(await self.call("channel.list"), type=schema.ListResult).channels
