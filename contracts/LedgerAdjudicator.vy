@@ -77,12 +77,9 @@ MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
 VIRTUAL_ADJUDICATOR: public(immutable(IVirtualAdjudicator))
 
 
-# @dev Open disputes, packed: bits 0-63 the registered version, bits 64-127
-# the deadline (first registration plus the challenge duration), bits
-# 128-248 side A's base payout by the registered state, bit 254 "has
-# locks", bit 255 "funded". The payout is final when the state is
-# registered because deposits are refused during a dispute. Zero when no
-# dispute was registered; cleared at conclusion.
+# @dev Open disputes: the dispute word (SPEC 5.1). Side A's payout is final
+# when the state is registered because deposits are refused during a
+# dispute. Zero when no dispute was registered; cleared at conclusion.
 _disputes: HashMap[bytes32, uint256]
 
 
@@ -230,11 +227,7 @@ def register(
     payout_a, payout_b, funded = asset_holder._base_payouts(
         holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
     )
-    word: uint256 = convert(state.version, uint256) | (convert(deadline, uint256) << packed_words.DEADLINE_SHIFT) | (payout_a << packed_words.PAYOUT_SHIFT)
-    if funded:
-        word |= packed_words.FUNDED_BIT
-        if len(state.locks) != 0:
-            word |= packed_words.HAS_LOCKS_BIT
+    word: uint256 = packed_words._pack_dispute(state.version, deadline, payout_a, funded, len(state.locks) != 0)
     if dispute != 0 and state.version == packed_words._version(dispute):
         # Same version: a no-op for the registered outcome, stale otherwise.
         if word != dispute or (word & packed_words.HAS_LOCKS_BIT != 0 and self._dispute_locks[channel] != locks_hash):
@@ -283,14 +276,17 @@ def conclude(
             self._refuse_locks_not_registered()
     if len(virtuals) != len(locks):
         self._refuse_virtual_params_do_not_match_locks()
-    payout_a: uint256 = (dispute >> packed_words.PAYOUT_SHIFT) & packed_words.PAYOUT_MASK
+    payout_a: uint256 = packed_words._payout_a(dispute)
     # Base payouts sum to the deposits less what is locked (conservation,
     # checked at registration; the locks are the registered ones), and
     # every lock's shares sum to its amounts (`_split_lock`).
     locked: uint256 = 0
     for lock: ledger_types.Lock in locks:
         locked += lock.amount_a + lock.amount_b
-    payout_b: uint256 = packed_words._side_amount(holdings, 0) + packed_words._side_amount(holdings, 1) - payout_a - locked
+    deposit_a: uint256 = 0
+    deposit_b: uint256 = 0
+    deposit_a, deposit_b = packed_words._deposits(holdings)
+    payout_b: uint256 = deposit_a + deposit_b - payout_a - locked
     for i: uint256 in range(len(locks), bound=MAX_LOCKS):
         share_a: uint256 = 0
         share_b: uint256 = 0

@@ -55,10 +55,8 @@ MAX_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MAX_CHALLENGE_
 MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
 
 
-# @dev One record per virtual channel, packed: bits 0-63 the registered
-# version, bits 64-127 the deadline (first registration plus the challenge
-# duration), bits 128-247 Alice's balance (Bob's is the funding total minus
-# it), bit 255 the final flag. Zero while nobody registered the channel.
+# @dev One record per virtual channel (SPEC 5.1). Zero while nobody
+# registered the channel.
 _records: HashMap[bytes32, uint256]
 
 
@@ -129,11 +127,11 @@ def register(
     else:
         if record & packed_words.FINAL_BIT != 0:
             revert_reason._raise("virtual: channel concluded")
-        deadline = (record >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK
+        deadline = convert(packed_words._deadline(record), uint256)
         if block.timestamp >= deadline:
             revert_reason._raise("virtual: challenge period over")
-        version: uint64 = convert(record & packed_words.U64_MASK, uint64)
-        if state.version == version and not state.is_final and state.balance_alice == (record >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT:
+        version: uint64 = packed_words._version(record)
+        if state.version == version and not state.is_final and state.balance_alice == packed_words._balance_alice(record):
             return
         if state.version <= version:
             revert_reason._raise("virtual: stale version")
@@ -171,10 +169,10 @@ def settlement(params: IVirtualAdjudicator.VirtualParams) -> (bytes32, bool, uin
     record: uint256 = self._records[channel]
     if record == 0:
         return channel, block.timestamp >= virtual_types._expiry(params), params.funding_alice, params.funding_bob
-    balance_alice: uint256 = (record >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT
+    balance_alice: uint256 = packed_words._balance_alice(record)
     # The registered state conserved the funding total, so this cannot underflow.
     balance_bob: uint256 = params.funding_alice + params.funding_bob - balance_alice
-    settled: bool = record & packed_words.FINAL_BIT != 0 or block.timestamp >= (record >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK
+    settled: bool = record & packed_words.FINAL_BIT != 0 or block.timestamp >= convert(packed_words._deadline(record), uint256)
     return channel, settled, balance_alice, balance_bob
 
 
@@ -191,9 +189,9 @@ def record(channel: bytes32) -> (uint64, uint64, uint256, bool):
     """
     word: uint256 = self._records[channel]
     return (
-        convert(word & packed_words.U64_MASK, uint64),
-        convert((word >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK, uint64),
-        (word >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT,
+        packed_words._version(word),
+        packed_words._deadline(word),
+        packed_words._balance_alice(word),
         word & packed_words.FINAL_BIT != 0,
     )
 

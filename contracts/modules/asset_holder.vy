@@ -38,9 +38,8 @@ _ETH_PAYOUT_GAS: constant(uint256) = 10_000
 _TOKEN_PAYOUT_GAS: constant(uint256) = 150_000
 
 
-# @dev Deposits of each channel, packed: bits 0-119 side A, bits 120-239
-# side B, bit 254 the disputed flag, bit 255 the concluded flag. One slot,
-# so the second deposit only rewrites a non-zero word.
+# @dev Deposits and flags of each channel: the holdings word (SPEC 5.1).
+# One slot, so the second deposit only rewrites a non-zero word.
 _holdings: HashMap[bytes32, uint256]
 
 
@@ -51,8 +50,8 @@ credits: public(HashMap[address, HashMap[address, uint256]])
 
 event Deposited:
     channel: indexed(bytes32)
-    # Both sides' deposits after this one, packed as in storage: side A in
-    # bits 0-119, side B in bits 120-239 (one data word instead of two).
+    # Both sides' deposits after this one, as the holdings word stores them
+    # (SPEC 5.1): one data word instead of two.
     deposits: uint256
 
 
@@ -81,8 +80,8 @@ def deposit(channel: bytes32, side: uint256):
             sends it.
     @dev The contract cannot see the channel's parameters here; clients
          derive `channel` from checked parameters first (`perun_vyper`).
-    @custom:security The one entry point outside the reentrancy lock (it
-                     saves ~300 gas per deposit): it makes no external
+    @custom:security The one entry point outside the reentrancy lock (a
+                     cheaper deposit, docs/GAS.md): it makes no external
                      call and only adds `msg.value` to one open, undisputed
                      ETH channel. Entered from a payout hook, it can
                      neither reach the channel being paid (marked concluded
@@ -148,7 +147,10 @@ def holdings(channel: bytes32) -> (uint256, uint256, bool):
     @return concluded Whether the channel has concluded.
     """
     word: uint256 = self._holdings[channel]
-    return packed_words._side_amount(word, 0), packed_words._side_amount(word, 1), word & packed_words.CONCLUDED_BIT != 0
+    deposit_a: uint256 = 0
+    deposit_b: uint256 = 0
+    deposit_a, deposit_b = packed_words._deposits(word)
+    return deposit_a, deposit_b, word & packed_words.CONCLUDED_BIT != 0
 
 
 @internal
@@ -218,8 +220,9 @@ def _base_payouts(
     @return payout_b Side B's payout before lock shares.
     @return funded Whether the state is funded (its locks are split).
     """
-    deposit_a: uint256 = packed_words._side_amount(holdings, 0)
-    deposit_b: uint256 = packed_words._side_amount(holdings, 1)
+    deposit_a: uint256 = 0
+    deposit_b: uint256 = 0
+    deposit_a, deposit_b = packed_words._deposits(holdings)
     if deposit_a >= funding_a and deposit_b >= funding_b:
         # balances + lock shares + funding difference: sums to deposit_a +
         # deposit_b, since `_check_state` enforced balance_a + balance_b +

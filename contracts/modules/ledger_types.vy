@@ -122,10 +122,9 @@ def _channel_id(params: ChannelParams) -> bytes32:
         revert_reason._raise("ledger: zero participant")
     if params.participant_a == params.participant_b:
         revert_reason._raise("ledger: same participant")
-    if (
-        params.challenge_duration < channel_bounds.MIN_CHALLENGE_DURATION
-        or params.challenge_duration > channel_bounds.MAX_CHALLENGE_DURATION
-    ):
+    # One comparison for both bounds: below the minimum, the difference
+    # wraps around to more than the span.
+    if unsafe_sub(params.challenge_duration, channel_bounds.MIN_CHALLENGE_DURATION) > channel_bounds.CHALLENGE_DURATION_SPAN:
         revert_reason._raise("ledger: challenge duration out of range")
     digest: uint256 = convert(
         keccak256(

@@ -62,10 +62,9 @@ def _virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
         revert_reason._raise("virtual: same participant")
     if params.ledger_alice == params.ledger_bob:
         revert_reason._raise("virtual: same ledger channel")
-    if (
-        params.challenge_duration < channel_bounds.MIN_CHALLENGE_DURATION
-        or params.challenge_duration > channel_bounds.MAX_CHALLENGE_DURATION
-    ):
+    # One comparison for both bounds: below the minimum, the difference
+    # wraps around to more than the span.
+    if unsafe_sub(params.challenge_duration, channel_bounds.MIN_CHALLENGE_DURATION) > channel_bounds.CHALLENGE_DURATION_SPAN:
         revert_reason._raise("virtual: challenge duration out of range")
     # One comparison of the OR: MAX_AMOUNT is 2**120 - 1.
     if params.funding_alice | params.funding_bob > channel_bounds.MAX_AMOUNT:
