@@ -155,7 +155,9 @@ def close(
         ledger_types.EMPTY_ARRAY_HASH,
         True,
     )
-    self._check_signatures(params, state_hash, sig_a, sig_b)
+    signed: uint256 = typed_signatures._check_signers(state_hash, sig_a, params.participant_a, sig_b, params.participant_b)
+    if signed != typed_signatures.SIGNED:
+        self._refuse_signature(signed)
     payout_a: uint256 = 0
     payout_b: uint256 = 0
     funded: bool = False
@@ -197,7 +199,9 @@ def register(
     dispute: uint256 = 0
     deadline: uint64 = 0
     if holdings & packed_words.DISPUTED_BIT == 0:
-        deadline = convert(block.timestamp, uint64) + params.challenge_duration
+        # A timestamp plus a uint64 cannot overflow a uint256; the
+        # conversion refuses a deadline beyond uint64.
+        deadline = convert(unsafe_add(block.timestamp, convert(params.challenge_duration, uint256)), uint64)
     else:
         dispute = self._disputes[channel]
         deadline = packed_words._deadline(dispute)
@@ -206,8 +210,7 @@ def register(
         if state.version < packed_words._version(dispute):
             self._refuse_stale_version()
     locks_hash: bytes32 = ledger_types._locks_hash(state.locks)
-    self._check_signatures(
-        params,
+    signed: uint256 = typed_signatures._check_signers(
         ledger_types._hash_state_fields(
             channel,
             state.version,
@@ -219,8 +222,12 @@ def register(
             False,
         ),
         sig_a,
+        params.participant_a,
         sig_b,
+        params.participant_b,
     )
+    if signed != typed_signatures.SIGNED:
+        self._refuse_signature(signed)
     payout_a: uint256 = 0
     payout_b: uint256 = 0
     funded: bool = False
@@ -392,39 +399,16 @@ def _split_lock(
 
 
 @internal
-@view
-def _check_signatures(
-    params: ledger_types.ChannelParams,
-    state_hash: bytes32,
-    sig_a: typed_signatures.Signature,
-    sig_b: typed_signatures.Signature,
-):
-    """
-    @dev Asserts that both participants signed the state.
-    @param params The channel's parameters (participants are non-zero).
-    @param state_hash The struct hash of the state.
-    @param sig_a Participant A's signature.
-    @param sig_b Participant B's signature.
-    """
-    digest: bytes32 = typed_signatures._typed_digest(state_hash)
-    self._check_signer(digest, sig_a, params.participant_a)
-    self._check_signer(digest, sig_b, params.participant_b)
-
-
-@internal
 @pure
-def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expected: address):
+def _refuse_signature(code: uint256):
     """
-    @dev Asserts that `expected` signed `digest`.
-    @param digest The EIP-712 digest.
-    @param signature The signature.
-    @param expected The participant (never the zero address).
+    @dev Reverts with the reason for a `typed_signatures._check_signers`
+         code other than `SIGNED`.
+    @param code `INVALID_SIGNATURE` or `WRONG_SIGNER`.
     """
-    signer: address = typed_signatures._recover(digest, signature)
-    if signer == empty(address):
+    if code == typed_signatures.INVALID_SIGNATURE:
         revert_reason._raise("ledger: invalid signature")
-    if signer != expected:
-        revert_reason._raise("ledger: wrong signer")
+    revert_reason._raise("ledger: wrong signer")
 
 
 @internal

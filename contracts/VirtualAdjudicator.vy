@@ -105,13 +105,15 @@ def register(
     # One comparison of the OR: MAX_AMOUNT is 2**120 - 1.
     if state.balance_alice | state.balance_bob > channel_bounds.MAX_AMOUNT:
         virtual_types._refuse_amount_too_large()
-    if state.balance_alice + state.balance_bob != params.funding_alice + params.funding_bob:
+    # Every amount is below 2**120 (the funding checked by `_virtual_id`):
+    # no sum overflows.
+    if unsafe_add(state.balance_alice, state.balance_bob) != unsafe_add(params.funding_alice, params.funding_bob):
         revert_reason._raise("virtual: balances do not match funding")
     # Signatures first, as in the ledger adjudicator: a re-registration
     # with invalid signatures reverts instead of passing as a no-op.
-    digest: bytes32 = typed_signatures._typed_digest(virtual_types._state_hash(state))
-    self._check_signer(digest, sig_alice, params.alice)
-    self._check_signer(digest, sig_bob, params.bob)
+    signed: uint256 = typed_signatures._check_signers(virtual_types._state_hash(state), sig_alice, params.alice, sig_bob, params.bob)
+    if signed != typed_signatures.SIGNED:
+        self._refuse_signature(signed)
     record: uint256 = self._records[channel]
     deadline: uint256 = 0
     if record == 0:
@@ -123,7 +125,8 @@ def register(
                 revert_reason._raise("virtual: only Alice or Bob before validity")
         if block.timestamp >= virtual_types._expiry(params):
             revert_reason._raise("virtual: channel expired")
-        deadline = block.timestamp + convert(params.challenge_duration, uint256)
+        # A timestamp plus a uint64 cannot overflow a uint256.
+        deadline = unsafe_add(block.timestamp, convert(params.challenge_duration, uint256))
     else:
         if record & packed_words.FINAL_BIT != 0:
             revert_reason._raise("virtual: channel concluded")
@@ -135,10 +138,7 @@ def register(
             return
         if state.version <= version:
             revert_reason._raise("virtual: stale version")
-    record = convert(state.version, uint256) | (deadline << packed_words.DEADLINE_SHIFT) | (state.balance_alice << packed_words.PAYOUT_SHIFT)
-    if state.is_final:
-        record |= packed_words.FINAL_BIT
-    self._records[channel] = record
+    self._records[channel] = packed_words._pack_record(state.version, deadline, state.balance_alice, state.is_final)
     log Registered(
         channel=channel,
         version=state.version,
@@ -198,15 +198,12 @@ def record(channel: bytes32) -> (uint64, uint64, uint256, bool):
 
 @internal
 @pure
-def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expected: address):
+def _refuse_signature(code: uint256):
     """
-    @dev Asserts that `expected` signed `digest`.
-    @param digest The EIP-712 digest.
-    @param signature The signature.
-    @param expected Alice or Bob (never the zero address).
+    @dev Reverts with the reason for a `typed_signatures._check_signers`
+         code other than `SIGNED`.
+    @param code `INVALID_SIGNATURE` or `WRONG_SIGNER`.
     """
-    signer: address = typed_signatures._recover(digest, signature)
-    if signer == empty(address):
+    if code == typed_signatures.INVALID_SIGNATURE:
         revert_reason._raise("virtual: invalid signature")
-    if signer != expected:
-        revert_reason._raise("virtual: wrong signer")
+    revert_reason._raise("virtual: wrong signer")

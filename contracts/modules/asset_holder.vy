@@ -129,7 +129,7 @@ def deposit_token(params: ledger_types.ChannelParams, side: uint256, amount: uin
     token: IERC20 = IERC20(params.asset)
     before: uint256 = staticcall token.balanceOf(self)
     if not extcall token.transferFrom(msg.sender, self, amount, default_return_value=True):
-        self._refuse_token_transfer_failed()
+        revert_reason._raise("ledger: token transfer failed")
     received: uint256 = staticcall token.balanceOf(self) - before
     if received == 0:
         revert_reason._raise("ledger: nothing received")
@@ -227,8 +227,14 @@ def _base_payouts(
         # balances + lock shares + funding difference: sums to deposit_a +
         # deposit_b, since `_check_state` enforced balance_a + balance_b +
         # locked == funding_a + funding_b and each lock's shares sum to its
-        # amounts (`_split_lock`).
-        return balance_a + deposit_a - funding_a, balance_b + deposit_b - funding_b, True
+        # amounts (`_split_lock`). Every amount is at most `MAX_AMOUNT`
+        # (checked with the state, and deposits never exceed it) and each
+        # deposit covers its funding here: no overflow, no underflow.
+        return (
+            unsafe_sub(unsafe_add(balance_a, deposit_a), funding_a),
+            unsafe_sub(unsafe_add(balance_b, deposit_b), funding_b),
+            True,
+        )
     return deposit_a, deposit_b, False
 
 
@@ -253,8 +259,6 @@ def withdraw(asset: address, receiver: address):
         if not raw_call(receiver, b"", value=amount, revert_on_failure=False):
             revert_reason._raise("ledger: ETH transfer failed")
     else:
-        # Raised here, not through `_refuse_token_transfer_failed`: a helper's
-        # frame would sit above `_raise`'s and move this function's memory up.
         if not extcall IERC20(asset).transfer(receiver, amount, default_return_value=True):
             revert_reason._raise("ledger: token transfer failed")
 
@@ -311,16 +315,6 @@ def _refuse_wrong_asset():
          several checks that refuse with this reason.
     """
     revert_reason._raise("ledger: wrong asset")
-
-
-@internal
-@pure
-def _refuse_token_transfer_failed():
-    """
-    @dev Reverts with "ledger: token transfer failed": one raising site for the
-         several checks that refuse with this reason.
-    """
-    revert_reason._raise("ledger: token transfer failed")
 
 
 @internal

@@ -6,11 +6,11 @@
 @notice One home for the three bit layouts: the ledger's holdings word and
         dispute word, and the virtual adjudicator's record (docs/SPEC.md,
         section 5.1). Each field has a named position and mask here; every
-        multi-bit field is read through an unpack function and one-bit
-        flags are tested with their named bit. The deposit path and the
-        virtual record's packing combine the named constants inline, where
-        a call would cost gas on every deposit and registration (SPEC 5.1
-        gives the decision and the measured cost).
+        multi-bit field is read through an unpack function, the dispute
+        word and the record are built by a pack function, and one-bit flags
+        are tested with their named bit. Only the deposit path combines the
+        named constants inline, where a call would cost gas on every
+        deposit (SPEC 5.1 gives the decision and the measured cost).
 @custom:security Every packed amount is at most `channel_bounds.MAX_AMOUNT`
                  (120 bits) or a sum of two of them (121 bits), and every
                  time or version fits 64 bits, so no field overlaps another.
@@ -137,3 +137,19 @@ def _balance_alice(record: uint256) -> uint256:
     """
     return (record >> PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT
 
+
+@internal
+@pure
+def _pack_record(version: uint64, deadline: uint256, balance_alice: uint256, is_final: bool) -> uint256:
+    """
+    @dev A virtual record, built in one call.
+    @param version The registered version.
+    @param deadline The end of the challenge period (fits 64 bits).
+    @param balance_alice Alice's balance (at most `MAX_AMOUNT`).
+    @param is_final Whether the state is final.
+    @return The record.
+    """
+    word: uint256 = convert(version, uint256) | (deadline << DEADLINE_SHIFT) | (balance_alice << PAYOUT_SHIFT)
+    if is_final:
+        word |= FINAL_BIT
+    return word

@@ -118,7 +118,8 @@ def _expiry(params: IVirtualAdjudicator.VirtualParams) -> uint256:
     @param params The virtual channel's parameters.
     @return `validity + challenge_duration`, computed without overflow.
     """
-    return convert(params.validity, uint256) + convert(params.challenge_duration, uint256)
+    # Two uint64 values: their sum cannot overflow a uint256.
+    return unsafe_add(convert(params.validity, uint256), convert(params.challenge_duration, uint256))
 
 
 @internal
