@@ -72,7 +72,7 @@ gas: setup
 # exists; README "Off-chain speed". Options through BENCH_ARGS, e.g. BENCH_ARGS='--payments 50000 --profile'.
 TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 bench: setup
-	$(TASKSET) python -m perun_vyper.bench $(BENCH_ARGS)
+	$(TASKSET) python -m perun_vyper.tools.bench $(BENCH_ARGS)
 
 deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0

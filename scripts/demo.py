@@ -7,7 +7,7 @@ import click
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
-from perun_vyper.demo import Demo, summary_lines
+from perun_vyper.tools.demo import Demo, summary_lines
 
 
 @click.command(cls=ConnectedProviderCommand)

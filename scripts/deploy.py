@@ -28,8 +28,9 @@ from ape import project
 from ape.cli import ConnectedProviderCommand, account_option
 from eth_utils import keccak, to_checksum_address
 
-from perun_vyper.constants import DOMAIN_VERSION
-from perun_vyper.deployment import (
+from perun_vyper.core.codec import Domain
+from perun_vyper.core.constants import DOMAIN_VERSION
+from perun_vyper.tools.deployment import (
     DEFAULT_SALT_TEXT,
     DOMAIN_NAMES,
     LEDGER,
@@ -55,7 +56,6 @@ from perun_vyper.deployment import (
     source_revision,
     upsert_entry,
 )
-from perun_vyper.eip712 import Domain
 
 if TYPE_CHECKING:
     from ape.api import AccountAPI, ProviderAPI, TransactionAPI

@@ -11,7 +11,7 @@ import click
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
-from perun_vyper.gas_report import DEPLOYER, breakdown, measure, render_markdown
+from perun_vyper.tools.gas_report import DEPLOYER, breakdown, measure, render_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, sign_state
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from perun_vyper.signing import compact
+from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, compact, sign_state
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 _nonces = itertools.count(1)
 
@@ -27,6 +26,16 @@ settings.register_profile(
     "deep", max_examples=1000, stateful_step_count=60, deadline=None, suppress_health_check=_SLOW_OK
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def no_source_tracebacks(monkeypatch):
+    """Ape decorates every reverted transaction with a Vyper source traceback by replaying its full trace
+    (about 10 s for a conclude over 16 locks). The revert reasons the tests check do not need it, and the
+    watchtower's own reverts (an answer mined at the deadline) are caught anyway."""
+    import ape.exceptions
+
+    monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from perun_vyper.gas_report import measure
+from perun_vyper.tools.gas_report import measure
 
 RECORDED = json.loads((Path(__file__).resolve().parents[1] / "docs" / "gas.json").read_text())
 

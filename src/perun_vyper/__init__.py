@@ -1,20 +1,60 @@
-"""Off-chain side of perun-vyper: channel parameters, states, EIP-712 hashing and signing."""
+"""Off-chain side of perun-vyper, by layer (each imports only from the layers above it in this list):
+
+- ``errors``: every exception, under ``PerunError``;
+- ``core``: parameters, states, EIP-712, signatures, the update rules, adjudicator call arguments (pure);
+- ``store``: the durable store of channels and signed states; ``chain``: what the adjudicators say;
+- ``client``: the parties' channel clients and Ingrid's hub; ``watchtower``: the dispute guard;
+- ``tools``: deployment, demo, gas report and benchmark behind the ``ape run`` scripts.
+
+The names below are the public API.
+"""
 
 from importlib.metadata import version as _version
 
-from .channel import ChannelParams
-from .client import ChainUnavailable, LedgerChannel, VirtualChannel, exchange, pay, resume
-from .constants import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_LOCKS, MIN_CHALLENGE_DURATION
-from .eip712 import Domain
-from .errors import InvalidParams, InvalidSignature, InvalidState, PerunError, RefusedUpdate, Unenforceable
-from .hub import Hub, close_virtual_channel, open_virtual_channel
-from .locks import close_virtual, lock_for, open_virtual
-from .onchain import ChainView, LedgerStatus, VirtualStatus
-from .protocol import Update, VirtualFinal
-from .signing import compact, expand, recover_digest, sign_digest, sign_state, verify_state
-from .state import LedgerState, Lock
-from .store import ChannelRecord, SignedState, Store, StoreError
-from .virtual import VirtualParams, VirtualState
+from .chain import ChainView, LedgerStatus, VirtualStatus
+from .client import (
+    Acceptance,
+    Hub,
+    LedgerChannel,
+    VirtualChannel,
+    close_virtual_channel,
+    exchange,
+    open_virtual_channel,
+    pay,
+    resume,
+)
+from .core import calls
+from .core.channel import ChannelParams
+from .core.codec import Domain
+from .core.constants import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_LOCKS, MIN_CHALLENGE_DURATION
+from .core.keys import (
+    Signer,
+    compact,
+    expand,
+    recover,
+    recover_digest,
+    sign_digest,
+    sign_state,
+    verify,
+    verify_state,
+)
+from .core.locks import close_virtual, lock_for, open_virtual
+from .core.protocol import SignedState, Update, VirtualFinal, verify_final
+from .core.state import LedgerState, Lock
+from .core.virtual import VirtualParams, VirtualState
+from .errors import (
+    ChainUnavailable,
+    DemoFailed,
+    DeploymentError,
+    InvalidParams,
+    InvalidSignature,
+    InvalidState,
+    PerunError,
+    RefusedUpdate,
+    StoreError,
+    Unenforceable,
+)
+from .store import ChannelRecord, Store
 
 __version__ = _version("perun_vyper")
 
@@ -24,10 +64,13 @@ __all__ = [
     "MAX_CHALLENGE_DURATION",
     "MAX_LOCKS",
     "MIN_CHALLENGE_DURATION",
+    "Acceptance",
     "ChainUnavailable",
     "ChainView",
     "ChannelParams",
     "ChannelRecord",
+    "DemoFailed",
+    "DeploymentError",
     "Domain",
     "Hub",
     "InvalidParams",
@@ -40,6 +83,7 @@ __all__ = [
     "PerunError",
     "RefusedUpdate",
     "SignedState",
+    "Signer",
     "Store",
     "StoreError",
     "Unenforceable",
@@ -50,6 +94,7 @@ __all__ = [
     "VirtualState",
     "VirtualStatus",
     "__version__",
+    "calls",
     "close_virtual",
     "close_virtual_channel",
     "compact",
@@ -59,9 +104,12 @@ __all__ = [
     "open_virtual",
     "open_virtual_channel",
     "pay",
+    "recover",
     "recover_digest",
     "resume",
     "sign_digest",
     "sign_state",
+    "verify",
+    "verify_final",
     "verify_state",
 ]

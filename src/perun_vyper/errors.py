@@ -1,4 +1,8 @@
-"""Typed exceptions of the off-chain side. Each message says what to do about it."""
+"""Every exception perun_vyper raises, under one base class. Each message says what to do about it.
+
+Callers catch ``PerunError`` for "perun_vyper refused", or one subclass for one kind of refusal. A
+``ValueError`` subclass marks bad input that the caller can fix by passing something else.
+"""
 
 
 class PerunError(Exception):
@@ -6,7 +10,7 @@ class PerunError(Exception):
 
 
 class InvalidParams(PerunError, ValueError):
-    """Channel parameters that the adjudicator would refuse."""
+    """Channel parameters (or another argument) that the adjudicator or this package would refuse."""
 
 
 class InvalidState(PerunError, ValueError):
@@ -30,3 +34,19 @@ class Unenforceable(RefusedUpdate):
         self.channel = channel
         self.situation = situation
         super().__init__(f"channel 0x{channel.hex()} is {situation}; {advice}")
+
+
+class StoreError(PerunError):
+    """The store refused a write that would replace or contradict what it already holds, or cannot be used."""
+
+
+class ChainUnavailable(PerunError):
+    """A chain operation was asked of a client that has no adjudicator contract attached."""
+
+
+class DeploymentError(PerunError):
+    """A deployment cannot go on as asked (wrong network, a mismatching record, code that differs)."""
+
+
+class DemoFailed(PerunError):
+    """A check of the demo failed: a balance or an outcome differs from what the protocol guarantees."""

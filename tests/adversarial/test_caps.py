@@ -30,17 +30,17 @@ from perun_vyper import (
     VirtualState,
     lock_for,
 )
-from perun_vyper.constants import MAX_VERSION
+from perun_vyper.core.constants import MAX_VERSION
+from tests.support.constants import BLOCK_GAS_LIMIT
 
-BLOCK_GAS = 30_000_000
-GAS_BOUND = BLOCK_GAS // 10
+GAS_BOUND = BLOCK_GAS_LIMIT // 10
 MAX_NONCE = 2**256 - 1
 ETH = "0x0000000000000000000000000000000000000000"
 
 
 def _check_gas(label: str, receipt) -> int:
     gas = receipt.gas_used
-    print(f"\n[gas] {label}: {gas:,} ({100 * gas / BLOCK_GAS:.2f}% of a 30M block)")
+    print(f"\n[gas] {label}: {gas:,} ({100 * gas / BLOCK_GAS_LIMIT:.2f}% of a 30M block)")
     assert 21_000 < gas < GAS_BOUND, f"{label} uses {gas} gas"
     return gas
 

@@ -14,15 +14,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from eth_abi import decode
 
 from perun_vyper import VirtualState, open_virtual
+from tests.support.constants import (
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_PERIOD_NOT_OVER,
+    LEDGER_PERIOD_OVER,
+    LEDGER_STALE,
+    LOCKS_NOT_REGISTERED,
+    ONLY_ENDPOINTS,
+    VIRTUAL_NOT_SETTLED,
+    VIRTUAL_PERIOD_OVER,
+    VIRTUAL_STALE,
+    ZERO_HASH,
+    E,
+)
+from tests.support.reverts import revert_reason
 
 GWEI = 10**9
-ETH_UNIT = 10**18
-ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 HIGH, MID, LOW = 50 * GWEI, 2 * GWEI, 1 * GWEI
-ZERO_HASH = b"\x00" * 32
 MAX_HONEST_TXS = 2  # register the latest state, then conclude
 
 
@@ -86,8 +97,7 @@ class Mempool:
             if status == 0:
                 trace = self.rpc("debug_traceTransaction", [tx_hash, {"disableStack": True, "disableMemory": True}])
                 data = bytes.fromhex(trace["returnValue"][2:])
-                assert data[:4] == ERROR_SELECTOR
-                reason = decode(["string"], data[4:])[0]
+                reason = revert_reason(data)
             out.append(
                 Mined(
                     sender=sender.address,
@@ -195,7 +205,7 @@ def test_front_running__older_states_around_honest_one__newer_replaces(
         (alice, ledger, ledger.register.encode_input(params.as_tuple(), *signed(s0)), HIGH),
     )
     assert _order(res) == [alice.address, bob.address, stranger.address]
-    assert _outcomes(res) == [(1, None, 1), (0, "ledger: stale version", 0), (1, None, 1)]
+    assert _outcomes(res) == [(1, None, 1), (0, LEDGER_STALE, 0), (1, None, 1)]
     # The deadline is the one Alice's registration fixed; Bob's state is the registered one.
     deadline = t0 + params.challenge_duration
     assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
@@ -208,7 +218,7 @@ def test_front_running__older_states_around_honest_one__newer_replaces(
         (alice, ledger, ledger.conclude.encode_input(params.as_tuple(), [forged_lock], []), HIGH),
     )
     assert _order(res) == [alice.address, bob.address]
-    assert _outcomes(res) == [(1, None, 1), (0, "ledger: locks not registered", 0)]
+    assert _outcomes(res) == [(1, None, 1), (0, LOCKS_NOT_REGISTERED, 0)]
     honest.assert_received(13 * 10**17, txs=2)
 
 
@@ -231,7 +241,7 @@ def test_front_running__conclude_races_refutation_at_deadline(
     assert _order(res) == [first.address, second.address]
     if offset < 0:
         # One second before the deadline Bob wins whatever the order: conclusion is not open yet.
-        assert _outcomes(res) == [(0, "ledger: challenge period not over", 0), (1, None, 1)]
+        assert _outcomes(res) == [(0, LEDGER_PERIOD_NOT_OVER, 0), (1, None, 1)]
         assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
         res = mempool.block(deadline, (bob, ledger, ledger.conclude.encode_input(params.as_tuple()), LOW))
         assert _outcomes(res) == [(1, None, 1)]
@@ -239,7 +249,7 @@ def test_front_running__conclude_races_refutation_at_deadline(
     else:
         # At the deadline Bob has lost whatever the order: the answer had to be mined before it
         # (SPEC §4, Timing). Alice's conclusion pays s1.
-        late = "ledger: channel concluded" if adversary_first else "ledger: challenge period over"
+        late = LEDGER_CONCLUDED if adversary_first else LEDGER_PERIOD_OVER
         assert _outcomes(res) == [(1, None, 1), (0, late, 0)]
         assert tuple(ledger.holdings(params.channel_id)) == (0, 0, True)
         honest.assert_received(6 * 10**17, txs=1)
@@ -265,11 +275,11 @@ def test_front_running__register_races_top_up__top_up_refused_or_returned(
     assert _order(res) == [first.address, second.address]
     deadline = t0 + params.challenge_duration
     if adversary_first:
-        assert _outcomes(res) == [(1, None, 1), (0, "ledger: channel disputed", 0)]
-        deposits = (ETH_UNIT, ETH_UNIT)
+        assert _outcomes(res) == [(1, None, 1), (0, LEDGER_DISPUTED, 0)]
+        deposits = (E, E)
     else:
         assert _outcomes(res) == [(1, None, 1), (1, None, 1)]
-        deposits = (ETH_UNIT, ETH_UNIT + top_up)
+        deposits = (E, E + top_up)
     assert tuple(ledger.holdings(params.channel_id)) == (*deposits, False)
     assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
     # Bob's answer (the deadline stays) and his conclusion.
@@ -332,7 +342,7 @@ def test_front_running__virtual_same_state_copied_first__honest_register_succeed
         assert _outcomes(res) == [(1, None, 0), (1, None, 1)]
     else:
         # A third party cannot open a virtual dispute before validity: the copy fails, Bob's registers.
-        assert _outcomes(res) == [(1, None, 1), (0, "virtual: only Alice or Bob before validity", 0)]
+        assert _outcomes(res) == [(1, None, 1), (0, ONLY_ENDPOINTS, 0)]
     deadline = t0 + race.vp.challenge_duration
     assert tuple(virtual.record(race.vp.channel_id)) == (2, deadline, 6 * 10**16, False)
     _bob_concludes(ledger, mempool, bob, race, deadline)
@@ -352,7 +362,7 @@ def test_front_running__virtual_older_states_around_honest_one__newer_replaces(
         (alice, virtual, virtual.register.encode_input(race.vp.as_tuple(), *signed_virtual(race.w1)), HIGH),
     )
     assert _order(res) == [alice.address, bob.address, stranger.address]
-    assert _outcomes(res) == [(1, None, 1), (0, "virtual: stale version", 0), (1, None, 1)]
+    assert _outcomes(res) == [(1, None, 1), (0, VIRTUAL_STALE, 0), (1, None, 1)]
     deadline = t0 + race.vp.challenge_duration
     assert tuple(virtual.record(race.vp.channel_id)) == (2, deadline, 6 * 10**16, False)
     _bob_concludes(ledger, mempool, bob, race, deadline)
@@ -378,12 +388,12 @@ def test_front_running__ledger_conclude_races_virtual_refutation_at_virtual_dead
     res = mempool.block(deadline + offset, (alice, ledger, conclude, HIGH), (bob, virtual, refute, LOW))
     assert _order(res) == [alice.address, bob.address]
     if offset < 0:
-        assert _outcomes(res) == [(0, "ledger: virtual channel not settled", 0), (1, None, 1)]
+        assert _outcomes(res) == [(0, VIRTUAL_NOT_SETTLED, 0), (1, None, 1)]
         assert tuple(virtual.record(race.vp.channel_id)) == (2, deadline, 6 * 10**16, False)
         _bob_concludes(ledger, mempool, bob, race, deadline)
         honest.assert_received(9 * 10**17 + 14 * 10**16, txs=2)
     else:
         # Too late at the deadline: the ledger settles on w1 and Bob's answer is refused.
-        assert _outcomes(res) == [(1, None, 1), (0, "virtual: challenge period over", 0)]
+        assert _outcomes(res) == [(1, None, 1), (0, VIRTUAL_PERIOD_OVER, 0)]
         assert tuple(ledger.holdings(race.hub.right.channel_id)) == (0, 0, True)
         honest.assert_received(9 * 10**17 + 5 * 10**16, txs=1)

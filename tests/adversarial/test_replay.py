@@ -29,16 +29,26 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from perun_vyper import ChannelParams, Domain, LedgerState, Lock, VirtualState, compact, open_virtual, sign_state
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from tests.view_reverts import revert_reason as _revert_reason
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from tests.support.constants import (
+    LEDGER_OTHER_CHANNEL,
+    LEDGER_WRONG_SIGNER,
+    LOCKS_NOT_REGISTERED,
+    MNEMONIC,
+    PARAMS_NOT_LOCKS,
+    ZERO_HASH,
+    E,
+)
+from tests.support.reverts import revert_reason as _revert_reason
 
 APE_CHAIN_ID = 31337
 OTHER_CHAIN_ID = 4242
-ETH_UNIT = 10**18
-ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
-MNEMONIC = "test test test test test test test test test test test junk"
-ZERO_HASH = b"\x00" * 32
+
+# `ledger_hashing` is a session fixture used by the last test only: set up late, after the module
+# fixture `remote` took its snapshot, Ape would have to rebase (InvalidIsolationWarning). Every test
+# requests it, so it is deployed before any module-scoped state.
+pytestmark = pytest.mark.usefixtures("ledger_hashing")
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -227,32 +237,32 @@ def test_replay__ledger_state_into_channel_of_same_participants__refused(
     assert params2.channel_id != params1.channel_id
     for params in (params1, params2):
         a, b = (alice, bob) if params.participant_a == alice.address else (bob, alice)
-        deposit(params, 0, ETH_UNIT, a)
-        deposit(params, 1, ETH_UNIT, b)
-    state1 = LedgerState.initial(params1.channel_id, ETH_UNIT, ETH_UNIT).pay(9 * 10**17, 1)
+        deposit(params, 0, E, a)
+        deposit(params, 1, E, b)
+    state1 = LedgerState.initial(params1.channel_id, E, E).pay(9 * 10**17, 1)
     state_args, sig_a, sig_b = signed(state1)
     # As signed: the state names channel 1.
-    with ape.reverts("ledger: state for another channel"):
+    with ape.reverts(LEDGER_OTHER_CHANNEL):
         ledger.register(params2.as_tuple(), state_args, sig_a, sig_b, sender=stranger)
     # Re-pointed at channel 2 (signatures unchanged, in either order): the signed digest differs.
     state2_args = replace(state1, channel=params2.channel_id).as_tuple()
     for sigs in ((sig_a, sig_b), (sig_b, sig_a)):
-        with ape.reverts("ledger: wrong signer"):
+        with ape.reverts(LEDGER_WRONG_SIGNER):
             ledger.register(params2.as_tuple(), state2_args, *sigs, sender=stranger)
     # close takes no channel id at all: channel 1's final tuple is exactly what a final state of channel 2
     # with the same amounts would pass. Only the signatures, made over channel 1's state, tell them apart.
     final_args, final_a, final_b = signed_final(state1.finalized())
     assert final_args == replace(state1, channel=params2.channel_id).finalized().final_tuple()
     for sigs in ((final_a, final_b), (final_b, final_a)):
-        with ape.reverts("ledger: wrong signer"):
+        with ape.reverts(LEDGER_WRONG_SIGNER):
             ledger.close(params2.as_tuple(), final_args, *sigs, sender=stranger)
     assert tuple(ledger.dispute(params2.channel_id)) == (0, 0, ZERO_HASH)
-    assert tuple(ledger.holdings(params2.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params2.channel_id)) == (E, E, False)
     # The state is good where it was signed for.
     receipt = ledger.register(params1.as_tuple(), state_args, sig_a, sig_b, sender=stranger)
     assert [e.version for e in receipt.decode_logs(ledger.Registered)] == [1]
     assert tuple(ledger.dispute(params2.channel_id)) == (0, 0, ZERO_HASH)
-    assert tuple(ledger.holdings(params2.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params2.channel_id)) == (E, E, False)
 
 
 def test_replay__ledger_registered_state_cannot_conclude_other_channel(
@@ -300,10 +310,10 @@ def test_replay__ledger_registered_state_cannot_conclude_other_channel(
         (params2, [], []),  # channel 2's locks left out
         (params1, locks2, [vp2.as_tuple()]),  # channel 2's locks into channel 1
     ):
-        with ape.reverts("ledger: locks not registered"):
+        with ape.reverts(LOCKS_NOT_REGISTERED):
             ledger.conclude(params.as_tuple(), locks, virtuals, sender=stranger)
     # Channel 2's own locks, split by channel 1's virtual channel: refused too.
-    with ape.reverts("ledger: virtual params do not match locks"):
+    with ape.reverts(PARAMS_NOT_LOCKS):
         ledger.conclude(params2.as_tuple(), locks2, [vp1.as_tuple()], sender=stranger)
     before = alice.balance, ingrid.balance, ledger.balance
     receipt = ledger.conclude(params2.as_tuple(), locks2, [vp2.as_tuple()], sender=stranger)
@@ -313,12 +323,12 @@ def test_replay__ledger_registered_state_cannot_conclude_other_channel(
     assert events == [(params2.channel_id, 2, *payouts)]
     assert (alice.balance - before[0], ingrid.balance - before[1], before[2] - ledger.balance) == (
         *payouts,
-        2 * ETH_UNIT,
+        2 * E,
     )
     assert tuple(ledger.holdings(params2.channel_id)) == (0, 0, True)
     # Channel 1 is untouched: still disputed on its own registered locks.
     assert tuple(ledger.dispute(params1.channel_id)) == dispute1
-    assert tuple(ledger.holdings(params1.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params1.channel_id)) == (E, E, False)
 
 
 def test_replay__virtual_state_into_other_virtual_channel__refused(
@@ -378,22 +388,20 @@ def test_replay__ledger_state_with_lock_on_other_deployment__refused(
     hub = open_hub()
     vp = make_virtual(hub)
     # The same channel is funded in both deployments.
-    ledger2.deposit(hub.left.channel_id, 0, value=ETH_UNIT, sender=alice)
-    ledger2.deposit(hub.left.channel_id, 1, value=ETH_UNIT, sender=ingrid)
-    state = LedgerState(
-        hub.left.channel_id, 1, 9 * 10**17, 9 * 10**17, ETH_UNIT, ETH_UNIT, (Lock(vp.channel_id, 10**17, 10**17),)
-    )
+    ledger2.deposit(hub.left.channel_id, 0, value=E, sender=alice)
+    ledger2.deposit(hub.left.channel_id, 1, value=E, sender=ingrid)
+    state = LedgerState(hub.left.channel_id, 1, 9 * 10**17, 9 * 10**17, E, E, (Lock(vp.channel_id, 10**17, 10**17),))
     domain1 = _ledger_domain(chain.chain_id, ledger.address)
     domain2 = _ledger_domain(chain.chain_id, ledger2.address)
     assert ledger.DOMAIN_SEPARATOR() == domain1.separator
     assert ledger2.DOMAIN_SEPARATOR() == domain2.separator != domain1.separator
     sigs1, sigs2 = _sigs(state, domain1, alice, ingrid), _sigs(state, domain2, alice, ingrid)
-    with ape.reverts("ledger: wrong signer"):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger2.register(hub.left.as_tuple(), state.as_tuple(), *sigs1, sender=stranger)
-    with ape.reverts("ledger: wrong signer"):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.register(hub.left.as_tuple(), state.as_tuple(), *sigs2, sender=stranger)
     # A signature pair mixed from both deployments is refused at the first foreign signature.
-    with ape.reverts("ledger: wrong signer"):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.register(hub.left.as_tuple(), state.as_tuple(), sigs1[0], sigs2[1], sender=stranger)
     assert tuple(ledger.dispute(hub.left.channel_id))[0:2] == tuple(ledger2.dispute(hub.left.channel_id))[0:2] == (0, 0)
     # Each deployment takes the signatures made for it, and only moves its own record.
@@ -415,8 +423,8 @@ def test_replay__ledger_final_state_on_other_deployment__refused(
     # binds a final state to one deployment.
     ledger2, _ = second_pair
     params, state0 = open_channel()
-    ledger2.deposit(params.channel_id, 0, value=ETH_UNIT, sender=alice)
-    ledger2.deposit(params.channel_id, 1, value=ETH_UNIT, sender=bob)
+    ledger2.deposit(params.channel_id, 0, value=E, sender=alice)
+    ledger2.deposit(params.channel_id, 1, value=E, sender=bob)
     final = state0.pay(9 * 10**17, 1).finalized()
     domain1 = _ledger_domain(chain.chain_id, ledger.address)
     domain2 = _ledger_domain(chain.chain_id, ledger2.address)
@@ -427,10 +435,10 @@ def test_replay__ledger_final_state_on_other_deployment__refused(
         (ledger, (sigs1[0], sigs2[1])),
         (ledger2, (sigs2[0], sigs1[1])),
     ):
-        with ape.reverts("ledger: wrong signer"):
+        with ape.reverts(LEDGER_WRONG_SIGNER):
             target.close(params.as_tuple(), final.final_tuple(), *sigs, sender=stranger)
     for target in (ledger, ledger2):
-        assert tuple(target.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+        assert tuple(target.holdings(params.channel_id)) == (E, E, False)
     # Each deployment takes the signatures made for it, and pays only from its own deposits.
     payouts = (19 * 10**17, 10**17)
     for target, other, sigs in ((ledger, ledger2, sigs1), (ledger2, ledger, sigs2)):
@@ -439,7 +447,7 @@ def test_replay__ledger_final_state_on_other_deployment__refused(
         events = [(bytes(e.channel), e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(target.Concluded)]
         assert events == [(params.channel_id, final.version, *payouts)]
         assert (alice.balance - before[0], bob.balance - before[1]) == payouts
-        assert (before[2] - target.balance, before[3] - other.balance) == (2 * ETH_UNIT, 0)
+        assert (before[2] - target.balance, before[3] - other.balance) == (2 * E, 0)
         assert tuple(target.holdings(params.channel_id)) == (0, 0, True)
 
 
@@ -476,12 +484,12 @@ def test_replay__virtual_state_on_other_deployment__refused(
 
 
 def _fund_on_both_chains(remote, params, deposit, alice, bob) -> None:
-    """Both sides deposit ETH_UNIT into the same channel id on Ape's chain and on chain 4242."""
-    deposit(params, 0, ETH_UNIT, alice)
-    deposit(params, 1, ETH_UNIT, bob)
+    """Both sides deposit one ether (E) into the same channel id on Ape's chain and on chain 4242."""
+    deposit(params, 0, E, alice)
+    deposit(params, 1, E, bob)
     for side, owner in ((0, alice), (1, bob)):
         data = remote.ledger.encode_abi("deposit", [params.channel_id, side])
-        assert remote.send(owner, remote.ledger.address, data, value=ETH_UNIT)["status"] == 1
+        assert remote.send(owner, remote.ledger.address, data, value=E)["status"] == 1
 
 
 def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepted(
@@ -493,9 +501,9 @@ def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepte
     params = make_params()
     # The same channel, funded on both chains.
     _fund_on_both_chains(remote, params, deposit, alice, bob)
-    assert remote.ledger.functions.holdings(params.channel_id).call() == [ETH_UNIT, ETH_UNIT, False]
+    assert remote.ledger.functions.holdings(params.channel_id).call() == [E, E, False]
 
-    state = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT).pay(9 * 10**17, 1)
+    state = LedgerState.initial(params.channel_id, E, E).pay(9 * 10**17, 1)
     domain_ape = _ledger_domain(APE_CHAIN_ID, ledger.address)
     domain_4242 = _ledger_domain(OTHER_CHAIN_ID, ledger.address)
     assert remote.ledger.functions.DOMAIN_SEPARATOR().call() == domain_4242.separator
@@ -507,10 +515,10 @@ def test_replay__ledger_state_on_chain_4242__refused_there_own_signature_accepte
     replay = remote.ledger.encode_abi("register", [params.as_tuple(), state.as_tuple(), *sigs_ape])
     failed = remote.send(stranger, remote.ledger.address, replay)
     assert failed["status"] == 0
-    assert remote.reason(failed) == "ledger: wrong signer"
+    assert remote.reason(failed) == LEDGER_WRONG_SIGNER
     assert remote.ledger.functions.dispute(params.channel_id).call() == [0, 0, ZERO_HASH]
     # ... and chain 4242's on chain 31337.
-    with ape.reverts("ledger: wrong signer"):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.register(params.as_tuple(), state.as_tuple(), *sigs_4242, sender=stranger)
 
     # Each chain accepts the signatures made for it.
@@ -535,7 +543,7 @@ def test_replay__ledger_final_state_on_chain_4242__refused_there_own_signature_a
     assert remote.ledger.address == ledger.address
     params = make_params()
     _fund_on_both_chains(remote, params, deposit, alice, bob)
-    final = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT).pay(9 * 10**17, 1).finalized()
+    final = LedgerState.initial(params.channel_id, E, E).pay(9 * 10**17, 1).finalized()
     sigs_ape = _sigs(final, _ledger_domain(APE_CHAIN_ID, ledger.address), alice, bob)
     sigs_4242 = _sigs(final, _ledger_domain(OTHER_CHAIN_ID, ledger.address), alice, bob)
 
@@ -545,11 +553,11 @@ def test_replay__ledger_final_state_on_chain_4242__refused_there_own_signature_a
 
     failed = close_remote(sigs_ape)
     assert failed["status"] == 0
-    assert remote.reason(failed) == "ledger: wrong signer"
-    assert remote.ledger.functions.holdings(params.channel_id).call() == [ETH_UNIT, ETH_UNIT, False]
-    with ape.reverts("ledger: wrong signer"):
+    assert remote.reason(failed) == LEDGER_WRONG_SIGNER
+    assert remote.ledger.functions.holdings(params.channel_id).call() == [E, E, False]
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.close(params.as_tuple(), final.final_tuple(), *sigs_4242, sender=stranger)
-    assert tuple(ledger.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
 
     payouts = (19 * 10**17, 10**17)
     before_remote = [remote.w3.eth.get_balance(account.address) for account in (alice, bob)]
@@ -633,7 +641,7 @@ def test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatu
         ledger,
         ledger.register.encode_input(params.as_tuple(), state.as_tuple(), *_sigs(state, old_l, alice, bob)),
     )
-    assert (old["status"], old["reason"]) == (0, "ledger: wrong signer")
+    assert (old["status"], old["reason"]) == (0, LEDGER_WRONG_SIGNER)
     vold = _raw(
         chain,
         alice,
@@ -665,7 +673,7 @@ def test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatu
     chain.provider.make_request("anvil_setChainId", [APE_CHAIN_ID])
     assert ledger.DOMAIN_SEPARATOR() == old_l.separator
     newer = state.pay(1, 0)
-    with ape.reverts("ledger: wrong signer"):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.register(params.as_tuple(), newer.as_tuple(), *_sigs(newer, new_l, alice, bob), sender=stranger)
     receipt = ledger.register(params.as_tuple(), newer.as_tuple(), *_sigs(newer, old_l, alice, bob), sender=stranger)
     assert [e.version for e in receipt.decode_logs(ledger.Registered)] == [2]

@@ -25,20 +25,30 @@ from perun_vyper import (
     LedgerState,
     Lock,
     VirtualState,
+    compact,
     open_virtual,
+    sign_digest,
 )
-from perun_vyper.channel import PARAMS_TYPE_HASH
-from perun_vyper.signing import compact, sign_digest
-from perun_vyper.virtual import VIRTUAL_PARAMS_TYPE_HASH
-from tests.view_reverts import assert_view_reverts
+from perun_vyper.core.codec import CHANNEL_PARAMS, VIRTUAL_PARAMS
+from tests.support.constants import (
+    LEDGER_PERIOD_NOT_OVER,
+    LEDGER_PERIOD_OVER,
+    LEDGER_RANGE,
+    LOCKS_NOT_REGISTERED,
+    NO_SIG,
+    ONLY_ENDPOINTS,
+    PARAMS_NOT_LOCKS,
+    VIRTUAL_EXPIRED,
+    VIRTUAL_NOT_SETTLED,
+    VIRTUAL_PERIOD_OVER,
+    VIRTUAL_RANGE,
+    ZERO_HASH,
+    E,
+)
+from tests.support.reverts import assert_view_reverts
 
-ETH_UNIT = 10**18
 FUND = 10**17  # each side's virtual funding (make_virtual's default)
 OUT_OF_RANGE = [MIN_CHALLENGE_DURATION - 1, MAX_CHALLENGE_DURATION + 1]
-LEDGER_RANGE = "ledger: challenge duration out of range"
-VIRTUAL_RANGE = "virtual: challenge duration out of range"
-ZERO_HASH = b"\x00" * 32
-NO_SIG = (ZERO_HASH, ZERO_HASH)  # compact (r, vs) with r = s = 0: the parameter check comes first anyway
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -79,13 +89,13 @@ def _virtual_id(fields: tuple) -> bytes:
     """The virtual channel id of raw parameters (VirtualParams would refuse out-of-range ones)."""
     types = ["bytes32", "address", "address", "address", "address", "address", "uint256", "bytes32", "bytes32",
              "uint256", "uint256", "uint64", "uint64", "uint256"]  # fmt: skip
-    return keccak(encode(types, [VIRTUAL_PARAMS_TYPE_HASH, *fields]))
+    return keccak(encode(types, [VIRTUAL_PARAMS.type_hash, *fields]))
 
 
 def _ledger_id(fields: tuple) -> bytes:
     """The ETH ledger channel id of raw parameters (ChannelParams would refuse out-of-range ones)."""
     types = ["bytes32", "address", "address", "address", "uint64", "uint256"]
-    digest = keccak(encode(types, [PARAMS_TYPE_HASH, *fields]))
+    digest = keccak(encode(types, [CHANNEL_PARAMS.type_hash, *fields]))
     return (int.from_bytes(digest, "big") & ~(1 << 255)).to_bytes(32, "big")
 
 
@@ -108,7 +118,7 @@ def test_time__ledger_deadline__exactly_one_of_register_and_conclude_is_open(
     before_a, before_b = alice.balance, bob.balance
     if offset < 0:
         # One second before: conclusion is closed, a newer state still replaces (deadline unchanged).
-        _reverts_at(chain, t, "ledger: challenge period not over", ledger.conclude, params.as_tuple(),
+        _reverts_at(chain, t, LEDGER_PERIOD_NOT_OVER, ledger.conclude, params.as_tuple(),
                     sender=stranger)  # fmt: skip
         receipt = _ok_at(chain, t, ledger.register, params.as_tuple(), *signed(state2), sender=watcher)
         assert [(e.version, e.deadline) for e in receipt.decode_logs(ledger.Registered)] == [(2, deadline)]
@@ -118,7 +128,7 @@ def test_time__ledger_deadline__exactly_one_of_register_and_conclude_is_open(
         expected = (8 * 10**17, 12 * 10**17)
     else:
         # At and after the deadline: registration is over, even for the newer state; conclusion is open.
-        _reverts_at(chain, t, "ledger: challenge period over", ledger.register, params.as_tuple(),
+        _reverts_at(chain, t, LEDGER_PERIOD_OVER, ledger.register, params.as_tuple(),
                     *signed(state2), sender=watcher)  # fmt: skip
         assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
         receipt = _ok_at(chain, t, ledger.conclude, params.as_tuple(), sender=stranger)
@@ -163,11 +173,11 @@ def test_time__ledger_duration_out_of_range__eth_deposit_by_id_is_accepted_and_s
     fields = (alice.address, bob.address, ETH, duration, 7)
     channel = _ledger_id(fields)
     before = ledger.balance
-    ledger.deposit(channel, 0, value=ETH_UNIT, sender=alice)
-    ledger.deposit(channel, 1, value=ETH_UNIT, sender=bob)
-    assert tuple(ledger.holdings(channel)) == (ETH_UNIT, ETH_UNIT, False)
-    assert ledger.balance - before == 2 * ETH_UNIT
-    state = LedgerState(channel, 1, ETH_UNIT, ETH_UNIT, ETH_UNIT, ETH_UNIT)
+    ledger.deposit(channel, 0, value=E, sender=alice)
+    ledger.deposit(channel, 1, value=E, sender=bob)
+    assert tuple(ledger.holdings(channel)) == (E, E, False)
+    assert ledger.balance - before == 2 * E
+    state = LedgerState(channel, 1, E, E, E, E)
     final = replace(state, is_final=True)
     sigs = [
         compact(
@@ -184,8 +194,8 @@ def test_time__ledger_duration_out_of_range__eth_deposit_by_id_is_accepted_and_s
         ledger.close(fields, final.final_tuple(), *sigs[2:], sender=stranger)
     with ape.reverts(LEDGER_RANGE):
         ledger.conclude(fields, sender=stranger)
-    assert tuple(ledger.holdings(channel)) == (ETH_UNIT, ETH_UNIT, False)
-    assert ledger.balance - before == 2 * ETH_UNIT
+    assert tuple(ledger.holdings(channel)) == (E, E, False)
+    assert ledger.balance - before == 2 * E
 
 
 # --- virtual: duration bounds and the dispute deadline -------------------------------------------------
@@ -213,10 +223,10 @@ def test_time__virtual_dispute_deadline__newer_state_until_deadline_settled_from
         assert [(e.version, e.deadline) for e in receipt.decode_logs(virtual.Registered)] == [(2, deadline)]
         expected = (5 * 10**16, 15 * 10**16)
     else:
-        _reverts_at(chain, t, "virtual: challenge period over", virtual.register, vp.as_tuple(),
+        _reverts_at(chain, t, VIRTUAL_PERIOD_OVER, virtual.register, vp.as_tuple(),
                     *signed_virtual(state2), sender=bob)  # fmt: skip
         # The "same state again is a no-op" path closes too.
-        _reverts_at(chain, t, "virtual: challenge period over", virtual.register, vp.as_tuple(),
+        _reverts_at(chain, t, VIRTUAL_PERIOD_OVER, virtual.register, vp.as_tuple(),
                     *signed_virtual(state1), sender=alice)  # fmt: skip
         expected = (6 * 10**16, 14 * 10**16)
     _view_at(chain, max(t, deadline))
@@ -250,7 +260,7 @@ def test_time__lock_on_out_of_range_virtual_channel__conclude_impossible_only_cl
     fields = (alice.address, bob.address, ingrid.address, ETH, ledger.address, chain.chain_id, hub.left.channel_id,
               hub.right.channel_id, FUND, FUND, chain.blocks.head.timestamp, duration, 1)  # fmt: skip
     lock = Lock(_virtual_id(fields), FUND, FUND)
-    state = LedgerState(hub.left.channel_id, 1, ETH_UNIT - FUND, ETH_UNIT - FUND, ETH_UNIT, ETH_UNIT, (lock,))
+    state = LedgerState(hub.left.channel_id, 1, E - FUND, E - FUND, E, E, (lock,))
     t0 = _start(chain)
     _ok_at(chain, t0, ledger.register, hub.left.as_tuple(), *signed(state, alice, ingrid), sender=stranger)
     deadline = t0 + hub.left.challenge_duration
@@ -258,20 +268,18 @@ def test_time__lock_on_out_of_range_virtual_channel__conclude_impossible_only_cl
     late = deadline + MAX_CHALLENGE_DURATION + 1
     _reverts_at(chain, late, VIRTUAL_RANGE, ledger.conclude, hub.left.as_tuple(), state.locks_tuple(), [fields],
                 sender=stranger)  # fmt: skip
-    _reverts_at(chain, late, "ledger: virtual params do not match locks", ledger.conclude, hub.left.as_tuple(),
+    _reverts_at(chain, late, PARAMS_NOT_LOCKS, ledger.conclude, hub.left.as_tuple(),
                 state.locks_tuple(), [], sender=stranger)  # fmt: skip
     # Leaving the lock out is no way around it: conclude needs exactly the registered locks.
-    _reverts_at(chain, late, "ledger: locks not registered", ledger.conclude, hub.left.as_tuple(), [], [],
+    _reverts_at(chain, late, LOCKS_NOT_REGISTERED, ledger.conclude, hub.left.as_tuple(), [], [],
                 sender=stranger)  # fmt: skip
-    assert tuple(ledger.holdings(hub.left.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
-    final = LedgerState(hub.left.channel_id, 2, ETH_UNIT, ETH_UNIT, ETH_UNIT, ETH_UNIT, (), True)
+    assert tuple(ledger.holdings(hub.left.channel_id)) == (E, E, False)
+    final = LedgerState(hub.left.channel_id, 2, E, E, E, E, (), True)
     before = (alice.balance, ingrid.balance)
     receipt = _ok_at(chain, late, ledger.close, hub.left.as_tuple(), *signed_final(final, alice, ingrid),
                      sender=stranger)  # fmt: skip
-    assert [(e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [
-        (2, ETH_UNIT, ETH_UNIT)
-    ]
-    assert (alice.balance - before[0], ingrid.balance - before[1]) == (ETH_UNIT, ETH_UNIT)
+    assert [(e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)] == [(2, E, E)]
+    assert (alice.balance - before[0], ingrid.balance - before[1]) == (E, E)
     assert tuple(ledger.holdings(hub.left.channel_id)) == (0, 0, True)
     assert tuple(ledger.dispute(hub.left.channel_id)) == (0, 0, ZERO_HASH)
 
@@ -286,7 +294,7 @@ def test_time__virtual_validity__third_parties_open_from_validity_endpoints_befo
     t0 = _start(chain)
     validity = t0 + 1000
     vp1, vp2, vp3, vp4 = (make_virtual(hub, validity=validity) for _ in range(4))
-    before = "virtual: only Alice or Bob before validity"
+    before = ONLY_ENDPOINTS
     for who in (ingrid, watcher):
         _reverts_at(chain, validity - 1, before, virtual.register, vp1.as_tuple(),
                     *signed_virtual(VirtualState.initial(vp1)), sender=who)  # fmt: skip
@@ -376,7 +384,7 @@ def test_time__virtual_expiry__opening_refused_from_expiry_second(
     # E and E+1: refused for everyone, whatever the state.
     better_for_bob = VirtualState.initial(vp_late).pay(FUND, from_alice=True)
     for t, who in ((expiry, alice), (expiry, bob), (expiry, ingrid), (expiry + 1, bob)):
-        _reverts_at(chain, t, "virtual: channel expired", virtual.register, vp_late.as_tuple(),
+        _reverts_at(chain, t, VIRTUAL_EXPIRED, virtual.register, vp_late.as_tuple(),
                     *signed_virtual(better_for_bob), sender=who)  # fmt: skip
     assert tuple(virtual.record(vp_late.channel_id)) == (0, 0, 0, False)
     assert tuple(virtual.settlement(vp_late.as_tuple())) == (vp_late.channel_id, True, FUND, FUND)
@@ -395,15 +403,15 @@ def test_time__virtual_expiry__ledger_conclude_waits_for_the_fallback_second(
     assert setup.t0 + setup.hub.left.challenge_duration < expiry - 1  # the ledger deadlines are long past
     _view_at(chain, expiry - 1)
     assert tuple(virtual.settlement(vp.as_tuple())) == (vp.channel_id, False, FUND, FUND)
-    _probe_conclude_reverts(setup, expiry - 1, "ledger: virtual channel not settled")
+    _probe_conclude_reverts(setup, expiry - 1, VIRTUAL_NOT_SETTLED)
     before = (alice.balance, ingrid.balance, bob.balance)
     payouts = _conclude_both(setup, expiry)
     # Initial split: every lock returns exactly what each side locked.
-    assert payouts == [(ETH_UNIT, ETH_UNIT), (ETH_UNIT, ETH_UNIT)]
+    assert payouts == [(E, E), (E, E)]
     assert (alice.balance - before[0], ingrid.balance - before[1], bob.balance - before[2]) == (
-        ETH_UNIT, 2 * ETH_UNIT, ETH_UNIT)  # fmt: skip
+        E, 2 * E, E)  # fmt: skip
     # The outcome is final: registration stays closed afterwards.
-    _reverts_at(chain, expiry + 1, "virtual: channel expired", virtual.register, vp.as_tuple(),
+    _reverts_at(chain, expiry + 1, VIRTUAL_EXPIRED, virtual.register, vp.as_tuple(),
                 *signed_virtual(VirtualState.initial(vp).pay(FUND, from_alice=True)), sender=bob)  # fmt: skip
 
 
@@ -422,13 +430,13 @@ def test_time__virtual_registered_one_second_before_expiry__settles_at_its_own_d
     assert [e.deadline for e in receipt.decode_logs(virtual.Registered)] == [settles]
     assert settles < vp.validity + 2 * vp.challenge_duration
     for t, params, ledger_state in ((expiry, setup.hub.left, setup.left), (settles - 1, setup.hub.right, setup.right)):
-        _reverts_at(chain, t, "ledger: virtual channel not settled", setup.ledger.conclude, params.as_tuple(),
+        _reverts_at(chain, t, VIRTUAL_NOT_SETTLED, setup.ledger.conclude, params.as_tuple(),
                     ledger_state.locks_tuple(), [vp.as_tuple()], sender=setup.stranger)  # fmt: skip
     payouts = _conclude_both(setup, settles)
     a, b = 7 * 10**16, 13 * 10**16
     assert payouts == [(9 * 10**17 + a, 9 * 10**17 + b), (9 * 10**17 + a, 9 * 10**17 + b)]
     # Ingrid: b in the left channel, a in the right one -> exactly her 2 ETH back.
-    assert payouts[0][1] + payouts[1][0] == 2 * ETH_UNIT
+    assert payouts[0][1] + payouts[1][0] == 2 * E
 
 
 # --- ledger conclude with a lock whose virtual channel settles at that second --------------------------
@@ -438,9 +446,9 @@ def test_time__virtual_registered_one_second_before_expiry__settles_at_its_own_d
     ("ledgers_at", "reason_before"),
     [
         # Ledger deadline t0+7200 == the virtual deadline: both clocks open conclusion in the same second.
-        (3600, "ledger: challenge period not over"),
+        (3600, LEDGER_PERIOD_NOT_OVER),
         # Ledger deadline t0+3600 is long past: the virtual channel alone holds conclusion back.
-        (0, "ledger: virtual channel not settled"),
+        (0, VIRTUAL_NOT_SETTLED),
     ],
     ids=["ledger_deadline_same_second", "ledger_deadline_earlier"],
 )
@@ -463,4 +471,4 @@ def test_time__ledger_conclude_with_lock__opens_the_second_the_virtual_channel_s
     a, b = 18 * 10**16, 2 * 10**16
     assert payouts == [(9 * 10**17 + a, 9 * 10**17 + b), (9 * 10**17 + a, 9 * 10**17 + b)]
     assert (alice.balance - before[0], ingrid.balance - before[1], bob.balance - before[2]) == (
-        9 * 10**17 + a, 2 * ETH_UNIT, 9 * 10**17 + b)  # fmt: skip
+        9 * 10**17 + a, 2 * E, 9 * 10**17 + b)  # fmt: skip

@@ -8,32 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from perun_vyper import ChannelParams, Domain, Hub, LedgerChannel, Store, Update, exchange
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from perun_vyper.fastpath import Signer
-
-ALICE_KEY = bytes.fromhex("a1" * 32)
-BOB_KEY = bytes.fromhex("b0" * 32)
-INGRID_KEY = bytes.fromhex("1d" * 32)
-ALICE, BOB, INGRID = (Signer(key).address for key in (ALICE_KEY, BOB_KEY, INGRID_KEY))
-KEYS = {ALICE: ALICE_KEY, BOB: BOB_KEY, INGRID: INGRID_KEY}
-E = 10**18
-LEDGER_DOMAIN = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "5e" * 20)
-VIRTUAL_DOMAIN = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "7f" * 20)
-NOW = 1_700_000_000
-MAX_VALIDITY = 7 * 86400
-
-
-def forge(state, key: bytes, domain: Domain = LEDGER_DOMAIN, release=None) -> Update:
-    """An update signed with ``key`` whatever its content: what a dishonest proposer can send."""
-    from perun_vyper.fastpath import digest_prefix, state_digest
-
-    return Update(state, Signer(key).sign(state_digest(digest_prefix(domain), state)), release)
-
-
-def snapshot(store: Store) -> list:
-    """Everything a store holds, to show that a refusal wrote nothing."""
-    return [(record, store.history(record.channel_id)) for record in store.channels()]
+from perun_vyper import ChannelParams, Hub, LedgerChannel, Store, exchange
+from tests.support.constants import E
+from tests.support.parties import (
+    ALICE,
+    ALICE_KEY,
+    BOB,
+    BOB_KEY,
+    INGRID,
+    INGRID_KEY,
+    LEDGER_DOMAIN,
+    MAX_VALIDITY,
+    NOW,
+    VIRTUAL_DOMAIN,
+)
 
 
 @pytest.fixture

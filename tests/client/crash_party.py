@@ -23,14 +23,14 @@ import signal
 import sys
 from pathlib import Path
 
-from perun_vyper import ChannelParams, Domain, LedgerChannel, Store, StoreError, resume
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
-from perun_vyper.fastpath import Signer
+from perun_vyper import ChannelParams, LedgerChannel, Signer, Store, StoreError, resume
+from tests.support.constants import E
+from tests.support.parties import ALICE_KEY, BOB_KEY, INGRID_KEY, LEDGER_DOMAIN
 
-KEYS = {"alice": bytes.fromhex("a1" * 32), "ingrid": bytes.fromhex("1d" * 32), "bob": bytes.fromhex("b0" * 32)}
+KEYS = {"alice": ALICE_KEY, "ingrid": INGRID_KEY, "bob": BOB_KEY}
 ADDRESSES = {name: Signer(key).address for name, key in KEYS.items()}
-DOMAIN = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "5e" * 20)
-DEPOSIT = 10**18
+DOMAIN = LEDGER_DOMAIN
+DEPOSIT = E
 CHANNELS = {
     "left": (ChannelParams(ADDRESSES["alice"], ADDRESSES["ingrid"], nonce=1), ("alice", "ingrid")),
     "right": (ChannelParams(ADDRESSES["ingrid"], ADDRESSES["bob"], nonce=2), ("ingrid", "bob")),

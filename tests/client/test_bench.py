@@ -1,6 +1,6 @@
 """``make bench`` runs: a short run of the benchmark gives a positive rate and a full breakdown."""
 
-from perun_vyper import bench
+from perun_vyper.tools import bench
 
 
 def test_bench__short_run__prints_rate_breakdown_and_environment(tmp_path, capsys):

@@ -11,13 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from perun_vyper import LedgerState, SignedState, Store
-from perun_vyper.fastpath import address_bytes, digest_prefix, state_digest, verify_digest
+from perun_vyper import LedgerState, SignedState, Store, verify
 from tests.client.crash_party import CHANNELS, DEPOSIT, DOMAIN
 
 SCRIPT = Path(__file__).with_name("crash_party.py")
 KILLS = 5
-PREFIX = digest_prefix(DOMAIN)
 
 
 def _run(directory: Path, *args: str, kill_after: float | None = None, dies: bool = False) -> list[str]:
@@ -113,11 +111,11 @@ class Checker:
             assert isinstance(state, LedgerState)
             assert (state.funding_a, state.funding_b) == (DEPOSIT, DEPOSIT) and state.locks == ()
             assert state.balance_a + state.balance_b == 2 * DEPOSIT  # conserved (also checked on decoding)
-            digest = state_digest(PREFIX, state)
+            digest = DOMAIN.digest(state.struct_hash())
             assert (signed.sig_a, signed.sig_b)[side] is not None, f"{name} stored a state without its own signature"
             for signer, signature in ((params.participant_a, signed.sig_a), (params.participant_b, signed.sig_b)):
                 if signature is not None:
-                    verify_digest(digest, signature, address_bytes(signer))
+                    verify(digest, signature, signer)
         self.verified[(label, name)] = max(0, len(history) - 1)  # the newest may gain a signature later
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from perun_vyper import (
+    MAX_AMOUNT,
     ChannelParams,
     InvalidParams,
     InvalidSignature,
@@ -14,6 +15,7 @@ from perun_vyper import (
     LedgerState,
     Lock,
     RefusedUpdate,
+    Signer,
     Store,
     StoreError,
     Update,
@@ -23,9 +25,9 @@ from perun_vyper import (
     pay,
     resume,
 )
-from perun_vyper.constants import MAX_AMOUNT, SECP256K1_N
-from perun_vyper.fastpath import Signer
-from tests.client.conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, INGRID, LEDGER_DOMAIN, E, forge, snapshot
+from perun_vyper.core.constants import SECP256K1_N
+from tests.support.constants import E
+from tests.support.parties import ALICE, ALICE_KEY, BOB, BOB_KEY, INGRID, LEDGER_DOMAIN, forge, snapshot
 
 
 def _refused(receiver: LedgerChannel, update: Update, error: type[Exception], fragment: str) -> None:

@@ -19,8 +19,8 @@ from perun_vyper import (
     open_virtual_channel,
     pay,
 )
+from tests.support.constants import LEDGER_CONCLUDED, LEDGER_DISPUTED, E
 
-E = 10**18
 FUND_ALICE, FUND_BOB = 3 * 10**17, 10**17
 
 
@@ -106,7 +106,7 @@ def test_onchain__deposit_during_dispute__refused_payout_by_registered_outcome(
 
     # Bob tops up during the dispute (through his client): refused, the channel's deposits stay as they are.
     ledger_before = ledger.balance
-    with ape.reverts("ledger: channel disputed"):
+    with ape.reverts(LEDGER_DISPUTED):
         b.deposit(10**17, sender=bob)
     fee_b += _last_fee(chain, bob)
     assert b.holdings() == (E, E, False) and ledger.balance == ledger_before
@@ -118,7 +118,7 @@ def test_onchain__deposit_during_dispute__refused_payout_by_registered_outcome(
     assert alice.balance == before_a - fee_a - 4 * 10**17
     assert bob.balance == before_b - fee_b + 4 * 10**17
     assert a.holdings() == (0, 0, True) and ledger.balance == ledger_before - 2 * E
-    with ape.reverts("ledger: channel concluded"):
+    with ape.reverts(LEDGER_CONCLUDED):
         b.deposit(10**17, sender=bob)
 
 

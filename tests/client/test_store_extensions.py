@@ -4,7 +4,7 @@ never a silent overwrite."""
 import pytest
 
 from perun_vyper import ChannelParams, ChannelRecord, LedgerState, SignedState, Store, StoreError
-from tests.client.conftest import ALICE, BOB, LEDGER_DOMAIN
+from tests.support.parties import ALICE, BOB, LEDGER_DOMAIN
 
 PARAMS = ChannelParams(ALICE, BOB, nonce=7)
 STATE = LedgerState.initial(PARAMS.channel_id, 5, 5)

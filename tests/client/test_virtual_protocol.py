@@ -26,7 +26,8 @@ from perun_vyper import (
     open_virtual_channel,
     pay,
 )
-from tests.client.conftest import (
+from tests.support.constants import E
+from tests.support.parties import (
     ALICE,
     ALICE_KEY,
     BOB,
@@ -37,7 +38,6 @@ from tests.client.conftest import (
     MAX_VALIDITY,
     NOW,
     VIRTUAL_DOMAIN,
-    E,
     forge,
     snapshot,
 )

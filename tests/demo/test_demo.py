@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from perun_vyper.demo import Check, Phase, Result, summary_lines
+from perun_vyper.tools.demo import Check, Phase, Result, summary_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).with_name("ape"))

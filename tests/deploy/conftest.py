@@ -25,11 +25,12 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from tests.support.constants import MNEMONIC
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NODE_BIN = ROOT / "node_modules" / ".bin"
 PROXY = "0x4e59b44847b379578588920cA78FbF26c0B4956C"
-MNEMONIC = "test test test test test test test test test test test junk"
 SEPOLIA_CHAIN_ID = 11155111
 KEYFILE_ALIAS = "perun-deployer"
 KEYFILE_PASSPHRASE = "correct horse battery staple"

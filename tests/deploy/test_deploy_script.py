@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from eth_utils import keccak
 
-from perun_vyper.deployment import PROXY_DEPLOYER, PROXY_DEPLOYMENT_TX, PROXY_HOWTO, PROXY_RUNTIME_CODE
+from perun_vyper.tools.deployment import PROXY_DEPLOYER, PROXY_DEPLOYMENT_TX, PROXY_HOWTO, PROXY_RUNTIME_CODE
 
 from .conftest import KEYFILE_ALIAS, KEYFILE_PASSPHRASE, PROXY, ROOT, SEPOLIA_CHAIN_ID, Anvil, ApeHome, Compiled
 

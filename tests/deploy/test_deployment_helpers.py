@@ -1,11 +1,11 @@
-"""perun_vyper.deployment without a chain: salts, CREATE2 addresses, the immutables section, records."""
+"""perun_vyper.tools.deployment without a chain: salts, CREATE2 addresses, the immutables section, records."""
 
 from __future__ import annotations
 
 import pytest
 from eth_utils import keccak
 
-from perun_vyper.deployment import (
+from perun_vyper.tools.deployment import (
     DEFAULT_SALT,
     PROXY_ADDRESS,
     DeploymentError,

@@ -43,23 +43,15 @@ from perun_vyper import (
     pay,
     sign_state,
 )
-from perun_vyper.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
-from perun_vyper.onchain import REACTION_TIME
+from perun_vyper.chain import REACTION_TIME
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
+from tests.support.constants import VIRTUAL_CONCLUDED, E
 
-E = 10**18
 FA, FB = 3 * 10**17, 10**17  # Alice's and Bob's virtual funding
 TOTAL = FA + FB
 P = 5 * 10**16  # a payment
 HOUR, DAY = 3600, 86400
 _nonces = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def _no_source_tracebacks(monkeypatch):
-    """Skip Ape's source traceback of reverted transactions (a full trace replay); the reason suffices."""
-    import ape.exceptions
-
-    monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -305,7 +297,7 @@ def test_finding1a__ingrid_registers_f1_first__alice_f2_reverts_ingrid_neutral(
     net.charge(ingrid, net.hub.register_final(f1, virtual, sender=ingrid))  # Ingrid settles the record at F1
     version, _, balance_alice, is_final = virtual.record(params.channel_id)
     assert (version, balance_alice, is_final) == (2, 0, True)
-    with ape.reverts("virtual: channel concluded"):
+    with ape.reverts(VIRTUAL_CONCLUDED):
         virtual.register(params.as_tuple(), *_vargs(f2), sender=watcher)
     net.right.register(sender=watcher)
     chain.pending_timestamp = net.right.dispute()[1]

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 # Gas for transactions expected to revert: sent without estimation, so they are mined and fail on-chain.
 FAILING_TX_GAS = 1_000_000
-ZERO_HASH = b"\x00" * 32
 
 
 def selector(signature: str) -> bytes:

@@ -30,46 +30,52 @@ holds a fully signed state at least as new as the registered one. A restarted pa
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import sys
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import event
-from hypothesis import strategies as st
 
 from perun_vyper import (
     ChannelParams,
-    Domain,
     Hub,
-    InvalidSignature,
     InvalidState,
     LedgerChannel,
-    LedgerState,
-    LedgerStatus,
     RefusedUpdate,
     SignedState,
     Store,
     StoreError,
-    Unenforceable,
     Update,
     VirtualChannel,
     VirtualParams,
-    VirtualState,
-    VirtualStatus,
     close_virtual_channel,
     exchange,
-    open_virtual,
     open_virtual_channel,
     resume,
+    verify_state,
 )
-from perun_vyper.fastpath import Signer, digest_prefix, state_digest
-from perun_vyper.signing import verify_state
-from tests.client.conftest import (
+from tests.stateful import model
+from tests.stateful.client_chain import ClientChain
+from tests.stateful.client_checks import ClientChecks
+from tests.stateful.client_forgeries import ClientForgeries
+from tests.stateful.client_model import (
+    FUND_ALICE,
+    FUND_BOB,
+    KEYS,
+    LINK_PARTIES,
+    Flight,
+    Link,
+    State,
+    flip,
+    moved,
+    split_of,
+    with_split,
+)
+from tests.support.constants import E
+from tests.support.parties import (
     ALICE,
     ALICE_KEY,
     BOB,
@@ -80,114 +86,12 @@ from tests.client.conftest import (
     MAX_VALIDITY,
     NOW,
     VIRTUAL_DOMAIN,
-    E,
 )
 
-STRANGER_KEY = bytes.fromhex("42" * 32)
-KEYS = {"alice": ALICE_KEY, "bob": BOB_KEY, "ingrid": INGRID_KEY}
-FUND_ALICE, FUND_BOB = 3 * 10**17, 10**17
-# (party of side 0, party of side 1) of each link; the virtual channel's sides are Alice and Bob.
-LINK_PARTIES = {
-    "ab": ("alice", "bob"),
-    "left": ("alice", "ingrid"),
-    "right": ("ingrid", "bob"),
-    "virtual": ("alice", "bob"),
-}
 
-# Forged updates sent to a receiver, by what they need: a valid next state from the forger, or anything.
-NEXT_FORGERIES = ("stranger_key", "own_key", "flipped_signature", "other_split", "version_skip", "toward_proposer")
-ANY_FORGERIES = ("rewrite", "wrong_channel", "wrong_type", "repeat_wrong_signature")
-# Forged answers sent to a proposer with its proposal in flight.
-COUNTERSIG_FORGERIES = ("stranger_key", "own_key", "flipped", "other_split", "other_update", "stale_wrong")
-# Forged updates whose state is a valid next one: a receiver stopped by a registration refuses them
-# (Unenforceable) before it looks at the signature.
-REACHES_CHAIN_CHECK = ("stranger_key", "own_key", "flipped_signature", "other_split")
-
-State = LedgerState | VirtualState
-
-
-def split_of(state: State) -> tuple[int, int]:
-    """(side 0's balance, side 1's balance)."""
-    if isinstance(state, LedgerState):
-        return state.balance_a, state.balance_b
-    return state.balance_alice, state.balance_bob
-
-
-def with_split(state: State, balance_0: int, balance_1: int, **changes: Any) -> State:
-    if isinstance(state, LedgerState):
-        return replace(state, balance_a=balance_0, balance_b=balance_1, **changes)
-    return replace(state, balance_alice=balance_0, balance_bob=balance_1, **changes)
-
-
-def moved(balances: tuple[int, int] | list[int], payer: int, amount: int) -> tuple[int, int]:
-    """``balances`` after ``payer`` paid ``amount`` to the other side."""
-    result = list(balances)
-    result[payer] -= amount
-    result[1 - payer] += amount
-    return result[0], result[1]
-
-
-def sign(state: State, key: bytes, domain: Domain) -> bytes:
-    return Signer(key).sign(state_digest(digest_prefix(domain), state))
-
-
-def flip(signature: bytes, index: int, bit: int) -> bytes:
-    flipped = bytearray(signature)
-    flipped[index] ^= 1 << bit
-    return bytes(flipped)
-
-
-@dataclass
-class Flight:
-    """A proposal in flight and the messages about it on the wire."""
-
-    proposer: int
-    update: Update
-    expected: tuple[int, int]  # the balances the model expects it to carry
-    final: bool
-    to_receiver: Update | None  # the update on the wire (None: dropped or delivered)
-    countersig: bytes | None = None  # the receiver's answer, once it accepted
-    to_proposer: bytes | None = None  # the answer on the wire
-
-
-@dataclass
-class Registration:
-    """What the chain says about one link: the registered state (both parties signed it), and whether
-    the ledger channel concluded since."""
-
-    state: State
-    deadline: int
-    concluded: bool = False
-
-    @property
-    def version(self) -> int:
-        return self.state.version
-
-
-@dataclass
-class Link:
-    """The model of one channel: what both parties agreed to, from completed updates only."""
-
-    name: str
-    kind: str  # "ledger" or "virtual"
-    channel_id: bytes
-    domain: Domain
-    signers: tuple[str, str]
-    total: int
-    balances: tuple[int, int]
-    locked: int = 0
-    version: int = 0
-    final: bool = False
-    flight: Flight | None = None
-    registration: Registration | None = None
-
-    @property
-    def parties(self) -> tuple[str, str]:
-        return LINK_PARTIES[self.name]
-
-
-class ClientMachine:
-    """Parties, their stores, the model, and every action and check (rules in test_client_stateful.py)."""
+class ClientMachine(ClientChain, ClientForgeries, ClientChecks):
+    """Parties, their stores, the model, and every action (rules in test_client_stateful.py); the chain,
+    the forgeries and the checks are mixed in from client_chain.py, client_forgeries.py, client_checks.py."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -269,10 +173,10 @@ class ClientMachine:
             "virtual", "virtual", params.channel_id, VIRTUAL_DOMAIN, (ALICE, BOB), total, (FUND_ALICE, FUND_BOB)
         )
         self.completed["virtual"] = []
-        # Both ledger channels locked: Alice's funding from the side that gets her virtual balance (Alice
-        # on the left, Ingrid on the right), Bob's from the other.
+        # Both ledger channels locked (model.py): Alice's funding from the side that gets her virtual
+        # balance (Alice on the left, Ingrid on the right), Bob's from the other.
         for link in (left, right):
-            link.balances = (E - FUND_ALICE, E - FUND_BOB)
+            link.balances = model.after_lock(link.balances, self.ends[link.name][0].params, params)
             link.locked = total
             link.version = 1
 
@@ -354,143 +258,6 @@ class ClientMachine:
                 self.ends[name][side].confirm_funding((E, E))
         # ... and what the chain says: a restarted client without a connection is told again.
         self._tell(party)
-
-    # --- the chain, as the parties are told about it ------------------------------------------------
-
-    def status_of(self, link: Link) -> LedgerStatus | VirtualStatus:
-        """What the adjudicator's views say about a registered link."""
-        registration = link.registration
-        assert registration is not None
-        state = registration.state
-        if isinstance(state, LedgerState):
-            deposits = (0, 0) if registration.concluded else (E, E)
-            return LedgerStatus(link.channel_id, deposits, registration.concluded, state.version, registration.deadline)
-        return VirtualStatus(link.channel_id, state.version, registration.deadline, state.balance_alice, state.is_final)
-
-    def _tell(self, party: str) -> None:
-        """Tell every chain view of ``party`` (one per ledger channel object; a virtual channel uses its
-        ledger channel's) about every registered link: any of them may ask about another channel."""
-        statuses = [self.status_of(link) for link in self.links.values() if link.registration is not None]
-        for name, side in self.ends_of(party):
-            if self.links[name].kind == "ledger":
-                for status in statuses:
-                    self.ends[name][side].chain.observe(status)
-
-    def blocker(self, name: str, side: int) -> bytes | None:
-        """The registered channel that stops ``side`` of link ``name`` from signing a new version there
-        (the one ``Unenforceable.channel`` names), or None: a ledger channel's own registration; for a
-        virtual endpoint its own ledger channel's (checked first), then the virtual channel's."""
-        link = self.links[name]
-        if link.kind == "virtual":
-            leg = self.links["left" if side == 0 else "right"]
-            if leg.registration is not None:
-                return leg.channel_id
-        return link.channel_id if link.registration is not None else None
-
-    def lock_blocker(self, name: str) -> bytes | None:
-        """For a lock of the virtual channel in leg ``name``: the leg's registration, then the virtual's."""
-        for link in (self.links[name], self.links["virtual"]):
-            if link.registration is not None:
-                return link.channel_id
-        return None
-
-    def own_signed(self, party: str, name: str) -> int:
-        """The newest version of link ``name`` in ``party``'s store that carries the party's signature."""
-        side = LINK_PARTIES[name].index(party)
-        history = self.stores[party].history(self.links[name].channel_id)
-        return max(signed.state.version for signed in history if (signed.sig_a, signed.sig_b)[side] is not None)
-
-    def _newest_held(self, link: Link) -> int:
-        return max(end.latest.state.version for end in self.ends[link.name])
-
-    def registrations(self) -> list[tuple[str, str, int]]:
-        """(kind, link, version) of what the chain takes now: a first registration ("register") of any
-        version both parties fully signed (the adjudicator registers no final ledger state), a higher
-        version answering it ("answer"), or ("conclude", link, version) of a registered ledger channel
-        once nobody holds a newer state than the registered one, or closed with its final state."""
-        if not self.disputes:
-            return []
-        out: list[tuple[str, str, int]] = []
-        for name, link in self.links.items():
-            registration = link.registration
-            if registration is not None and (registration.concluded or registration.state.is_final):
-                continue
-            lowest = 0 if registration is None else registration.version + 1
-            top = link.version - 1 if link.kind == "ledger" and link.final else link.version
-            kind = "register" if registration is None else "answer"
-            out += [(kind, name, version) for version in range(lowest, top + 1)]
-            if registration is not None and link.kind == "ledger":
-                newest = self._newest_held(link)
-                if newest == registration.version or (link.final and newest == link.version):
-                    out.append(("conclude", name, registration.version))
-        return out
-
-    def do_register(self, kind: str, name: str, version: int) -> None:
-        """The chain registers a state of ``name`` both parties signed (or concludes the ledger channel),
-        and every party is told at once."""
-        link = self.links[name]
-        blocked = {(other, side) for other in self.links for side in (0, 1) if self.blocker(other, side)}
-        if kind == "conclude":
-            assert link.registration is not None
-            link.registration.concluded = True
-            event(f"chain: conclude {name}, {'closed final' if link.final else 'registered latest'}")
-        else:
-            held = [self.stores[party].state(link.channel_id, version) for party in link.parties]
-            assert held[0] == held[1] and held[0] is not None and held[0].fully_signed
-            self._verify(link, held[0])  # what the adjudicator checks
-            deadline = NOW + 3600 if link.registration is None else link.registration.deadline
-            link.registration = Registration(held[0].state, deadline)
-            stale = "latest" if version == self._newest_held(link) else "stale"
-            flight = "" if link.flight is None else (" accepted" if link.flight.countersig else " unaccepted")
-            event(f"chain: {kind} {link.kind} ({stale}{', final' if held[0].state.is_final else ''})")
-            event(f"chain: {kind} with an update{flight or ' not'} in flight")
-        for party in self.stores:
-            self._tell(party)
-        for other in self.links:
-            for side in (0, 1):
-                if (other, side) not in blocked and self.blocker(other, side):
-                    party = LINK_PARTIES[other][side]
-                    self.sign_bounds[(party, other)] = self.own_signed(party, other)
-        if kind == "register" and name in ("left", "right"):
-            self._agree_refused()
-
-    def _agree_refused(self) -> None:
-        """Ingrid agrees to no new virtual channel over a registered leg."""
-        params = replace(self.virtual_params, nonce=self.virtual_params.nonce + 1)
-        leg = next(self.links[name] for name in ("left", "right") if self.links[name].registration)
-        self._unenforceable(lambda: self.hub.agree_virtual(params), leg.channel_id)
-
-    def _check_registration(self, link: Link) -> None:
-        """Each party can still enforce its latest state over the registered one: it is the registered
-        state, or newer (a final ledger state closes the channel over any registered version). Both
-        stores hold the registered state (to conclude with its locks)."""
-        registration = link.registration
-        assert registration is not None
-        for side, party in enumerate(link.parties):
-            latest = self.ends[link.name][side].latest.state
-            assert latest.version >= registration.version, (
-                f"{party}'s latest {link.name} version {latest.version} is below the registered "
-                f"{registration.version}: it can no longer enforce it"
-            )
-            if latest.version == registration.version:
-                assert latest == registration.state, f"{party} holds another state of the registered version"
-            else:
-                assert not registration.state.is_final, f"{party} holds a {link.name} state after a final one"
-            stored = self.seen[(party, link.channel_id)][registration.version]
-            assert stored.state == registration.state and stored.fully_signed
-
-    def _check_sign_bounds(self) -> None:
-        """Once a registration stops a party from signing on a link, it signs no newer version there."""
-        for (party, name), bound in self.sign_bounds.items():
-            history = self.seen[(party, self.links[name].channel_id)]
-            side = LINK_PARTIES[name].index(party)
-            signed = max(entry.state.version for entry in history if (entry.sig_a, entry.sig_b)[side] is not None)
-            assert signed <= bound, f"{party} signed {name} version {signed} after a registration (up to {bound})"
-
-    def _unenforceable(self, call: Any, channel: bytes) -> None:
-        """``call()`` raises ``Unenforceable`` naming ``channel`` and changes no store and no memory."""
-        raised = self._unchanged(call, Unenforceable)
-        assert raised.channel == channel, f"Unenforceable names 0x{raised.channel.hex()}, not 0x{channel.hex()}"
 
     # --- honest proposals ---------------------------------------------------------------------------
 
@@ -708,219 +475,6 @@ class ClientMachine:
         self._unchanged(lambda: store.save_state(channel_id, write), StoreError, "signature differs")
         event("conflicting store write")
 
-    # --- forged messages ----------------------------------------------------------------------------
-
-    def forgeries(self, name: str, target: int) -> list[str]:
-        """The forged updates that can be built against ``target``'s view now."""
-        end = self.ends[name][target]
-        kinds = list(ANY_FORGERIES)
-        if end.pending() is not None:
-            return [*kinds, "while_own_in_flight"]
-        base = end.state
-        if base.is_final:  # each is refused as a state after the final one
-            return kinds + list(NEXT_FORGERIES)
-        if split_of(base)[1 - target] or self._finalizable(name):  # the forger has a valid next state
-            kinds += ["stranger_key", "own_key", "flipped_signature", "version_skip", "other_split"]
-        if self._forged_lock(name, target) is not None:
-            kinds.append("lock")
-        return [*kinds, "toward_proposer"]
-
-    def _forged_lock(self, name: str, target: int) -> tuple[LedgerState, bytes | None] | None:
-        """A lock of the virtual channel proposed to ``target`` in leg ``name`` while the leg already holds
-        it (a duplicate), or after its release where a registration makes the target refuse it, if the
-        target's state can carry it; with the registered channel the target must name (None: refused as a
-        duplicate). The ledger channel's own registration is checked first, the virtual channel's only for
-        a lock that is otherwise valid (SPEC 11.1)."""
-        if name not in ("left", "right"):
-            return None
-        end = self.ends[name][target]
-        if end.state.is_final:
-            return None
-        leg = self.links[name]
-        if not self.released:
-            base = end.state
-            lock = base.locks[0]
-            try:
-                state = replace(
-                    base,
-                    version=base.version + 1,
-                    balance_a=base.balance_a - lock.amount_a,
-                    balance_b=base.balance_b - lock.amount_b,
-                    locks=(*base.locks, lock),
-                )
-            except InvalidState:
-                return None
-            return state, leg.channel_id if leg.registration is not None else None
-        # Re-locking a released virtual channel: only where a registration refuses it.
-        blocker = self.lock_blocker(name)
-        if blocker is None:
-            return None
-        try:
-            return open_virtual(end.state, end.params, self.virtual_params), blocker
-        except InvalidState:
-            return None
-
-    def _finalizable(self, name: str) -> bool:
-        return not self.ends[name][0].state.locks if self.links[name].kind == "ledger" else True
-
-    def _valid_next(self, name: str, target: int, data: st.DataObject) -> State:
-        """A state the forger (the target's peer) could honestly propose next."""
-        base = self.ends[name][target].state
-        forger = 1 - target
-        balance = split_of(base)[forger]
-        if balance and (not self._finalizable(name) or data.draw(st.booleans(), label="payment, not final")):
-            amount = data.draw(st.integers(1, balance), label="payment of")
-            return with_split(base, *moved(split_of(base), forger, amount), version=base.version + 1)
-        amount = data.draw(st.integers(0, balance), label="final with a last payment of")
-        return with_split(base, *moved(split_of(base), forger, amount), version=base.version + 1, is_final=True)
-
-    def _other_split(self, name: str, target: int, state: State) -> State | None:
-        """``state`` with one unit more (or less) for the target, still a valid next state, or None."""
-        base = self.ends[name][target].state
-        forger = 1 - target
-        lowest = split_of(base)[target] + (0 if state.is_final else 1)
-        for delta in (1, -1):
-            balances = moved(split_of(state), forger, delta)
-            if balances[forger] >= 0 and balances[target] >= lowest:
-                return with_split(state, *balances)
-        return None
-
-    def do_forge_update(self, name: str, target: int, kind: str, data: st.DataObject) -> None:
-        link = self.links[name]
-        end = self.ends[name][target]
-        forger = 1 - target
-        forger_key = KEYS[link.parties[forger]]
-        base = end.state
-        peer = link.signers[forger]
-        after_final = base.is_final and kind in NEXT_FORGERIES
-        # A structurally valid next state reaches the chain check, which comes before the signature's.
-        blocker = self.blocker(name, target) if kind in REACHES_CHAIN_CHECK and not after_final else None
-        error: type[Exception]
-        fragment: str | None
-        if kind == "lock":
-            forged = self._forged_lock(name, target)
-            assert forged is not None
-            state, blocker = forged
-            update = Update(state, sign(state, forger_key, link.domain))
-            error, fragment = RefusedUpdate, "the lock cannot be added: this virtual channel is already locked"
-            event(f"forged lock: {'duplicate' if not self.released else 'after release'}")
-        elif kind in ("stranger_key", "own_key", "flipped_signature", "version_skip") and not after_final:
-            state = self._valid_next(name, target, data)
-            if kind == "version_skip":
-                state = replace(state, version=state.version + data.draw(st.integers(1, 3), label="skipped"))
-                update = Update(state, sign(state, forger_key, link.domain))
-                error, fragment = RefusedUpdate, "does not follow the latest fully signed version"
-            elif kind == "flipped_signature":
-                signature = flip(
-                    sign(state, forger_key, link.domain),
-                    data.draw(st.integers(0, 64), label="byte"),
-                    data.draw(st.integers(0, 7), label="bit"),
-                )
-                update, error, fragment = Update(state, signature), InvalidSignature, None
-            else:
-                key = STRANGER_KEY if kind == "stranger_key" else KEYS[link.parties[target]]
-                update, error, fragment = (
-                    Update(state, sign(state, key, link.domain)),
-                    InvalidSignature,
-                    "expected " + peer,
-                )
-        elif kind == "other_split" and not after_final:
-            flight = link.flight
-            if flight is not None and flight.proposer == forger and flight.countersig is None:
-                signed = flight.update.state  # the proposal in flight, presented with another split
-            else:
-                signed = self._valid_next(name, target, data)
-            state = self._other_split(name, target, signed)
-            if state is None:
-                event("forgery skipped: no other split")
-                return
-            update, error, fragment = Update(state, sign(signed, forger_key, link.domain)), InvalidSignature, None
-        elif kind == "toward_proposer" and not after_final:
-            balance = split_of(base)[target]
-            amount = data.draw(st.integers(1, balance), label="toward proposer") if balance else 0
-            state = with_split(base, *moved(split_of(base), target, amount), version=base.version + 1)
-            update = Update(state, sign(state, forger_key, link.domain))
-            error, fragment = RefusedUpdate, "lowers the receiver's balance" if amount else "changes no balance"
-        elif after_final:
-            balances = split_of(base)
-            state = with_split(base, *moved(balances, forger, 1 if balances[forger] else 0), version=base.version + 1)
-            state = replace(state, is_final=False)
-            key = forger_key if kind != "stranger_key" else STRANGER_KEY
-            update, error, fragment = Update(state, sign(state, key, link.domain)), RefusedUpdate, "after a final state"
-        elif kind == "rewrite":
-            version = data.draw(st.integers(0, base.version), label="rewritten version")
-            stored = end.store.state(link.channel_id, version).state
-            if data.draw(st.booleans(), label="flip final"):
-                state = replace(stored, is_final=not stored.is_final)
-            else:
-                balances = split_of(stored)
-                state = with_split(stored, *moved(balances, 0 if balances[0] else 1, 1))
-            update = Update(state, sign(state, forger_key, link.domain))
-            error, fragment = RefusedUpdate, "already signed differently"
-        elif kind == "wrong_channel":
-            others = [other.channel_id for other in self.links.values() if other.name != name]
-            channel = data.draw(st.sampled_from([*others, bytes(range(32))]), label="channel")
-            state = replace(base, channel=channel, version=base.version + 1)
-            update = Update(state, sign(state, forger_key, link.domain))
-            error, fragment = RefusedUpdate, "hand it to that channel"
-        elif kind == "wrong_type":
-            state = (
-                VirtualState(link.channel_id, base.version + 1, *split_of(base))
-                if link.kind == "ledger"
-                else LedgerState(link.channel_id, base.version + 1, *split_of(base), *split_of(base))
-            )
-            update, error, fragment = Update(state, sign(state, forger_key, link.domain)), RefusedUpdate, "takes"
-        elif kind == "repeat_wrong_signature":
-            update = Update(base, sign(base, STRANGER_KEY, link.domain))
-            error, fragment = InvalidSignature, "expected " + peer
-        else:
-            assert kind == "while_own_in_flight"
-            balances = split_of(base)
-            state = with_split(base, *moved(balances, forger, 1 if balances[forger] else 0), version=base.version + 1)
-            update = Update(state, sign(state, forger_key, link.domain))
-            error, fragment = RefusedUpdate, "our own proposal of version"
-        event(f"forged update: {kind}" + (" after final" if after_final else "") + (", registered" if blocker else ""))
-        if blocker is not None:
-            self._unenforceable(lambda: end.accept(update), blocker)
-        else:
-            self._unchanged(lambda: end.accept(update), error, fragment)
-
-    def do_forge_answer(self, name: str, kind: str, data: st.DataObject) -> None:
-        """A forged countersignature (or update) reaches the proposer of the update in flight."""
-        link = self.links[name]
-        flight = self._flight(name)
-        proposer = self.ends[name][flight.proposer]
-        receiver_key = KEYS[link.parties[1 - flight.proposer]]
-        state = flight.update.state
-        peer = link.signers[1 - flight.proposer]
-        update: Update = flight.update
-        error: type[Exception] = InvalidSignature
-        fragment: str | None = "expected " + peer
-        if kind == "stranger_key":
-            countersig = sign(state, STRANGER_KEY, link.domain)
-        elif kind == "own_key":
-            countersig = flight.update.signature
-        elif kind == "flipped":
-            byte, bit = data.draw(st.integers(0, 64), label="byte"), data.draw(st.integers(0, 7), label="bit")
-            countersig, fragment = flip(sign(state, receiver_key, link.domain), byte, bit), None
-        elif kind in ("other_split", "other_update"):
-            balances = split_of(state)
-            if not state.is_final and balances[flight.proposer]:
-                other = with_split(state, *moved(balances, flight.proposer, 1))  # the proposer pays one more
-            else:
-                other = replace(state, version=state.version + 1)
-            countersig, fragment = sign(other, receiver_key, link.domain), None
-            if kind == "other_update":
-                update = Update(other, sign(other, KEYS[link.parties[flight.proposer]], link.domain))
-                error, fragment = RefusedUpdate, "only complete the update propose() returned"
-        else:
-            assert kind == "stale_wrong"
-            latest = proposer.latest
-            update = Update(latest.state, (latest.sig_a, latest.sig_b)[flight.proposer])
-            countersig = sign(latest.state, STRANGER_KEY, link.domain)
-        event(f"forged answer: {kind}")
-        self._unchanged(lambda: proposer.complete(update, countersig), error, fragment)
-
     # --- the virtual channel's close ----------------------------------------------------------------
 
     def closable(self) -> bool:
@@ -964,134 +518,11 @@ class ClientMachine:
             virtual.version += 1
             virtual.final = True
         assert (final.version, final.is_final, split_of(final)) == (virtual.version, True, virtual.balances)
-        to_alice, to_bob = virtual.balances
         # Alice's virtual balance goes to Alice on the left and to Ingrid on the right; Bob's to the others.
         for link in (left, right):
-            link.balances = (link.balances[0] + to_alice, link.balances[1] + to_bob)
+            ledger_params = self.ends[link.name][0].params
+            link.balances = model.after_release(link.balances, ledger_params, self.virtual_params, virtual.balances)
             link.locked = 0
             link.version += 1
         self.released = True
         assert self.hub.final_of(virtual.channel_id).state == final
-
-    # --- invariants ---------------------------------------------------------------------------------
-
-    def check_all(self) -> None:
-        for party in self.stores:
-            for channel_id in self.channels_of(party):
-                self._check_history(party, channel_id)
-        for link in self.links.values():
-            self._check_link(link)
-            self._check_agreement(link)
-            if link.registration is not None:
-                self._check_registration(link)
-        self._check_sign_bounds()
-
-    def _check_link(self, link: Link) -> None:
-        ends = self.ends[link.name]
-        latest = [end.latest for end in ends]
-        for side, signed in enumerate(latest):
-            assert signed is not None and signed.fully_signed
-            self._verify(link, signed)
-            stored = [entry for entry in self.seen[(link.parties[side], link.channel_id)] if entry.fully_signed]
-            assert stored[-1] == signed, f"{link.parties[side]}'s memory and store disagree on {link.name}"
-            state = signed.state
-            assert state.channel == link.channel_id
-            if isinstance(state, LedgerState):
-                assert (state.funding_a, state.funding_b) == (E, E)
-                assert state.locked == link.locked
-                assert state.balance_a + state.balance_b + state.locked == link.total
-            else:
-                assert state.balance_alice + state.balance_bob == link.total
-            if state.version == link.version:
-                assert (split_of(state), state.is_final) == (link.balances, link.final), "balances off the model"
-            else:
-                assert link.flight is not None and state.version == link.version + 1, "a version from nowhere"
-                assert (split_of(state), state.is_final) == (link.flight.expected, link.flight.final)
-        flight = link.flight
-        if flight is None:
-            assert latest[0] == latest[1], "both sides settled but hold different states"
-            assert ends[0].pending() is None and ends[1].pending() is None
-            return
-        proposer, receiver = flight.proposer, 1 - flight.proposer
-        assert ends[proposer].pending() == flight.update and ends[receiver].pending() is None
-        assert latest[proposer].state.version == link.version
-        if flight.countersig is None:
-            assert latest[receiver] == latest[proposer]
-        else:  # the receiver is ahead by exactly the update in flight
-            signed = latest[receiver]
-            sigs = (signed.sig_a, signed.sig_b)
-            assert (signed.state, sigs[proposer], sigs[receiver]) == (
-                flight.update.state,
-                flight.update.signature,
-                flight.countersig,
-            )
-
-    def _check_history(self, party: str, channel_id: bytes) -> None:
-        store = self.stores[party]
-        history = store.history(channel_id)
-        previous = self.seen.get((party, channel_id), [])
-        assert len(history) >= len(previous), f"{party}'s store lost a version"
-        for old, new in zip(previous, history, strict=False):
-            # Append-only: a version never changes, it may only gain its missing signature.
-            assert new.state == old.state, f"{party}'s store holds two contents of version {old.state.version}"
-            assert old.sig_a in (None, new.sig_a) and old.sig_b in (None, new.sig_b)
-        self.seen[(party, channel_id)] = history
-        sides = [(name, side) for name, side in self.ends_of(party) if self.links[name].channel_id == channel_id]
-        if not sides:  # Ingrid's copy of the virtual channel: the final state as evidence, once closed
-            assert party == "ingrid" and channel_id == self.links["virtual"].channel_id
-            assert history == ([self.ends["virtual"][0].latest] if self.released else [])
-        else:
-            name, side = sides[0]
-            end = self.ends[name][side]
-            assert [signed.state.version for signed in history] == list(range(len(history))), "versions with gaps"
-            assert all(signed.fully_signed for signed in history[:-1]), "a half-signed version below the newest"
-            if not history[-1].fully_signed:
-                pending = end.pending()
-                sigs = (history[-1].sig_a, history[-1].sig_b)
-                assert pending is not None and (history[-1].state, sigs[side], sigs[1 - side]) == (
-                    pending.state,
-                    pending.signature,
-                    None,
-                ), f"{party} stores a half-signed state that is not its proposal in flight"
-        link = next(link for link in self.links.values() if link.channel_id == channel_id)
-        for signed in history:
-            if signed.fully_signed:
-                self._verify(link, signed)
-
-    def _check_agreement(self, link: Link) -> None:
-        """Both parties' stores hold the same content (and signatures) for every version both signed."""
-        first, second = (self.seen[(party, link.channel_id)] for party in link.parties)
-        for one, other in zip(first, second, strict=False):
-            assert one.state == other.state, f"{link.name}: the parties stored two contents of one version"
-            if one.fully_signed and other.fully_signed:
-                assert (one.sig_a, one.sig_b) == (other.sig_a, other.sig_b)
-
-    # --- the end of an example ----------------------------------------------------------------------
-
-    def do_settle_all(self) -> None:
-        """Resume every update in flight; both sides of every channel end identical, stores included."""
-        for name in self.flight_links():
-            self.do_resume(name)
-        self.check_all()
-        for party, store in self.stores.items():
-            assert sorted(record.channel_id for record in store.channels()) == sorted(self.channels_of(party))
-        for link in self.links.values():
-            histories = [self.stores[party].history(link.channel_id) for party in link.parties]
-            if link.flight is not None:  # refused for good (registered): the proposer keeps it, half signed
-                refused = histories[link.flight.proposer].pop()
-                assert not refused.fully_signed and refused.state == link.flight.update.state
-            first, second = histories
-            assert first == second, f"{link.name}: the two stores differ after resume"
-            assert len(first) == link.version + 1 and all(signed.fully_signed for signed in first)
-            assert first[-1] == self.ends[link.name][0].latest == self.ends[link.name][1].latest
-
-    def teardown(self) -> None:
-        try:
-            # Settle only after a passing example: a step that raised already fails it, and hypothesis
-            # calls teardown while that exception propagates (sys.exc_info() shows it).
-            if self.links and sys.exc_info()[1] is None:
-                self.do_settle_all()
-        finally:
-            for connection in [*self.stores.values(), *self.readers.values()]:
-                connection.close()
-            shutil.rmtree(self.directory, ignore_errors=True)

@@ -25,10 +25,8 @@ the chain against it at once; the invariants re-check every channel after every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from chain_helpers import ZERO_HASH, ChainMachine, selector
 from eth_abi import encode
 from hypothesis import event
 
@@ -37,6 +35,7 @@ from perun_vyper import (
     ChannelParams,
     Domain,
     LedgerState,
+    Lock,
     VirtualParams,
     VirtualState,
     close_virtual,
@@ -44,143 +43,41 @@ from perun_vyper import (
     open_virtual,
     sign_state,
 )
-
-USERS = ("alice", "bob", "carol")
-# (user, is the user side A, ledger challenge duration). Bob's channel is (Ingrid, Bob) so that locks
-# are laid out in both orientations; his longer duration makes the deadlines of the channels differ.
-LEDGER_SPECS: tuple[tuple[str, bool, int], ...] = (("alice", True, 3600), ("bob", False, 7200), ("carol", True, 3600))
-# At most this many virtual channels locked in one ledger state at once (the contract allows 16): keeps
-# room for the other actions in 30 steps.
-MAX_OPEN_LOCKS = 4
-VIRTUAL_DURATIONS = (3600, 5400)
-
-_HOLDINGS = selector("holdings(bytes32)")
-_DISPUTE = selector("dispute(bytes32)")
-_CREDITS = selector("credits(address,address)")
-_VIRTUAL_PARAMS_ABI = (
-    "(address,address,address,address,address,uint256,bytes32,bytes32,uint256,uint256,uint64,uint64,uint256)"
+from tests.stateful import model
+from tests.stateful.chain_helpers import ChainMachine
+from tests.stateful.hub_checks import HubChecks
+from tests.stateful.hub_model import (
+    CREDITS,
+    DISPUTE,
+    HOLDINGS,
+    LEDGER_SPECS,
+    RECORD,
+    SETTLEMENT,
+    VIRTUAL_PARAMS_ABI,
+    Ledger,
+    Virtual,
+    balances,
 )
-_SETTLEMENT = selector(f"settlement({_VIRTUAL_PARAMS_ABI})")
-_RECORD = selector("record(bytes32)")
+from tests.stateful.hub_queries import HubQueries
+from tests.support.checks import concluded_payouts
+from tests.support.constants import (
+    LEDGER_CONCLUDED,
+    LEDGER_PERIOD_NOT_OVER,
+    LEDGER_PERIOD_OVER,
+    LEDGER_STALE,
+    LOCKS_NOT_REGISTERED,
+    NO_DISPUTE,
+    ONLY_ENDPOINTS,
+    PARAMS_NOT_LOCKS,
+    VIRTUAL_CONCLUDED,
+    VIRTUAL_EXPIRED,
+    VIRTUAL_NOT_SETTLED,
+    VIRTUAL_PERIOD_OVER,
+    VIRTUAL_STALE,
+)
 
 
-@dataclass
-class Ledger:
-    """One user's ledger channel with Ingrid."""
-
-    user: str
-    params: ChannelParams
-    parties: tuple[str, str]
-    user_side: int
-    deposits: list[int]
-    # Every state both signed, oldest first (version == index). All non-final: ledgers end by disputes.
-    states: list[LedgerState]
-    registered: LedgerState | None = None
-    # Both sides' payouts before the lock shares, settled by the contract when `registered` was
-    # registered (deposits are refused from then on, so conclusion pays exactly these plus the shares).
-    base_outcome: tuple[int, int] | None = None
-    registered_at: int = 0
-    deadline: int = 0
-    concluded: bool = False
-    concluded_state: LedgerState | None = None
-    payouts: tuple[int, int] | None = None
-    # Who answered the current dispute with the latest state ("user" or "watcher"), if anybody.
-    answered_by: str | None = None
-
-    @property
-    def latest(self) -> LedgerState:
-        return self.states[-1]
-
-    @property
-    def ingrid_side(self) -> int:
-        return 1 - self.user_side
-
-    @property
-    def live(self) -> bool:
-        """Off-chain updates go on: no dispute, not concluded."""
-        return self.registered is None and not self.concluded
-
-    @property
-    def disputed(self) -> bool:
-        return self.registered is not None and not self.concluded
-
-    def base_payouts(self, state: LedgerState) -> tuple[int, int]:
-        """The spec's payouts before lock shares: the state's balances plus any deposit it does not
-        account for if both sides funded it, otherwise each side's deposits back (its locks move nothing)."""
-        da, db = self.deposits
-        if da >= state.funding_a and db >= state.funding_b:
-            return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
-        return da, db
-
-    def funded(self, state: LedgerState) -> bool:
-        return self.deposits[0] >= state.funding_a and self.deposits[1] >= state.funding_b
-
-    def balance(self, side: int) -> int:
-        return (self.latest.balance_a, self.latest.balance_b)[side]
-
-
-@dataclass
-class Virtual:
-    """One virtual channel between users[0] (the params' alice) and users[1] (the params' bob)."""
-
-    name: str
-    params: VirtualParams
-    users: tuple[str, str]
-    ledgers: tuple[int, int]
-    honest: int
-    # Every non-final state both endpoints signed (version == index).
-    states: list[VirtualState]
-    final: VirtualState | None = None
-    # The final state replaced the lock in both ledger channels (cooperative close off-chain).
-    closed_offchain: bool = False
-    # The on-chain record.
-    record: VirtualState | None = None
-    registered_at: int = 0
-    deadline: int = 0
-    # Who registered the honest endpoint's best state ("honest" or "watcher"), if anybody.
-    answered_by: str | None = None
-    # Outcome (balance_alice, balance_bob) each ledger channel split the lock by, read at its conclusion.
-    outcomes: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    @property
-    def best(self) -> VirtualState:
-        """The state the honest endpoint registers: the final one if signed, else the latest."""
-        return self.final or self.states[-1]
-
-    @property
-    def expiry(self) -> int:
-        return self.params.validity + self.params.challenge_duration
-
-    @property
-    def dishonest_user(self) -> str:
-        return self.users[1 - self.honest]
-
-    @property
-    def honest_user(self) -> str:
-        return self.users[self.honest]
-
-    def settlement(self, ts: int) -> tuple[bool, int, int]:
-        """The outcome the spec promises at time `ts`: (settled, balance_alice, balance_bob)."""
-        if self.record is None:
-            return ts >= self.expiry, self.params.funding_alice, self.params.funding_bob
-        settled = self.record.is_final or ts >= self.deadline
-        return settled, self.record.balance_alice, self.record.balance_bob
-
-    def settle_bound(self) -> int:
-        """When the outcome is settled at the latest, as things stand: the deadline of a registered
-        channel (fixed by the first registration, never extended), or `validity + challenge_duration`
-        for one nobody registered (no registration is possible from then on). Either way at most
-        `validity + 2 * challenge_duration`."""
-        return self.deadline if self.record is not None else self.expiry
-
-    def answered_in_time(self) -> bool:
-        """The honest endpoint's best state is what settles (or there was nothing to answer)."""
-        if self.record is None:
-            return self.best.version == 0
-        return self.record.version == self.best.version
-
-
-class HubMachine(ChainMachine):
+class HubMachine(HubQueries, HubChecks, ChainMachine):
     """The model and every action. Subclassed together with RuleBasedStateMachine by the test."""
 
     ledger: ClassVar[Any]
@@ -215,28 +112,28 @@ class HubMachine(ChainMachine):
         return (vc.params.as_tuple(), state.as_tuple(), *self._sign_pair(state, vc.users, self.virtual_domain))
 
     def _holdings(self, lg: Ledger) -> tuple[int, int, bool]:
-        a, b, concluded = self._view(self.ledger.address, _HOLDINGS + lg.params.channel_id, ["uint256"] * 2 + ["bool"])
+        a, b, concluded = self._view(self.ledger.address, HOLDINGS + lg.params.channel_id, ["uint256"] * 2 + ["bool"])
         return a, b, concluded
 
     def _dispute(self, lg: Ledger) -> tuple[int, int, bytes]:
         version, deadline, locks_hash = self._view(
-            self.ledger.address, _DISPUTE + lg.params.channel_id, ["uint64", "uint64", "bytes32"]
+            self.ledger.address, DISPUTE + lg.params.channel_id, ["uint64", "uint64", "bytes32"]
         )
         return version, deadline, locks_hash
 
     def _settlement(self, vc: Virtual) -> tuple[bytes, bool, int, int]:
-        data = _SETTLEMENT + encode([_VIRTUAL_PARAMS_ABI], [vc.params.as_tuple()])
+        data = SETTLEMENT + encode([VIRTUAL_PARAMS_ABI], [vc.params.as_tuple()])
         channel, settled, ba, bb = self._view(self.virtual.address, data, ["bytes32", "bool", "uint256", "uint256"])
         return channel, settled, ba, bb
 
     def _record(self, vc: Virtual) -> tuple[int, int, int, bool]:
         version, deadline, ba, final = self._view(
-            self.virtual.address, _RECORD + vc.params.channel_id, ["uint64", "uint64", "uint256", "bool"]
+            self.virtual.address, RECORD + vc.params.channel_id, ["uint64", "uint64", "uint256", "bool"]
         )
         return version, deadline, ba, final
 
     def _credit(self, owner: str) -> int:
-        return self._view(self.ledger.address, _CREDITS + encode(["address", "address"], [ETH, owner]), ["uint256"])[0]
+        return self._view(self.ledger.address, CREDITS + encode(["address", "address"], [ETH, owner]), ["uint256"])[0]
 
     def _all_views(self) -> tuple[Any, ...]:
         views: list[Any] = [self._eth_balance(str(self.ledger.address))]
@@ -270,178 +167,6 @@ class HubMachine(ChainMachine):
                 self.head_ts += 1
                 lg.deposits[side] += amounts[side]
 
-    # ------------------------------------------------------------------ queries for preconditions
-
-    def ledger_of(self, user: str) -> int:
-        return USERS.index(user)
-
-    def open_room(self) -> list[tuple[str, str]]:
-        """Ordered user pairs that may open one more virtual channel now (balances checked by the caller)."""
-        out = []
-        for u1 in USERS:
-            for u2 in USERS:
-                if u1 == u2:
-                    continue
-                l1, l2 = self.ledgers[self.ledger_of(u1)], self.ledgers[self.ledger_of(u2)]
-                if (
-                    l1.live
-                    and l2.live
-                    and len(l1.latest.locks) < MAX_OPEN_LOCKS
-                    and len(l2.latest.locks) < MAX_OPEN_LOCKS
-                ):
-                    out.append((u1, u2))
-        return out
-
-    def funding_caps(self, u1: str, u2: str) -> tuple[int, int]:
-        """Most each side may lock: Alice's funding comes from u1 (left) and Ingrid (right), Bob's from
-        Ingrid (left) and u2 (right)."""
-        l1, l2 = self.ledgers[self.ledger_of(u1)], self.ledgers[self.ledger_of(u2)]
-        cap_alice = min(l1.balance(l1.user_side), l2.balance(l2.ingrid_side))
-        cap_bob = min(l1.balance(l1.ingrid_side), l2.balance(l2.user_side))
-        return cap_alice, cap_bob
-
-    def signable_idx(self) -> list[int]:
-        """Virtual channels the endpoints would still sign in off-chain, as far as the model's off-chain
-        life goes: not final, before validity (so the expiry is more than the reaction time away). Whether
-        the honest endpoint signs is what the chain says (``virtual_refusal``): attempts are made anyway."""
-        return [i for i, vc in enumerate(self.virtuals) if vc.final is None and self.next_ts < vc.params.validity]
-
-    def payable(self) -> list[tuple[int, bool]]:
-        out = []
-        for i in self.signable_idx():
-            s = self.virtuals[i].states[-1]
-            out += [(i, from_alice) for from_alice, bal in ((True, s.balance_alice), (False, s.balance_bob)) if bal]
-        return out
-
-    def pay_options(self) -> tuple[list[tuple[int, bool]], list[tuple[int, bool]]]:
-        """Payments the honest endpoint signs, by the model (the chain must agree), and those it refuses."""
-        options = self.payable()
-        signed = [option for option in options if self.honest_signs(option[0])]
-        return signed, [option for option in options if option not in signed]
-
-    def closable_idx(self) -> list[int]:
-        """Cooperative close off-chain of an unregistered virtual channel, whatever its ledger channels: the
-        parties read the chain before signing (``do_close_virtual``)."""
-        return [i for i in self.signable_idx() if self.virtuals[i].record is None]
-
-    def fast_closable_idx(self) -> list[int]:
-        """Endpoints may register a final state until the record is final or its window closed."""
-        out = []
-        for i, vc in enumerate(self.virtuals):
-            if vc.record is None:
-                if self.next_ts < vc.expiry and (vc.final is not None or self.next_ts < vc.params.validity):
-                    out.append(i)
-            elif not vc.record.is_final and self.next_ts < vc.deadline and vc.final is not None:
-                out.append(i)
-        return out
-
-    def virtual_registrations(self) -> list[tuple[int, int]]:
-        """(virtual channel, version) a dishonest endpoint may try (accepted, no-op or refused)."""
-        return [(i, v) for i, vc in enumerate(self.virtuals) for v in range(len(vc.states))]
-
-    def ledger_registrations(self) -> list[tuple[int, int]]:
-        return [(i, v) for i, lg in enumerate(self.ledgers) for v in range(len(lg.states))]
-
-    def ledger_conclusions(self) -> list[tuple[int, str]]:
-        out: list[tuple[int, str]] = []
-        for i, lg in enumerate(self.ledgers):
-            if lg.concluded:
-                out.append((i, "concluded"))
-            elif lg.registered is None:
-                out.append((i, "no dispute"))
-            elif self.next_ts < lg.deadline:
-                out.append((i, "early"))
-            else:
-                out.append((i, "conclude"))
-                if lg.registered.locks:
-                    out += [(i, "no virtual params"), (i, "locks left out")]
-                if self._other_locks(lg) is not None:
-                    out.append((i, "other locks"))
-        return out
-
-    @staticmethod
-    def _other_locks(lg: Ledger) -> LedgerState | None:
-        """The newest signed state whose (non-empty) locks are not the registered state's."""
-        assert lg.registered is not None
-        others = [s for s in lg.states if s.locks and s.locks != lg.registered.locks]
-        return others[-1] if others else None
-
-    def deposit_refusals(self) -> list[tuple[int, str]]:
-        """(ledger, reason) for every ledger channel that refuses deposits now: disputed or concluded."""
-        out = []
-        for i, lg in enumerate(self.ledgers):
-            if lg.concluded:
-                out.append((i, "ledger: channel concluded"))
-            elif lg.registered is not None:
-                out.append((i, "ledger: channel disputed"))
-        return out
-
-    def obligations(self, horizon: int | None = None) -> list[tuple[str, int]]:
-        """What the honest parties must answer now: ("virtual" | "ledger", index).
-
-        Without a horizon: every stale registration still open, and every locked virtual channel nobody
-        registered whose off-chain life is over (validity passed, or a ledger channel under it is in a
-        dispute, so no cooperative close can follow). With a horizon (the time a jump lands on): only
-        what the jump would put out of reach.
-        """
-        ts = self.next_ts
-        out: list[tuple[str, int]] = []
-        for i, vc in enumerate(self.virtuals):
-            if vc.record is not None:
-                stale = not vc.record.is_final and vc.record.version < vc.best.version and ts < vc.deadline
-                if stale and (horizon is None or horizon >= vc.deadline):
-                    out.append(("virtual", i))
-            elif not vc.closed_offchain and ts < vc.expiry:
-                done_off_chain = ts >= vc.params.validity or not all(self.ledgers[li].live for li in vc.ledgers)
-                if (horizon is None and done_off_chain) or (horizon is not None and horizon >= vc.expiry):
-                    out.append(("virtual", i))
-        for i, lg in enumerate(self.ledgers):
-            stale = lg.disputed and lg.registered != lg.latest and ts < lg.deadline
-            if stale and (horizon is None or horizon >= lg.deadline):
-                out.append(("ledger", i))
-        return out
-
-    def times_of_interest(self) -> list[int]:
-        """Validities, expiries and deadlines still ahead."""
-        out: set[int] = set()
-        for vc in self.virtuals:
-            if vc.record is None:
-                out.update((vc.params.validity, vc.expiry))
-            elif not vc.record.is_final:
-                out.add(vc.deadline)
-        out.update(self.ledger_deadlines())
-        return sorted(t for t in out if t > self.next_ts)
-
-    def ledger_deadlines(self) -> list[int]:
-        return [lg.deadline for lg in self.ledgers if lg.disputed and lg.deadline > self.next_ts]
-
-    # ------------------------------------------------------------------ what honest parties read before signing
-
-    def ledger_refusal(self, li: int) -> str | None:
-        """Why an honest party of ledger channel ``li`` signs no off-chain update in it now, from the chain
-        (``dispute`` and ``holdings`` at the head block), or None. The model must say the same."""
-        lg = self.ledgers[li]
-        deadline, concluded = self._dispute(lg)[1], self._holdings(lg)[2]
-        reason = "concluded" if concluded else ("registered" if deadline else None)
-        assert (reason is None) == lg.live, f"ledger {lg.user}: the chain says {reason or 'open'}, model live {lg.live}"
-        return reason
-
-    def honest_signs(self, vi: int) -> bool:
-        """What ``virtual_refusal`` will read, from the model alone (for drawing actions)."""
-        vc = self.virtuals[vi]
-        return vc.record is None and self.ledgers[vc.ledgers[vc.honest]].live
-
-    def virtual_refusal(self, vi: int) -> str | None:
-        """Why the honest endpoint of virtual channel ``vi`` signs no new virtual state now (its own ledger
-        channel registered or concluded, or the virtual record registered), from the chain, or None."""
-        vc = self.virtuals[vi]
-        reason = self.ledger_refusal(vc.ledgers[vc.honest])
-        if reason is not None:
-            return f"own ledger {reason}"
-        deadline = self._record(vc)[1]
-        assert (deadline == 0) == (vc.record is None), f"{vc.name}: the chain's record is not the model's"
-        return "record registered" if deadline else None
-
     # ------------------------------------------------------------------ off-chain actions
 
     def do_open_virtual(self, u1: str, u2: str, fa: int, fb: int, validity_in: int, duration: int, honest: int) -> None:
@@ -470,7 +195,17 @@ class HubMachine(ChainMachine):
         # The endpoints sign the initial state first, then the ledger participants lock the funds.
         self._sign_pair(vc.states[0], vc.users, self.virtual_domain)
         for lg in (l1, l2):
-            self._add_ledger_state(lg, open_virtual(lg.latest, lg.params, params))
+            locked = open_virtual(lg.latest, lg.params, params)
+            # The package's lock against the oracle: each side funds its part, nothing else changes.
+            assert locked.locks == (*lg.latest.locks, Lock(params.channel_id, *model.lock_amounts(lg.params, params)))
+            assert (locked.balance_a, locked.balance_b) == model.after_lock(balances(lg.latest), lg.params, params)
+            assert (locked.version, locked.funding_a, locked.funding_b, locked.is_final) == (
+                lg.latest.version + 1,
+                lg.latest.funding_a,
+                lg.latest.funding_b,
+                False,
+            )
+            self._add_ledger_state(lg, locked)
         self.lock_owner[params.channel_id] = len(self.virtuals)
         self.virtuals.append(vc)
 
@@ -508,9 +243,16 @@ class HubMachine(ChainMachine):
             self._virtual_register_ok(vc, vc.final, "ingrid")
             assert self._settlement(vc)[1], "a registered final state must settle at once"
             return
+        outcome = (vc.final.balance_alice, vc.final.balance_bob)
         for li in vc.ledgers:
             lg = self.ledgers[li]
-            self._add_ledger_state(lg, close_virtual(lg.latest, lg.params, vc.params, vc.final))
+            released = close_virtual(lg.latest, lg.params, vc.params, vc.final)
+            # The package's release against the oracle: the lock goes, each side takes its share.
+            assert released.locks == tuple(k for k in lg.latest.locks if k.channel != vc.params.channel_id)
+            expected = model.after_release(balances(lg.latest), lg.params, vc.params, outcome)
+            assert (released.balance_a, released.balance_b) == expected
+            assert (released.version, released.is_final) == (lg.latest.version + 1, False)
+            self._add_ledger_state(lg, released)
         vc.closed_offchain = True
 
     # ------------------------------------------------------------------ virtual channels on-chain
@@ -539,16 +281,16 @@ class HubMachine(ChainMachine):
         if vc.record is None:
             # A final state both endpoints signed may be registered by anyone at any time before expiry.
             if sender not in vc.users and not state.is_final and ts < vc.params.validity:
-                return "virtual: only Alice or Bob before validity"
+                return ONLY_ENDPOINTS
             if ts >= vc.expiry:
-                return "virtual: channel expired"
+                return VIRTUAL_EXPIRED
             return None
         if vc.record.is_final:
-            return "virtual: channel concluded"
+            return VIRTUAL_CONCLUDED
         if ts >= vc.deadline:
-            return "virtual: challenge period over"
+            return VIRTUAL_PERIOD_OVER
         if state.version < vc.record.version:
-            return "virtual: stale version"
+            return VIRTUAL_STALE
         return None
 
     def virtual_registration_kind(self, vi: int, version: int) -> str:
@@ -605,13 +347,13 @@ class HubMachine(ChainMachine):
 
     def ledger_register_outcome(self, lg: Ledger, state: LedgerState) -> str | None:
         if lg.concluded:
-            return "ledger: channel concluded"
+            return LEDGER_CONCLUDED
         if lg.registered is None:
             return None
         if self.next_ts >= lg.deadline:
-            return "ledger: challenge period over"
+            return LEDGER_PERIOD_OVER
         if state.version < lg.registered.version:
-            return "ledger: stale version"
+            return LEDGER_STALE
         return None
 
     def ledger_registration_kind(self, li: int, version: int) -> str:
@@ -631,13 +373,13 @@ class HubMachine(ChainMachine):
         events = [(e.version, e.deadline) for e in receipt.events if e.event_name == "Registered"]
         if lg.registered == state:
             # The same state, the same outcome (the deposits cannot have changed): a no-op.
-            assert lg.base_outcome == lg.base_payouts(state)
+            assert lg.base_outcome == model.base_payouts(lg.deposits, state)
             assert not events, "re-registering the registered ledger state must be a silent no-op"
             return
         if lg.registered is None:
             lg.registered_at, lg.deadline = ts, ts + lg.params.challenge_duration
         # The outcome is settled now, on the deposits as they are.
-        lg.registered, lg.base_outcome = state, lg.base_payouts(state)
+        lg.registered, lg.base_outcome = state, model.base_payouts(lg.deposits, state)
         assert events == [(state.version, lg.deadline)], f"ledger {lg.user}: Registered {events}"
 
     def do_ledger_register(self, li: int, version: int) -> None:
@@ -696,20 +438,14 @@ class HubMachine(ChainMachine):
     # ------------------------------------------------------------------ conclusion
 
     def lock_shares(self, lg: Ledger, li: int, state: LedgerState, ts: int) -> list[tuple[int, int, int]]:
-        """(virtual index, share of side A, share of side B) of every lock, by the model's outcome.
-
-        In the channel of the virtual channel's alice, alice's side takes alice's balance and Ingrid's
-        side bob's; in bob's channel Ingrid's side takes alice's balance and bob's side his.
-        """
+        """(virtual index, share of side A, share of side B) of every lock, by the model's outcome (model.py)."""
         out = []
         for lock in state.locks:
             vi = self.lock_owner[lock.channel]
             vc = self.virtuals[vi]
+            assert li in vc.ledgers
             _, ba, bb = vc.settlement(ts)
-            user_gets, ingrid_gets = (ba, bb) if li == vc.ledgers[0] else (bb, ba)
-            shares = [0, 0]
-            shares[lg.user_side], shares[lg.ingrid_side] = user_gets, ingrid_gets
-            out.append((vi, shares[0], shares[1]))
+            out.append((vi, *model.lock_split(lg.params, vc.params, (ba, bb))))
         return out
 
     def _virtual_args_of(self, state: LedgerState) -> list[Any]:
@@ -720,33 +456,31 @@ class HubMachine(ChainMachine):
         state = lg.registered or lg.latest
         args = (lg.params.as_tuple(), state.locks_tuple(), self._virtual_args_of(state))
         if kind == "locks left out":
-            self._expect_revert(sender, self.ledger.conclude, (args[0], [], []), "ledger: locks not registered")
+            self._expect_revert(sender, self.ledger.conclude, (args[0], [], []), LOCKS_NOT_REGISTERED)
             return
         if kind == "other locks":
             other = self._other_locks(lg)
             assert other is not None
             other_args = (args[0], other.locks_tuple(), self._virtual_args_of(other))
-            self._expect_revert(sender, self.ledger.conclude, other_args, "ledger: locks not registered")
+            self._expect_revert(sender, self.ledger.conclude, other_args, LOCKS_NOT_REGISTERED)
             return
         if kind == "concluded":
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
+            self._expect_revert(sender, self.ledger.conclude, args, LEDGER_CONCLUDED)
             return
         if kind == "no dispute":
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: no dispute")
+            self._expect_revert(sender, self.ledger.conclude, args, NO_DISPUTE)
             return
         if kind == "early":
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: challenge period not over")
+            self._expect_revert(sender, self.ledger.conclude, args, LEDGER_PERIOD_NOT_OVER)
             return
         if kind == "no virtual params":
-            self._expect_revert(
-                sender, self.ledger.conclude, (*args[:2], []), "ledger: virtual params do not match locks"
-            )
+            self._expect_revert(sender, self.ledger.conclude, (*args[:2], []), PARAMS_NOT_LOCKS)
             return
         ts = self.next_ts
         unsettled = [lock for lock in state.locks if not self.virtuals[self.lock_owner[lock.channel]].settlement(ts)[0]]
         event(f"ledger conclude: {'blocked by unsettled virtual' if unsettled else 'ok'}, {len(state.locks)} locks")
         if unsettled:
-            self._expect_revert(sender, self.ledger.conclude, args, "ledger: virtual channel not settled")
+            self._expect_revert(sender, self.ledger.conclude, args, VIRTUAL_NOT_SETTLED)
             return
         # The outcomes the ledger channel will read, from the chain; they must be the model's.
         chain_outcomes = {}
@@ -761,133 +495,27 @@ class HubMachine(ChainMachine):
         shares = self.lock_shares(lg, li, state, ts)
         # The outcome settled at registration, which the deposits (frozen since) still give, plus the
         # lock shares by the settled virtual outcomes. Every state here is funded (no top-ups).
-        assert lg.base_outcome is not None and lg.base_outcome == lg.base_payouts(state) and lg.funded(state)
-        expected = (
-            lg.base_outcome[0] + sum(s[1] for s in shares),
-            lg.base_outcome[1] + sum(s[2] for s in shares),
+        assert (
+            lg.base_outcome is not None
+            and lg.base_outcome == model.base_payouts(lg.deposits, state)
+            and model.funded(lg.deposits, state)
         )
+        expected = model.ledger_payouts(lg.deposits, state, [share[1:] for share in shares])
         assert sum(expected) == sum(lg.deposits), f"ledger {lg.user}: payouts {expected} != deposits"
         addrs = [self.addr(p) for p in lg.parties]
         before = [self._eth_balance(a) for a in addrs]
         receipt = self.ledger.conclude(*args, sender=self.accounts[sender])
         self.head_ts += 1
-        events = [(e.version, e.payout_a, e.payout_b) for e in receipt.events if e.event_name == "Concluded"]
-        assert events == [(state.version, *expected)], f"ledger {lg.user}: Concluded {events}, model {expected}"
+        events = concluded_payouts(self.ledger, receipt)
+        assert events == [(lg.params.channel_id, state.version, *expected)], f"ledger {lg.user}: Concluded {events}"
         for side, a in enumerate(addrs):
             fee = receipt.gas_used * receipt.gas_price if lg.parties[side] == sender else 0
             assert self._eth_balance(a) - before[side] == expected[side] - fee, "payout not received"
-        lg.concluded, lg.concluded_state, lg.payouts = True, state, events[0][1:]
+        lg.concluded, lg.concluded_state, lg.payouts = True, state, events[0][2:]
         lg.deposits, lg.base_outcome = [0, 0], None
         for vi, outcome in chain_outcomes.items():
             self.virtuals[vi].outcomes[li] = outcome
         in_time = state == lg.latest
         event(f"ledger concluded: {'latest' if in_time else 'stale'} state, answered by {lg.answered_by}")
         # Nothing is paid twice.
-        self._expect_revert(sender, self.ledger.conclude, args, "ledger: channel concluded")
-
-    # ------------------------------------------------------------------ invariants
-
-    def check_funds(self) -> None:
-        """The ledger holds exactly the deposits of unconcluded channels plus the credits (none here:
-        every payout goes to an EOA)."""
-        credits = sum(self._credit(self.addr(p)) for p in ("ingrid", *USERS))
-        assert credits == 0
-        held = sum(sum(lg.deposits) for lg in self.ledgers if not lg.concluded)
-        assert self._eth_balance(str(self.ledger.address)) == held + credits, "ETH holdings drifted"
-        for lg in self.ledgers:
-            expected = (0, 0, True) if lg.concluded else (lg.deposits[0], lg.deposits[1], False)
-            assert self._holdings(lg) == expected, lg.user
-
-    def check_ledger_disputes(self) -> None:
-        """A ledger dispute ends by its deadline: `dispute()` shows deadline == first registration +
-        challenge duration (never extended). Conclusion may also wait for the locked virtual channels,
-        each settled by its own bound (`Virtual.settle_bound`): once the head is past all of them,
-        conclusion is open (the model's precondition for a successful conclude)."""
-        for lg in self.ledgers:
-            version, deadline, locks_hash = self._dispute(lg)
-            if not lg.disputed:
-                assert (version, deadline, locks_hash) == (0, 0, ZERO_HASH), lg.user
-                continue
-            assert lg.registered is not None
-            # The hash of the registered locks, which conclude must be given; zero without locks.
-            funded_locks = lg.registered.locks and lg.funded(lg.registered)
-            expected_hash = lg.registered.locks_hash() if funded_locks else ZERO_HASH
-            assert (version, locks_hash) == (lg.registered.version, expected_hash), lg.user
-            assert deadline == lg.registered_at + lg.params.challenge_duration == lg.deadline, lg.user
-            locked = [self.virtuals[self.lock_owner[k.channel]] for k in lg.registered.locks]
-            bounds = [deadline] + [vc.settle_bound() for vc in locked]
-            if self.head_ts >= max(bounds):
-                for vc in locked:
-                    assert self._settlement(vc)[1], f"ledger {lg.user}: {vc.name} not settled by its bound"
-
-    def check_virtuals(self) -> None:
-        """settlement() and record() against the model, and the bound on every virtual dispute:
-        registered => settled from its deadline (= first registration + challenge duration) on, or at
-        once if final; unregistered => settled on the initial split from validity + challenge_duration on."""
-        ts = self.head_ts
-        for vc in self.virtuals:
-            channel, settled, ba, bb = self._settlement(vc)
-            assert channel == vc.params.channel_id
-            assert (settled, ba, bb) == vc.settlement(ts), f"{vc.name}: settlement {(settled, ba, bb)}"
-            version, deadline, rec_alice, final = self._record(vc)
-            if vc.record is None:
-                assert (version, deadline, final) == (0, 0, False), vc.name
-                assert settled == (ts >= vc.expiry), f"{vc.name}: unregistered channel not settled at expiry"
-            else:
-                assert (version, deadline, rec_alice, final) == (
-                    vc.record.version,
-                    vc.deadline,
-                    vc.record.balance_alice,
-                    vc.record.is_final,
-                ), vc.name
-                assert deadline == vc.registered_at + vc.params.challenge_duration, vc.name
-                # The first registration happened before expiry, so every dispute ends by
-                # validity + 2 * challenge_duration at the latest.
-                assert deadline < vc.expiry + vc.params.challenge_duration, vc.name
-                assert settled == (final or ts >= deadline), f"{vc.name}: registered channel not settled at deadline"
-            if settled and vc.record is not None and vc.answered_in_time():
-                # The honest endpoint answered in time: the outcome gives it its latest balance.
-                outcome = (ba, bb)[vc.honest]
-                best = (vc.best.balance_alice, vc.best.balance_bob)[vc.honest]
-                assert outcome >= best, f"{vc.name}: honest endpoint settled at {outcome} < {best}"
-
-    def check_neutral(self) -> None:
-        """Both ledger channels that concluded with a lock of a virtual channel used the same outcome,
-        and Ingrid's net over the two locks is zero: she takes bob's balance where she locked his
-        funding (alice's channel) and alice's where she locked hers (bob's channel)."""
-        for vc in self.virtuals:
-            if len(vc.outcomes) < 2:
-                continue
-            out_left, out_right = vc.outcomes[vc.ledgers[0]], vc.outcomes[vc.ledgers[1]]
-            event("neutrality checked: both ledger channels concluded with the lock")
-            assert out_left == out_right, f"{vc.name}: the two ledger channels split it differently"
-            net = (out_left[1] - vc.params.funding_bob) + (out_right[0] - vc.params.funding_alice)
-            assert net == 0, f"{vc.name}: Ingrid's net over the locks is {net}"
-
-    def check_honest_payouts(self) -> None:
-        """A user that answered its ledger dispute in time (the latest state concluded) receives at
-        least its latest ledger balance plus, for each lock, its latest virtual balance where it is the
-        honest endpoint and answered in time (otherwise the outcome actually used)."""
-        for li, lg in enumerate(self.ledgers):
-            if not lg.concluded or lg.concluded_state != lg.latest:
-                continue
-            assert lg.payouts is not None
-            # Deposits equal the funding of every state here (no top-ups), so no refund term.
-            bound = (lg.latest.balance_a, lg.latest.balance_b)[lg.user_side]
-            for lock in lg.latest.locks:
-                vc = self.virtuals[self.lock_owner[lock.channel]]
-                end = vc.ledgers.index(li)
-                if vc.honest == end and vc.answered_in_time():
-                    bound += (vc.best.balance_alice, vc.best.balance_bob)[end]
-                else:
-                    bound += vc.outcomes[li][end]
-            got = lg.payouts[lg.user_side]
-            assert got >= bound, f"ledger {lg.user}: honest user got {got} < {bound}"
-
-    def check_ingrid_overall(self) -> None:
-        """When every ledger channel concluded on its latest state, Ingrid got back exactly her deposits."""
-        if self.ledgers and all(lg.concluded and lg.concluded_state == lg.latest for lg in self.ledgers):
-            got = sum(lg.payouts[lg.ingrid_side] for lg in self.ledgers if lg.payouts)
-            put = sum((lg.states[0].funding_a, lg.states[0].funding_b)[lg.ingrid_side] for lg in self.ledgers)
-            assert got == put, f"Ingrid is not neutral: paid {got}, deposited {put}"
-            event("all ledgers concluded on their latest state")
+        self._expect_revert(sender, self.ledger.conclude, args, LEDGER_CONCLUDED)

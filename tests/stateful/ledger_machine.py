@@ -15,12 +15,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from chain_helpers import ZERO_HASH, ChainMachine
-from chain_helpers import selector as _selector
 from eth_abi import encode
 from hypothesis import event
 
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Lock, compact, sign_state
+from tests.stateful import model
+from tests.stateful.chain_helpers import ChainMachine
+from tests.stateful.chain_helpers import selector as _selector
+from tests.support.checks import concluded_payouts
+from tests.support.constants import (
+    CALL_CLOSE,
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_OTHER_CHANNEL,
+    LEDGER_PERIOD_NOT_OVER,
+    LEDGER_PERIOD_OVER,
+    LEDGER_STALE,
+    LEDGER_WRONG_SIGNER,
+    LOCKS_NOT_REGISTERED,
+    NO_DISPUTE,
+    NOTHING_TO_WITHDRAW,
+    TRANSFER_FAILED,
+    ZERO_HASH,
+)
 
 # (name, side A, side B, asset kind, challenge duration, honest side). Channel 2 shares the pair of
 # channel 0 on another asset, so their ids differ only by asset and nonce: nothing may leak between them.
@@ -115,16 +132,16 @@ class Channel:
         """Why a deposit into this channel reverts now, if it does. A token channel is checked after the
         pull, so a failing token's reason comes first."""
         if token_fails and not self.is_eth:
-            return "ledger: token transfer failed"
+            return TRANSFER_FAILED
         if self.concluded:
-            return "ledger: channel concluded"
+            return LEDGER_CONCLUDED
         if self.registered is not None:
-            return "ledger: channel disputed"
+            return LEDGER_DISPUTED
         return None
 
     def funded(self) -> bool:
         """Deposits cover what the latest state says each side funded (the refund rule is off)."""
-        return self.deposits[0] >= self.latest.funding_a and self.deposits[1] >= self.latest.funding_b
+        return model.funded(self.deposits, self.latest)
 
 
 @dataclass
@@ -435,7 +452,7 @@ class LedgerMachine(ChainMachine):
         self.head_ts += 1
         events = [e for e in receipt.events if e.event_name == "Registered"]
         # The outcome is settled now, on the deposits as they are (frozen until the conclusion).
-        outcome = (*self.expected_payouts(ch.deposits, state), self._funded(ch.deposits, state))
+        outcome = (*model.base_payouts(ch.deposits, state), model.funded(ch.deposits, state))
         if ch.registered is None:
             ch.deadline = ts + ch.params.challenge_duration
             ch.registered, ch.outcome = state, outcome
@@ -457,7 +474,7 @@ class LedgerMachine(ChainMachine):
         ch = self.channels[ci]
         twin = self._twin(ch)
         assert twin is not None and ch.outcome is not None and not ch.outcome[2]
-        assert (*self.expected_payouts(ch.deposits, twin), self._funded(ch.deposits, twin)) == ch.outcome
+        assert (*model.base_payouts(ch.deposits, twin), model.funded(ch.deposits, twin)) == ch.outcome
         event("register: same version, same outcome (unfunded)")
         before = self._all_views()
         receipt = self.ledger.register(*self._signed(twin, ch), sender=self.accounts[sender])
@@ -479,30 +496,28 @@ class LedgerMachine(ChainMachine):
         ch = self.channels[ci]
         state = ch.states[version]
         if kind == "concluded":
-            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), "ledger: channel concluded")
+            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), LEDGER_CONCLUDED)
         elif kind == "late":
-            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), "ledger: challenge period over")
+            self._expect_revert(sender, self.ledger.register, self._signed(state, ch), LEDGER_PERIOD_OVER)
         elif kind == "stale":
             # Refused on the version alone, before any signature is checked: nobody needs to sign it.
-            self._expect_revert(sender, self.ledger.register, self._unsigned(state, ch), "ledger: stale version")
+            self._expect_revert(sender, self.ledger.register, self._unsigned(state, ch), LEDGER_STALE)
         elif kind == "same-version-other-outcome":
             twin = self._twin(ch)
             assert twin is not None and twin.version == ch.registered.version
-            self._expect_revert(sender, self.ledger.register, self._signed(twin, ch), "ledger: stale version")
+            self._expect_revert(sender, self.ledger.register, self._signed(twin, ch), LEDGER_STALE)
         elif kind == "forged":
             # A state the honest side never signed: the next version, the adversary taking everything.
             total = state.funding_a + state.funding_b
             balances = (total, 0) if ch.honest == 1 else (0, total)
             fake = LedgerState(state.channel, ch.latest.version + 1, *balances, state.funding_a, state.funding_b)
-            self._expect_revert(sender, self.ledger.register, self._forged(fake, ch), "ledger: wrong signer")
+            self._expect_revert(sender, self.ledger.register, self._forged(fake, ch), LEDGER_WRONG_SIGNER)
         elif kind == "final":
-            self._expect_revert(
-                sender, self.ledger.register, self._unsigned(state.finalized(), ch), "ledger: final state, call close"
-            )
+            self._expect_revert(sender, self.ledger.register, self._unsigned(state.finalized(), ch), CALL_CLOSE)
         elif kind == "other-channel":
             other = self.channels[(ci + 1) % len(self.channels)]
             args = (ch.params.as_tuple(), other.latest.as_tuple(), *self._signatures(other.latest, other))
-            self._expect_revert(sender, self.ledger.register, args, "ledger: state for another channel")
+            self._expect_revert(sender, self.ledger.register, args, LEDGER_OTHER_CHANNEL)
         else:
             raise AssertionError(kind)
 
@@ -512,28 +527,28 @@ class LedgerMachine(ChainMachine):
         params = ch.params.as_tuple()
         conclude, close = self.ledger.conclude, self.ledger.close
         if kind == "conclude-concluded":
-            self._expect_revert(sender, conclude, (params,), "ledger: channel concluded")
+            self._expect_revert(sender, conclude, (params,), LEDGER_CONCLUDED)
         elif kind == "close-concluded":
             final = ch.final or state.finalized()
-            self._expect_revert(sender, close, self._signed_final(final, ch), "ledger: channel concluded")
+            self._expect_revert(sender, close, self._signed_final(final, ch), LEDGER_CONCLUDED)
         elif kind == "close-not-final":
             # The fields of a non-final state with both its signatures: `close` rebuilds a *final* state
             # from them, which nobody signed. Only a newer version gets as far as the signatures.
             args = (params, self._fields(state), *self._signatures(state, ch))
             stale = ch.registered is not None and state.version <= ch.registered.version
-            self._expect_revert(sender, close, args, "ledger: stale version" if stale else "ledger: wrong signer")
+            self._expect_revert(sender, close, args, LEDGER_STALE if stale else LEDGER_WRONG_SIGNER)
         elif kind == "no-dispute":
-            self._expect_revert(sender, conclude, (params,), "ledger: no dispute")
+            self._expect_revert(sender, conclude, (params,), NO_DISPUTE)
         elif kind == "close-stale":
             # Refused on the version alone, before any signature is checked: nobody needs to sign it.
-            self._expect_revert(sender, close, self._unsigned_final(state.finalized(), ch), "ledger: stale version")
+            self._expect_revert(sender, close, self._unsigned_final(state.finalized(), ch), LEDGER_STALE)
         elif kind == "early":
-            self._expect_revert(sender, conclude, (params,), "ledger: challenge period not over")
+            self._expect_revert(sender, conclude, (params,), LEDGER_PERIOD_NOT_OVER)
         elif kind == "locks-not-registered":
             # The registered state has no locks: a lock taking side A's whole balance is not the registered one.
             other = self.channels[(ci + 1) % len(self.channels)].params.channel_id
             lock = Lock(other, state.balance_a, 0)
-            self._expect_revert(sender, conclude, (params, [lock.as_tuple()], []), "ledger: locks not registered")
+            self._expect_revert(sender, conclude, (params, [lock.as_tuple()], []), LOCKS_NOT_REGISTERED)
         else:
             raise AssertionError(kind)
 
@@ -566,7 +581,7 @@ class LedgerMachine(ChainMachine):
         ch = self.channels[ci]
         final = ch.latest.finalized()
         ch.final = final
-        expected = self.expected_payouts(ch.deposits, final)
+        expected = model.base_payouts(ch.deposits, final)
         self._settle(
             ch,
             final,
@@ -595,7 +610,7 @@ class LedgerMachine(ChainMachine):
         if ch.honest_refuted:
             assert state == ch.latest, "the honest side's refutation was displaced"
         # Deposits were frozen by the dispute: the settled outcome is still what the state says now.
-        assert outcome == (*self.expected_payouts(ch.deposits, state), self._funded(ch.deposits, state))
+        assert outcome == (*model.base_payouts(ch.deposits, state), model.funded(ch.deposits, state))
         self._settle(
             ch,
             state,
@@ -617,9 +632,9 @@ class LedgerMachine(ChainMachine):
         fails = asset != ETH and self._push_fails(receiver)
         event(f"withdraw: {'credit' if credit else 'none'}, {'transfer fails' if fails else ''}")
         if credit == 0:
-            self._expect_revert(owner, self.ledger.withdraw, args, "ledger: nothing to withdraw")
+            self._expect_revert(owner, self.ledger.withdraw, args, NOTHING_TO_WITHDRAW)
         elif fails and self.failing:
-            self._expect_revert(owner, self.ledger.withdraw, args, "ledger: token transfer failed")
+            self._expect_revert(owner, self.ledger.withdraw, args, TRANSFER_FAILED)
         elif fails:
             # The token's own reason comes back through the adjudicator's extcall.
             self._expect_revert(owner, self.ledger.withdraw, args, "token: recipient blocked")
@@ -650,19 +665,6 @@ class LedgerMachine(ChainMachine):
 
     # ------------------------------------------------------------------ conclusion
 
-    @staticmethod
-    def _funded(deposits: Sequence[int], state: LedgerState) -> bool:
-        return deposits[0] >= state.funding_a and deposits[1] >= state.funding_b
-
-    @classmethod
-    def expected_payouts(cls, deposits: Sequence[int], state: LedgerState) -> tuple[int, int]:
-        """The spec's payout rule, restated independently of the contract."""
-        da, db = deposits
-        if cls._funded(deposits, state):
-            return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
-        # A side never funded the state: nothing moved, each side gets its own deposits back.
-        return da, db
-
     def _name(self, account: Any) -> str:
         return next(name for name, acct in self.accounts.items() if acct.address == account.address)
 
@@ -676,8 +678,8 @@ class LedgerMachine(ChainMachine):
         assert sum(expected) == sum(ch.deposits), f"{ch.name}: payouts {expected}, deposits {ch.deposits}"
         receipt = send()
         self.head_ts += 1
-        events = [(e.version, e.payout_a, e.payout_b) for e in receipt.events if e.event_name == "Concluded"]
-        assert events == [(state.version, *expected)], f"Concluded {events}, model {expected}"
+        events = concluded_payouts(self.ledger, receipt)
+        assert events == [(ch.params.channel_id, state.version, *expected)], f"Concluded {events}, model {expected}"
         for side, addr in enumerate(addrs):
             after = Holding(self._balance(asset, addr), self._credit(asset, addr))
             # A participant sending the conclusion pays its fee; everything else it received is payout.
@@ -693,7 +695,7 @@ class LedgerMachine(ChainMachine):
                 self.token_transfers += 1
             if credited:
                 self.credits[(asset, addr)] = self.credits.get((asset, addr), 0) + credited
-        funded = ch.deposits[0] >= state.funding_a and ch.deposits[1] >= state.funding_b
+        funded = model.funded(ch.deposits, state)
         # Coverage, shown by --hypothesis-show-statistics.
         how = "close" if state.is_final else ("conclude latest" if state == ch.latest else "conclude stale")
         event(f"settled: {how}, {'funded' if funded else 'refund'}, {'refuted' if ch.honest_refuted else ''}")
@@ -709,9 +711,9 @@ class LedgerMachine(ChainMachine):
                 f"{ch.name}: honest side got {expected[honest]} < {latest_balance} of the latest state"
             )
         # Nothing is paid twice.
-        self._expect_revert("deployer", self.ledger.conclude, (ch.params.as_tuple(),), "ledger: channel concluded")
+        self._expect_revert("deployer", self.ledger.conclude, (ch.params.as_tuple(),), LEDGER_CONCLUDED)
         final = state if state.is_final else ch.latest.finalized()
-        self._expect_revert("deployer", self.ledger.close, self._signed_final(final, ch), "ledger: channel concluded")
+        self._expect_revert("deployer", self.ledger.close, self._signed_final(final, ch), LEDGER_CONCLUDED)
 
     # ------------------------------------------------------------------ invariants
 

@@ -7,9 +7,11 @@ example is wasted on a rejected draw. Every example runs in its own temporary di
 
 from __future__ import annotations
 
-from client_machine import COUNTERSIG_FORGERIES, ClientMachine
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from tests.stateful.client_machine import ClientMachine
+from tests.stateful.client_model import COUNTERSIG_FORGERIES
 
 # Beyond a payer's balance by up to 1 ETH: the payment must be refused before anything is written.
 OVERDRAFT = st.integers(1, 10**18)

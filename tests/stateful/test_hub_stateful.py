@@ -7,8 +7,6 @@ example is wasted on a rejected draw.
 
 from __future__ import annotations
 
-from chain_helpers import draw_by_kind
-from hub_machine import LEDGER_SPECS, USERS, VIRTUAL_DURATIONS, HubMachine
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -19,6 +17,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+
+from tests.stateful.chain_helpers import draw_by_kind
+from tests.stateful.hub_machine import HubMachine
+from tests.stateful.hub_model import LEDGER_SPECS, USERS, VIRTUAL_DURATIONS
 
 # Up to 1 ETH per deposit: 30 steps never run an account dry, and hypothesis still tries 1 wei.
 AMOUNT = st.integers(1, 10**18)

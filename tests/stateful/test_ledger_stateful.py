@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from chain_helpers import draw_by_kind
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,7 +24,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from ledger_machine import (
+
+from perun_vyper import ETH, ChannelParams, LedgerState, compact, sign_state
+from tests.stateful.chain_helpers import draw_by_kind
+from tests.stateful.ledger_machine import (
     CHANNEL_SPECS,
     NEUTRAL_SENDERS,
     PARTICIPANTS,
@@ -34,8 +36,6 @@ from ledger_machine import (
     LedgerMachine,
     TokenKind,
 )
-
-from perun_vyper import ETH, ChannelParams, LedgerState, compact, sign_state
 
 # Amounts in base units: up to 1 ETH (or 1e18 token units) per deposit keeps 30 steps far from any
 # account running dry, and hypothesis still tries 1 and other edge values.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from chain_helpers import draw_by_kind
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -32,7 +31,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from watchtower_machine import WatchtowerMachine
+
+from tests.stateful.chain_helpers import draw_by_kind
+from tests.stateful.watchtower_machine import WatchtowerMachine
 
 DURATIONS = st.sampled_from([3600, 7200])
 # A payment moves this share (out of 2**32) of the payer's balance, at least 1 wei.
@@ -149,16 +150,7 @@ class WatchtowerStateMachine(WatchtowerMachine, RuleBasedStateMachine):
         self.check_clock()
 
 
-@pytest.fixture
-def _no_source_tracebacks(monkeypatch):
-    """Ape decorates a reverted transaction with a Vyper source traceback by replaying its trace; the
-    watchtower's own reverts (an answer mined at the deadline) do not need it."""
-    import ape.exceptions
-
-    monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
-
-
-@pytest.mark.usefixtures("_no_source_tracebacks")
+@pytest.mark.usefixtures("no_source_tracebacks")
 def test_watchtower_guards_offline_party(
     chain, ledger, virtual, domain, deployer, alice, ingrid, watcher, tmp_path
 ) -> None:

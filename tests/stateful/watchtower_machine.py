@@ -35,14 +35,39 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from chain_helpers import ZERO_HASH, ChainMachine, selector
 from eth_abi import decode
 from hexbytes import HexBytes
 from hypothesis import event
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Lock, compact, sign_state
-from perun_vyper.store import ChannelRecord, SignedState, Store
-from perun_vyper.watchtower import Action, Closed, Concluded, Failed, Observed, Refuted, Waiting, Watchtower
+from perun_vyper import (
+    ETH,
+    ChannelParams,
+    ChannelRecord,
+    Domain,
+    LedgerState,
+    Lock,
+    SignedState,
+    Store,
+    compact,
+    sign_state,
+)
+from perun_vyper.watchtower import Action, Watchtower
+from perun_vyper.watchtower.actions import Closed, Concluded, Failed, Observed, Refuted, Waiting
+from tests.stateful import model
+from tests.stateful.chain_helpers import ChainMachine, selector
+from tests.support.checks import concluded_payouts
+from tests.support.constants import (
+    CALL_CLOSE,
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_PERIOD_NOT_OVER,
+    LEDGER_PERIOD_OVER,
+    LEDGER_STALE,
+    LEDGER_WRONG_SIGNER,
+    LOCKS_NOT_REGISTERED,
+    NO_DISPUTE,
+    ZERO_HASH,
+)
 
 HONEST = "alice"
 ADVERSARY = "ingrid"
@@ -271,10 +296,10 @@ class WatchtowerMachine(ChainMachine):
         ch = self.channels[ci]
         self._time_moves_to(self.next_ts, "adversary transaction")
         reasons = {
-            "final state": "ledger: final state, call close",
-            "after conclusion": "ledger: channel concluded",
-            "after the deadline": "ledger: challenge period over",
-            "older than registered": "ledger: stale version",
+            "final state": CALL_CLOSE,
+            "after conclusion": LEDGER_CONCLUDED,
+            "after the deadline": LEDGER_PERIOD_OVER,
+            "older than registered": LEDGER_STALE,
         }
         if kind in reasons:
             self._expect_revert(ADVERSARY, self.ledger.register, self._signed(ch, state), reasons[kind])
@@ -308,10 +333,10 @@ class WatchtowerMachine(ChainMachine):
     def _close_refusal(ch: Guarded, version: int) -> str:
         """Why `close` refuses a state of `version` whose signatures do not verify as a final state's."""
         if ch.concluded:
-            return "ledger: channel concluded"
+            return LEDGER_CONCLUDED
         if ch.registered is not None and version <= ch.registered.version:
-            return "ledger: stale version"  # checked before the signatures
-        return "ledger: wrong signer"
+            return LEDGER_STALE  # checked before the signatures
+        return LEDGER_WRONG_SIGNER
 
     def do_adversary_close(self, ci: int, kind: str, version: int) -> None:
         ch = self.channels[ci]
@@ -337,11 +362,11 @@ class WatchtowerMachine(ChainMachine):
         assert kind == "the signed final" and ch.final is not None
         final_args = (ch.params.as_tuple(), ch.final.final_tuple(), *self._compact(ch, ch.final))
         if ch.concluded:
-            self._expect_revert(ADVERSARY, self.ledger.close, final_args, "ledger: channel concluded")
+            self._expect_revert(ADVERSARY, self.ledger.close, final_args, LEDGER_CONCLUDED)
             return
         receipt = self.ledger.close(*final_args, sender=self.accounts[ADVERSARY])
         self.head_ts += 1
-        events = [(e.channel, e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(self.ledger.Concluded)]
+        events = concluded_payouts(self.ledger, receipt)
         assert events == [(ch.cid, ch.final.version, *self.payouts(ch, ch.final))]
         self._settled(ch, ch.final, "adversary closes with the signed final")
 
@@ -367,10 +392,10 @@ class WatchtowerMachine(ChainMachine):
         ch = self.channels[ci]
         self._time_moves_to(self.next_ts, "adversary transaction")
         reasons = {
-            "after conclusion": "ledger: channel concluded",
-            "no dispute": "ledger: no dispute",
-            "early": "ledger: challenge period not over",
-            "made-up locks": "ledger: locks not registered",
+            "after conclusion": LEDGER_CONCLUDED,
+            "no dispute": NO_DISPUTE,
+            "early": LEDGER_PERIOD_NOT_OVER,
+            "made-up locks": LOCKS_NOT_REGISTERED,
         }
         args = (ch.params.as_tuple(), locks, [])
         if kind in reasons:
@@ -380,7 +405,7 @@ class WatchtowerMachine(ChainMachine):
         assert kind == "the registered outcome" and state is not None and locks == []
         receipt = self.ledger.conclude(*args, sender=self.accounts[ADVERSARY])
         self.head_ts += 1
-        events = [(e.channel, e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(self.ledger.Concluded)]
+        events = concluded_payouts(self.ledger, receipt)
         assert events == [(ch.cid, state.version, *self.payouts(ch, state))]
         self._settled(ch, state, "adversary concludes")
 
@@ -389,9 +414,9 @@ class WatchtowerMachine(ChainMachine):
         out = []
         for i, ch in enumerate(self.channels):
             if ch.concluded:
-                out.append((i, "ledger: channel concluded"))
+                out.append((i, LEDGER_CONCLUDED))
             elif ch.registered is not None:
-                out.append((i, "ledger: channel disputed"))
+                out.append((i, LEDGER_DISPUTED))
             else:
                 out.append((i, "accepted"))
         return out
@@ -452,9 +477,8 @@ class WatchtowerMachine(ChainMachine):
     @staticmethod
     def payouts(ch: Guarded, state: LedgerState) -> tuple[int, int]:
         """The spec's payout rule (deposits always cover the states here: the normal case)."""
-        da, db = ch.deposits
-        assert da >= state.funding_a and db >= state.funding_b
-        return state.balance_a + da - state.funding_a, state.balance_b + db - state.funding_b
+        assert model.funded(ch.deposits, state)
+        return model.base_payouts(ch.deposits, state)
 
     def _expect_round(self, ch: Guarded, now: int, tx_ts: int) -> tuple[list[Action], bool | None, Any]:
         """What one poll must do for `ch`: the actions (transactions with tx=""), whether a transaction
@@ -483,7 +507,7 @@ class WatchtowerMachine(ChainMachine):
                 # The head was before the deadline, the answer is mined at it: too late (a race with time).
                 event("poll: answer mined at the deadline, reverts")
                 ch.failed.add(key)
-                return [Failed(ch.cid, "register", "ledger: challenge period over", "")], False, None
+                return [Failed(ch.cid, "register", LEDGER_PERIOD_OVER, "")], False, None
             reason = f"latest v{latest.version} came too late: the challenge period is over"
             if ch.waiting != reason:
                 ch.waiting = reason

@@ -7,18 +7,22 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from perun_vyper import ChannelParams, LedgerState, VirtualParams, VirtualState, sign_state
-from perun_vyper.store import ChannelRecord, SignedState, Store
+from perun_vyper import (
+    ChannelParams,
+    ChannelRecord,
+    LedgerState,
+    SignedState,
+    Store,
+    VirtualParams,
+    VirtualState,
+    sign_state,
+)
 from perun_vyper.watchtower import Watchtower
 
 
 @pytest.fixture(autouse=True)
-def _no_source_tracebacks(monkeypatch):
-    """Ape decorates a reverted transaction with a Vyper source traceback by replaying its trace; the
-    reasons these tests check do not need it, and the watchtower's own reverts are caught anyway."""
-    import ape.exceptions
-
-    monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
+def _quiet_reverts(no_source_tracebacks):
+    """Every watchtower test runs without Ape's source tracebacks (tests/conftest.py)."""
 
 
 @pytest.fixture

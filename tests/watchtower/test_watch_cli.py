@@ -19,11 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from tests.ledger_checks import assert_settled
+from tests.support.checks import assert_settled
+from tests.support.constants import HOUR, E, M
 
-E = 10**18
-M = 10**15
-HOUR = 3600
 ROOT = Path(__file__).resolve().parents[2]
 
 

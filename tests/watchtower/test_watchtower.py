@@ -14,7 +14,8 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState, VirtualState, open_virtual
-from perun_vyper.watchtower import (
+from perun_vyper.watchtower import Watchtower, summary
+from perun_vyper.watchtower.actions import (
     Closed,
     Concluded,
     Failed,
@@ -23,14 +24,19 @@ from perun_vyper.watchtower import (
     Refuted,
     VirtualRegistered,
     Waiting,
-    Watchtower,
-    summary,
 )
-from tests.ledger_checks import assert_concluded, assert_settled
+from tests.support.checks import assert_concluded, assert_settled
+from tests.support.constants import (
+    HOUR,
+    LEDGER_PERIOD_OVER,
+    LEDGER_STALE,
+    LEDGER_WRONG_SIGNER,
+    LOCKS_NOT_REGISTERED,
+    VIRTUAL_STALE,
+    E,
+    M,
+)
 
-E = 10**18
-M = 10**15
-HOUR = 3600
 FUND_ALICE = 400 * M  # Alice's virtual funding (asymmetric, so a lock split the wrong way round fails)
 FUND_BOB = 200 * M
 
@@ -157,7 +163,7 @@ def test_watchtower__older_registration_after_refute__reverts_stale_and_watcher_
     # Bob tries again, with an even older state and with the one already refuted: both stale.
     head = chain.blocks.head.number
     for old in (s1, s2):
-        with ape.reverts("ledger: stale version"):
+        with ape.reverts(LEDGER_STALE):
             ledger.register(params.as_tuple(), *signed(old), sender=bob)
     assert chain.blocks.head.number == head + 2  # both were mined (and reverted) on Bob's account
     assert tower.poll() == []  # no event, nothing to answer
@@ -238,7 +244,7 @@ def test_watchtower__store_holds_badly_signed_state__revert_reported_once_not_re
     s0, s1 = _history(initial, (200 * M, 0))
     remember_ledger(params, alice, [s0])
     sig_a = sign(s1, alice)
-    from perun_vyper.store import SignedState
+    from perun_vyper import SignedState
 
     store.save_state(params.channel_id, SignedState(s1, sig_a, sig_a))  # B's signature is A's: corrupt
     stale = ledger.register(params.as_tuple(), *signed(s0), sender=bob)
@@ -246,7 +252,7 @@ def test_watchtower__store_holds_badly_signed_state__revert_reported_once_not_re
 
     observed, failed = tower.poll()
     assert isinstance(observed, Observed)
-    assert failed == Failed(params.channel_id, "register", "ledger: wrong signer", failed.tx)
+    assert failed == Failed(params.channel_id, "register", LEDGER_WRONG_SIGNER, failed.tx)
     assert failed.tx is not None and chain.get_receipt(failed.tx).failed
     assert watcher.nonce == nonce + 1
     for _ in range(2):
@@ -273,7 +279,7 @@ def test_watchtower__answer_mined_at_deadline__reverts_then_concludes_registered
     chain.pending_timestamp = deadline
     observed, failed = tower.poll()
     assert observed == Observed("ledger", params.channel_id, 1, deadline, stale.block_number, _hash(stale))
-    assert failed == Failed(params.channel_id, "register", "ledger: challenge period over", failed.tx)
+    assert failed == Failed(params.channel_id, "register", LEDGER_PERIOD_OVER, failed.tx)
     assert chain.get_receipt(failed.tx).timestamp == deadline
 
     # Now the head is at the deadline: the watchtower concludes by the registered state (Bob's v1).
@@ -333,7 +339,7 @@ def test_watchtower__stale_virtual_registration__answered_and_both_ledgers_concl
     ]
     assert tuple(virtual.record(vparams.channel_id)) == (2, v_deadline, 150 * M, False)
     # Alice's second try with the old state is stale; the watchtower has nothing to do.
-    with ape.reverts("virtual: stale version"):
+    with ape.reverts(VIRTUAL_STALE):
         virtual.register(vparams.as_tuple(), *signed_virtual(v1), sender=alice)
     assert tower.poll() == []
 
@@ -422,7 +428,7 @@ def test_watchtower__registered_locks_not_in_store__waits_and_sends_nothing(
     # Whoever holds the locks concludes once the virtual channel settled (at expiry, nobody registered it);
     # other locks than the registered ones are refused.
     chain.mine(timestamp=vparams.expiry)
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(hub.right.as_tuple(), sender=ingrid)
     receipt = ledger.conclude(hub.right.as_tuple(), right.locks_tuple(), [vparams.as_tuple()], sender=ingrid)
     assert_concluded(ledger, receipt, hub.right, 1, E, E)  # the initial split: each side its lock back

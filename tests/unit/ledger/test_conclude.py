@@ -6,15 +6,18 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState, Lock, VirtualState, open_virtual
-from tests.ledger_checks import assert_concluded
-from tests.ledger_checks import assert_settled as _assert_settled
-
-ETH_UNIT = 10**18
-ZERO_HASH = b"\x00" * 32
-
-
-def _concluded(ledger, receipt) -> list:
-    return list(receipt.decode_logs(ledger.Concluded))
+from tests.support.checks import assert_concluded, concluded_logs
+from tests.support.checks import assert_settled as _assert_settled
+from tests.support.constants import (
+    LEDGER_CONCLUDED,
+    LEDGER_PERIOD_NOT_OVER,
+    LOCKS_NOT_REGISTERED,
+    NO_DISPUTE,
+    PARAMS_NOT_LOCKS,
+    UNKNOWN_CHANNEL,
+    ZERO_HASH,
+    E,
+)
 
 
 def _register(ledger, params, signed_args, sender) -> int:
@@ -43,7 +46,7 @@ def test_conclude__after_deadline__pays_registered_state(
     deadline = _register(ledger, params, signed(state), stranger)
     before_a, before_b, before_ledger = alice.balance, bob.balance, ledger.balance
     receipt = _conclude_at(ledger, chain, params, watcher, deadline + 100)
-    events = _concluded(ledger, receipt)
+    events = concluded_logs(ledger, receipt)
     assert len(events) == 1
     assert events[0].contract_address == ledger.address
     assert events[0].channel == params.channel_id
@@ -52,7 +55,7 @@ def test_conclude__after_deadline__pays_registered_state(
     assert events[0].payout_b == 13 * 10**17
     assert alice.balance - before_a == 7 * 10**17
     assert bob.balance - before_b == 13 * 10**17
-    assert before_ledger - ledger.balance == 2 * ETH_UNIT
+    assert before_ledger - ledger.balance == 2 * E
     assert list(receipt.decode_logs(ledger.Credited)) == []
     _assert_settled(ledger, params)
 
@@ -63,7 +66,9 @@ def test_conclude__exactly_at_deadline__succeeds(ledger, open_channel, signed, a
     deadline = _register(ledger, params, signed(state), stranger)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline)
-    assert [(e.version, e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [(1, 11 * 10**17, 9 * 10**17)]
+    assert [(e.version, e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [
+        (1, 11 * 10**17, 9 * 10**17)
+    ]
     assert (alice.balance - before_a, bob.balance - before_b) == (11 * 10**17, 9 * 10**17)
     _assert_settled(ledger, params)
 
@@ -73,10 +78,10 @@ def test_conclude__one_second_before_deadline__reverts_not_over(ledger, open_cha
     state = state0.pay(10**17, 1)
     deadline = _register(ledger, params, signed(state), stranger)
     chain.pending_timestamp = deadline - 1
-    with ape.reverts("ledger: challenge period not over"):
+    with ape.reverts(LEDGER_PERIOD_NOT_OVER):
         ledger.conclude(params.as_tuple(), sender=stranger)
     assert chain.blocks.head.timestamp == deadline - 1  # the reverting tx ran one second early
-    assert tuple(ledger.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
     assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
 
 
@@ -84,23 +89,23 @@ def test_conclude__right_after_register__reverts_not_over(ledger, open_channel, 
     params, state0 = open_channel()
     state = state0.pay(10**17, 1)
     _register(ledger, params, signed(state), stranger)
-    with ape.reverts("ledger: challenge period not over"):
+    with ape.reverts(LEDGER_PERIOD_NOT_OVER):
         ledger.conclude(params.as_tuple(), sender=stranger)
 
 
 def test_conclude__no_dispute__reverts(ledger, open_channel, stranger):
     params, _ = open_channel()
-    with ape.reverts("ledger: no dispute"):
+    with ape.reverts(NO_DISPUTE):
         ledger.conclude(params.as_tuple(), sender=stranger)
-    with ape.reverts("ledger: no dispute"):
+    with ape.reverts(NO_DISPUTE):
         ledger.conclude(params.as_tuple(), [], [], sender=stranger)
-    assert tuple(ledger.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
     assert tuple(ledger.dispute(params.channel_id)) == (0, 0, ZERO_HASH)
 
 
 def test_conclude__unknown_channel__reverts(ledger, make_params, stranger):
     params = make_params()
-    with ape.reverts("ledger: unknown channel"):
+    with ape.reverts(UNKNOWN_CHANNEL):
         ledger.conclude(params.as_tuple(), sender=stranger)
 
 
@@ -135,16 +140,16 @@ def test_conclude__locks_other_than_registered__reverts_locks_not_registered(
     virtuals = ([v1, v2, v3] * 2)[: len(locks)]  # as many as locks: only the locks are wrong
     conclude_at = max(deadline, v2.expiry)
     chain.pending_timestamp = conclude_at
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(
             hub.left.as_tuple(), [lk.as_tuple() for lk in locks], [v.as_tuple() for v in virtuals], sender=stranger
         )
-    assert tuple(ledger.holdings(hub.left.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(hub.left.channel_id)) == (E, E, False)
     assert tuple(ledger.dispute(hub.left.channel_id)) == (2, deadline, state2.locks_hash())
     # The registered locks conclude: v1 moves 0.05 from Alice to Bob's side (Ingrid), v2 moves nothing.
     before_a, before_i = alice.balance, ingrid.balance
     receipt = _conclude_at(ledger, chain, hub.left, stranger, conclude_at + 1, [l1, l2], [v1, v2])
-    payout_a, payout_b = ETH_UNIT - 5 * 10**16, ETH_UNIT + 5 * 10**16
+    payout_a, payout_b = E - 5 * 10**16, E + 5 * 10**16
     assert_concluded(ledger, receipt, hub.left, 2, payout_a, payout_b)
     assert (alice.balance - before_a, ingrid.balance - before_i) == (payout_a, payout_b)
     _assert_settled(ledger, hub.left)
@@ -159,11 +164,11 @@ def test_conclude__locks_for_lock_free_state__reverts_locks_not_registered(
     assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
     chain.pending_timestamp = deadline
     lock = (b"\x42" * 32, 0, 0)  # even a lock of nothing
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(params.as_tuple(), [lock], [], sender=stranger)
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(params.as_tuple(), [lock], sender=stranger)
-    assert tuple(ledger.holdings(params.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline + 1)
     assert_concluded(ledger, receipt, params, 1, 9 * 10**17, 11 * 10**17)
@@ -179,9 +184,9 @@ def test_conclude__virtuals_without_locks__reverts_virtual_params_do_not_match_l
     state = hub.left_state.pay(10**17, 0)
     deadline = _register(ledger, hub.left, signed(state, alice, ingrid), stranger)
     chain.pending_timestamp = deadline
-    with ape.reverts("ledger: virtual params do not match locks"):
+    with ape.reverts(PARAMS_NOT_LOCKS):
         ledger.conclude(hub.left.as_tuple(), [], [vparams.as_tuple()], sender=stranger)
-    assert tuple(ledger.holdings(hub.left.channel_id)) == (ETH_UNIT, ETH_UNIT, False)
+    assert tuple(ledger.holdings(hub.left.channel_id)) == (E, E, False)
     receipt = _conclude_at(ledger, chain, hub.left, stranger, deadline + 1)
     assert_concluded(ledger, receipt, hub.left, 1, 9 * 10**17, 11 * 10**17)
 
@@ -192,7 +197,7 @@ def test_conclude__twice__reverts_channel_concluded(ledger, open_channel, signed
     deadline = _register(ledger, params, signed(state), stranger)
     _conclude_at(ledger, chain, params, stranger, deadline)
     before_a, before_b = alice.balance, bob.balance
-    with ape.reverts("ledger: channel concluded"):
+    with ape.reverts(LEDGER_CONCLUDED):
         ledger.conclude(params.as_tuple(), sender=stranger)
     assert (alice.balance, bob.balance) == (before_a, before_b)
     _assert_settled(ledger, params)
@@ -207,7 +212,7 @@ def test_conclude__third_party_sender__pays_participants(
     deadline = _register(ledger, params, signed(state), stranger)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, request.getfixturevalue(sender_name), deadline + 1)
-    assert [(e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [(6 * 10**17, 14 * 10**17)]
+    assert [(e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [(6 * 10**17, 14 * 10**17)]
     assert (alice.balance - before_a, bob.balance - before_b) == (6 * 10**17, 14 * 10**17)
 
 
@@ -228,14 +233,14 @@ def test_conclude__participant_sender__pays_minus_fee(ledger, open_channel, sign
 
 def test_conclude__partner_never_funded__refunds_deposit(ledger, open_channel, signed, alice, bob, stranger, chain):
     # Both signed version 0 (1 ETH each) before funding; only alice deposited.
-    params, _ = open_channel(deposit_a=ETH_UNIT, deposit_b=0)
-    state0 = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT)
-    assert tuple(ledger.holdings(params.channel_id)) == (ETH_UNIT, 0, False)
+    params, _ = open_channel(deposit_a=E, deposit_b=0)
+    state0 = LedgerState.initial(params.channel_id, E, E)
+    assert tuple(ledger.holdings(params.channel_id)) == (E, 0, False)
     deadline = _register(ledger, params, signed(state0), stranger)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline)
-    assert [(e.version, e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [(0, ETH_UNIT, 0)]
-    assert (alice.balance - before_a, bob.balance - before_b) == (ETH_UNIT, 0)
+    assert [(e.version, e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [(0, E, 0)]
+    assert (alice.balance - before_a, bob.balance - before_b) == (E, 0)
     _assert_settled(ledger, params)
 
 
@@ -243,14 +248,14 @@ def test_conclude__partner_underfunded_later_state__refunds_deposits(
     ledger, open_channel, signed, alice, bob, stranger, chain, deposit
 ):
     # Bob deposited only half of what the states say he funded: nothing moved, each gets its own deposit.
-    params, _ = open_channel(deposit_a=ETH_UNIT, deposit_b=0)
-    deposit(params, 1, ETH_UNIT // 2, bob)
-    state = LedgerState.initial(params.channel_id, ETH_UNIT, ETH_UNIT).pay(3 * 10**17, 0)
+    params, _ = open_channel(deposit_a=E, deposit_b=0)
+    deposit(params, 1, E // 2, bob)
+    state = LedgerState.initial(params.channel_id, E, E).pay(3 * 10**17, 0)
     deadline = _register(ledger, params, signed(state), stranger)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline)
-    assert [(e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [(ETH_UNIT, ETH_UNIT // 2)]
-    assert (alice.balance - before_a, bob.balance - before_b) == (ETH_UNIT, ETH_UNIT // 2)
+    assert [(e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [(E, E // 2)]
+    assert (alice.balance - before_a, bob.balance - before_b) == (E, E // 2)
 
 
 @pytest.mark.parametrize("side", [0, 1])
@@ -263,13 +268,13 @@ def test_conclude__late_top_up__returns_extra_deposit(
     deposit(params, side, extra, (alice, bob)[side])  # topped up after signing
     expected = [8 * 10**17, 12 * 10**17]
     expected[side] += extra
-    holdings = [ETH_UNIT, ETH_UNIT]
+    holdings = [E, E]
     holdings[side] += extra
     assert tuple(ledger.holdings(params.channel_id)) == (*holdings, False)
     deadline = _register(ledger, params, signed(state), stranger)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline)
-    assert [(e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [tuple(expected)]
+    assert [(e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [tuple(expected)]
     assert [alice.balance - before_a, bob.balance - before_b] == expected
     _assert_settled(ledger, params)
 
@@ -282,7 +287,9 @@ def test_conclude__top_up_state__pays_by_state(ledger, open_channel, signed, ali
     deadline = _register(ledger, params, signed(state), stranger)
     before_a, before_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline)
-    assert [(e.version, e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [(2, 15 * 10**17, 8 * 10**17)]
+    assert [(e.version, e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [
+        (2, 15 * 10**17, 8 * 10**17)
+    ]
     assert (alice.balance - before_a, bob.balance - before_b) == (15 * 10**17, 8 * 10**17)
 
 
@@ -293,7 +300,7 @@ def test_conclude__erc20_channel__pays_tokens(ledger, open_channel, signed, alic
     before_a, before_b, before_ledger = token.balanceOf(alice), token.balanceOf(bob), token.balanceOf(ledger)
     eth_a, eth_b = alice.balance, bob.balance
     receipt = _conclude_at(ledger, chain, params, stranger, deadline)
-    assert [(e.channel, e.payout_a, e.payout_b) for e in _concluded(ledger, receipt)] == [
+    assert [(e.channel, e.payout_a, e.payout_b) for e in concluded_logs(ledger, receipt)] == [
         (params.channel_id, 1_250_000, 1_750_000)
     ]
     assert token.balanceOf(alice) - before_a == 1_250_000

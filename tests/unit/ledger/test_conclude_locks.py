@@ -7,11 +7,19 @@ import ape
 import pytest
 
 from perun_vyper import InvalidState, LedgerState, Lock, VirtualParams, VirtualState, compact, open_virtual
+from tests.support.checks import concluded_payouts
+from tests.support.constants import (
+    FUNDING_MISMATCH,
+    LEDGER_WRONG_SIGNER,
+    LOCKS_NOT_REGISTERED,
+    PARAMS_NOT_LOCKS,
+    VIRTUAL_NOT_SETTLED,
+    ZERO_HASH,
+    E,
+)
 
-E = 10**18
 FUND_ALICE = 3 * 10**17  # Alice's virtual funding (asymmetric, so a wrong orientation shows)
 FUND_BOB = 10**17
-ZERO_HASH = b"\x00" * 32
 
 
 def _signed_ledger(signed, accounts, params, state) -> tuple:
@@ -34,10 +42,6 @@ def _conclude(ledger, chain, params, state, virtuals, sender, timestamp=None):
     if timestamp is not None:
         assert receipt.timestamp == timestamp
     return receipt
-
-
-def _payouts(ledger, receipt) -> list:
-    return [(e.channel, e.version, e.payout_a, e.payout_b) for e in receipt.decode_logs(ledger.Concluded)]
 
 
 def _register_virtual(virtual, signed_virtual, vparams, state, sender) -> int:
@@ -130,8 +134,8 @@ def test_conclude__virtual_settled__splits_lock_in_both_channels(
     bob_gets = E - FUND_BOB + bal_bob
     ingrid_left = E - FUND_BOB + bal_bob  # Ingrid stands in for Bob in the Alice-Ingrid channel
     ingrid_right = E - FUND_ALICE + bal_alice  # and for Alice in the Ingrid-Bob channel
-    assert _payouts(ledger, receipt_left) == [(hub.left.channel_id, 1, alice_gets, ingrid_left)]
-    assert _payouts(ledger, receipt_right) == [
+    assert concluded_payouts(ledger, receipt_left) == [(hub.left.channel_id, 1, alice_gets, ingrid_left)]
+    assert concluded_payouts(ledger, receipt_right) == [
         (hub.right.channel_id, 1, *_right_pair(bob_first, ingrid_right, bob_gets))
     ]
     assert after[0] - before[0] == alice_gets
@@ -155,8 +159,8 @@ def test_conclude__virtual_unregistered_after_expiry__refunds_initial_split(
     before = _balances(alice, bob, ingrid)
     receipt_left = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher, vparams.expiry)
     receipt_right = _conclude(ledger, chain, hub.right, setup.right, [vparams], watcher)
-    assert _payouts(ledger, receipt_left) == [(hub.left.channel_id, 1, E, E)]
-    assert _payouts(ledger, receipt_right) == [(hub.right.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt_left) == [(hub.left.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt_right) == [(hub.right.channel_id, 1, E, E)]
     after = _balances(alice, bob, ingrid)
     assert [a - b for a, b in zip(after, before, strict=True)] == [E, E, 2 * E]
     assert tuple(virtual.record(vparams.channel_id)) == (0, 0, 0, False)
@@ -178,18 +182,18 @@ def test_conclude__virtual_params_do_not_match_locks__reverts(
     _register_virtual(virtual, signed_virtual, other, VirtualState.initial(other).finalized(), alice)
     virtuals = {"missing": [], "too_many": [vparams, vparams], "other_virtual": [other]}[case]
     chain.pending_timestamp = setup.deadline
-    with ape.reverts("ledger: virtual params do not match locks"):
+    with ape.reverts(PARAMS_NOT_LOCKS):
         _conclude(ledger, chain, hub.left, setup.left, virtuals, watcher)
     if case == "missing":
         # The default `virtuals` is the empty list; with both defaults the (empty) locks are wrong first.
-        with ape.reverts("ledger: virtual params do not match locks"):
+        with ape.reverts(PARAMS_NOT_LOCKS):
             ledger.conclude(hub.left.as_tuple(), setup.left.locks_tuple(), sender=watcher)
-        with ape.reverts("ledger: locks not registered"):
+        with ape.reverts(LOCKS_NOT_REGISTERED):
             ledger.conclude(hub.left.as_tuple(), sender=watcher)
     _assert_open(ledger, hub.left, (E, E), 1, setup.left.locks_hash())
     # The right list concludes.
     receipt = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher)
-    assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E - 1, E + 1)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, E - 1, E + 1)]
 
 
 def test_conclude__virtual_registered_before_its_deadline__reverts_not_settled(
@@ -204,12 +208,12 @@ def test_conclude__virtual_registered_before_its_deadline__reverts_not_settled(
     assert virtual_deadline > setup.deadline
     for timestamp in (setup.deadline, virtual_deadline - 1):
         chain.pending_timestamp = timestamp
-        with ape.reverts("ledger: virtual channel not settled"):
+        with ape.reverts(VIRTUAL_NOT_SETTLED):
             _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher)
     _assert_open(ledger, hub.left, (E, E), 1, setup.left.locks_hash())
     before = ingrid.balance
     receipt = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher, virtual_deadline)
-    assert _payouts(ledger, receipt) == [
+    assert concluded_payouts(ledger, receipt) == [
         (hub.left.channel_id, 1, E - FUND_ALICE + 2 * 10**17, E - FUND_BOB + 2 * 10**17)
     ]
     assert ingrid.balance - before == E + 10**17
@@ -221,12 +225,12 @@ def test_conclude__virtual_unregistered_before_expiry__reverts_not_settled(ledge
     hub, vparams = setup.hub, setup.vparams
     for timestamp in (setup.deadline, vparams.expiry - 1):
         chain.pending_timestamp = timestamp
-        with ape.reverts("ledger: virtual channel not settled"):
+        with ape.reverts(VIRTUAL_NOT_SETTLED):
             _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher)
     _assert_open(ledger, hub.left, (E, E), 1, setup.left.locks_hash())
     before = alice.balance
     receipt = _conclude(ledger, chain, hub.left, setup.left, [vparams], watcher, vparams.expiry)
-    assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
     assert alice.balance - before == E
 
 
@@ -260,7 +264,7 @@ def test_conclude__lock_amounts_do_not_match__each_side_gets_its_locked_amounts(
     owner_a, owner_b = accounts[params.participant_a], accounts[params.participant_b]
     before = _balances(owner_a, owner_b)
     receipt = _conclude(ledger, chain, params, state, [vparams], watcher, deadline)
-    assert _payouts(ledger, receipt) == [(params.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt) == [(params.channel_id, 1, E, E)]
     assert [a - b for a, b in zip(_balances(owner_a, owner_b), before, strict=True)] == [E, E]
     _assert_concluded(ledger, params)
 
@@ -281,7 +285,7 @@ def test_conclude__lock_of_virtual_funded_elsewhere__each_side_gets_its_locked_a
     )
     before = _balances(alice, ingrid)
     receipt = _conclude(ledger, chain, hub.left, state, [foreign], watcher, deadline)
-    assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
     assert [a - b for a, b in zip(_balances(alice, ingrid), before, strict=True)] == [E, E]
 
 
@@ -317,7 +321,7 @@ def test_conclude__lock_of_virtual_with_other_participants__each_side_gets_its_l
     assert tuple(virtual.settlement(vparams.as_tuple())) == (vparams.channel_id, True, vparams.total, 0)
     before = _balances(alice, ingrid)
     receipt = _conclude(ledger, chain, hub.left, state, [vparams], watcher, deadline)
-    assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E)]
     assert [a - b for a, b in zip(_balances(alice, ingrid), before, strict=True)] == [E, E]
 
 
@@ -336,7 +340,7 @@ def test_close__final_state_with_lock__reverts(ledger, locked_hub, sign, account
         sigs = (compact(sign(final, owner_a)), compact(sign(final, owner_b)))
         (lock,) = final.locks
         own_fields = (final.version, final.balance_a, final.balance_b, final.funding_a, final.funding_b)
-        with ape.reverts("ledger: balances do not match funding"):
+        with ape.reverts(FUNDING_MISMATCH):
             ledger.close(params.as_tuple(), own_fields, *sigs, sender=watcher)
         folded = (
             final.version,
@@ -345,7 +349,7 @@ def test_close__final_state_with_lock__reverts(ledger, locked_hub, sign, account
             final.funding_a,
             final.funding_b,
         )
-        with ape.reverts("ledger: wrong signer"):
+        with ape.reverts(LEDGER_WRONG_SIGNER):
             ledger.close(params.as_tuple(), folded, *sigs, sender=watcher)
         _assert_open(ledger, params, (E, E), 1, state.locks_hash())
 
@@ -378,11 +382,11 @@ def test_conclude__three_locks__split_independently(
     ]
 
     chain.pending_timestamp = deadline
-    with ape.reverts("ledger: virtual params do not match locks"):
+    with ape.reverts(PARAMS_NOT_LOCKS):
         _conclude(ledger, chain, hub.left, left, [v2, v1, v3], watcher)
     # The registered order of the locks is part of their hash: the same locks reordered are refused.
     reordered = replace(left, locks=left.locks[::-1])
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         _conclude(ledger, chain, hub.left, reordered, [v3, v2, v1], watcher)
     _assert_open(ledger, hub.left, (E, E), 3, left.locks_hash())
 
@@ -397,8 +401,8 @@ def test_conclude__three_locks__split_independently(
     ingrid_right = right.balance_b + sum(a for a, _ in outcomes)
     assert alice_gets == E - 25 * 10**16 + 15 * 10**16
     assert left.version == right.version == 3
-    assert _payouts(ledger, receipt_left) == [(hub.left.channel_id, 3, alice_gets, ingrid_left)]
-    assert _payouts(ledger, receipt_right) == [(hub.right.channel_id, 3, bob_gets, ingrid_right)]
+    assert concluded_payouts(ledger, receipt_left) == [(hub.left.channel_id, 3, alice_gets, ingrid_left)]
+    assert concluded_payouts(ledger, receipt_right) == [(hub.right.channel_id, 3, bob_gets, ingrid_right)]
     assert [a - b for a, b in zip(after, before, strict=True)] == [alice_gets, bob_gets, 2 * E]
     assert ingrid_left + ingrid_right == 2 * E
     _assert_concluded(ledger, hub.left)
@@ -435,12 +439,12 @@ def test_conclude__side_underfunded__refunds_deposits_ignoring_locks(
     _assert_open(ledger, hub.left, (E, E // 2), 1, ZERO_HASH)
     chain.pending_timestamp = deadline
     for virtuals in ([vparams], []):
-        with ape.reverts("ledger: locks not registered"):
+        with ape.reverts(LOCKS_NOT_REGISTERED):
             _conclude(ledger, chain, hub.left, state, virtuals, watcher)
-    with ape.reverts("ledger: virtual params do not match locks"):
+    with ape.reverts(PARAMS_NOT_LOCKS):
         ledger.conclude(hub.left.as_tuple(), [], [vparams.as_tuple()], sender=watcher)
     before = _balances(alice, ingrid, ledger)
     receipt = ledger.conclude(hub.left.as_tuple(), [], [], sender=watcher)
-    assert _payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E // 2)]
+    assert concluded_payouts(ledger, receipt) == [(hub.left.channel_id, 1, E, E // 2)]
     assert [a - b for a, b in zip(_balances(alice, ingrid, ledger), before, strict=True)] == [E, E // 2, -3 * E // 2]
     _assert_concluded(ledger, hub.left)

@@ -6,10 +6,9 @@ import ape
 import pytest
 
 from perun_vyper import MAX_AMOUNT
-from tests.ledger_checks import assert_deposited as _assert_deposited
-from tests.ledger_checks import holdings as _holdings
-
-ONE_ETH = 10**18
+from tests.support.checks import assert_deposited as _assert_deposited
+from tests.support.checks import holdings as _holdings
+from tests.support.constants import LEDGER_AMOUNT_TOO_LARGE, LEDGER_CONCLUDED, LEDGER_DISPUTED, WRONG_ASSET, E
 
 
 def _fee_of_reverted(chain, info) -> int:
@@ -21,7 +20,7 @@ def _fee_of_reverted(chain, info) -> int:
 def test_deposit__eth_for_side__credits_side_and_moves_eth(ledger, make_params, alice, bob, side: int) -> None:
     params = make_params()
     sender = (alice, bob)[side]
-    amount = 3 * ONE_ETH + 17
+    amount = 3 * E + 17
     sender_before = sender.balance
     ledger_before = ledger.balance
 
@@ -64,11 +63,11 @@ def test_deposit__by_stranger__credits_named_side(ledger, make_params, alice, bo
     params = make_params()
     stranger_before, alice_before, bob_before = stranger.balance, alice.balance, bob.balance
 
-    tx = ledger.deposit(params.channel_id, 1, value=ONE_ETH, sender=stranger)
+    tx = ledger.deposit(params.channel_id, 1, value=E, sender=stranger)
 
-    _assert_deposited(ledger, tx, params.channel_id, 0, ONE_ETH)
-    assert _holdings(ledger, params.channel_id) == (0, ONE_ETH, False)
-    assert stranger.balance == stranger_before - ONE_ETH - tx.total_fees_paid
+    _assert_deposited(ledger, tx, params.channel_id, 0, E)
+    assert _holdings(ledger, params.channel_id) == (0, E, False)
+    assert stranger.balance == stranger_before - E - tx.total_fees_paid
     assert (alice.balance, bob.balance) == (alice_before, bob_before)
 
 
@@ -76,7 +75,7 @@ def test_deposit__during_dispute__reverts_channel_disputed(
     ledger, open_channel, signed, alice, bob, stranger, chain, watcher
 ) -> None:
     # The registered outcome was settled against the deposits: they are frozen until the channel concludes.
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     state1 = state0.pay(10, 0)
     ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
     dispute = tuple(ledger.dispute(params.channel_id))
@@ -85,12 +84,12 @@ def test_deposit__during_dispute__reverts_channel_disputed(
 
     for side, sender in ((0, alice), (1, bob), (0, stranger), (1, stranger)):
         sender_before = sender.balance
-        with ape.reverts("ledger: channel disputed") as info:
-            ledger.deposit(params.channel_id, side, value=ONE_ETH, sender=sender)
+        with ape.reverts(LEDGER_DISPUTED) as info:
+            ledger.deposit(params.channel_id, side, value=E, sender=sender)
         # The value went back: the sender paid only the gas.
         assert sender.balance == sender_before - _fee_of_reverted(chain, info)
 
-    assert _holdings(ledger, params.channel_id) == (ONE_ETH, ONE_ETH, False)
+    assert _holdings(ledger, params.channel_id) == (E, E, False)
     assert ledger.balance == ledger_before
     assert tuple(ledger.dispute(params.channel_id)) == dispute
 
@@ -98,15 +97,15 @@ def test_deposit__during_dispute__reverts_channel_disputed(
 def test_deposit__dispute_deadline_passed_not_concluded__reverts_channel_disputed(
     ledger, open_channel, signed, alice, chain, watcher
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, 0)
+    params, state0 = open_channel(E, 0)
     tx = ledger.register(params.as_tuple(), *signed(state0), sender=watcher)
     chain.pending_timestamp = tx.timestamp + params.challenge_duration + 1
     ledger_before = ledger.balance
 
-    with ape.reverts("ledger: channel disputed"):
-        ledger.deposit(params.channel_id, 1, value=ONE_ETH, sender=alice)
+    with ape.reverts(LEDGER_DISPUTED):
+        ledger.deposit(params.channel_id, 1, value=E, sender=alice)
 
-    assert _holdings(ledger, params.channel_id) == (ONE_ETH, 0, False)
+    assert _holdings(ledger, params.channel_id) == (E, 0, False)
     assert ledger.balance == ledger_before
 
 
@@ -114,8 +113,8 @@ def test_deposit__token_channel_id__reverts_wrong_asset(ledger, make_params, tok
     params = make_params(asset=token)
     assert params.channel_id[0] & 0x80
     ledger_before = ledger.balance
-    with ape.reverts("ledger: wrong asset"):
-        ledger.deposit(params.channel_id, 0, value=ONE_ETH, sender=alice)
+    with ape.reverts(WRONG_ASSET):
+        ledger.deposit(params.channel_id, 0, value=E, sender=alice)
     assert _holdings(ledger, params.channel_id) == (0, 0, False)
     assert ledger.balance == ledger_before
 
@@ -132,7 +131,7 @@ def test_deposit__side_two__reverts_invalid_side(ledger, make_params, alice) -> 
     params = make_params()
     ledger_before = ledger.balance
     with ape.reverts("ledger: invalid side"):
-        ledger.deposit(params.channel_id, 2, value=ONE_ETH, sender=alice)
+        ledger.deposit(params.channel_id, 2, value=E, sender=alice)
     assert _holdings(ledger, params.channel_id) == (0, 0, False)
     assert ledger.balance == ledger_before
 
@@ -155,11 +154,11 @@ def test_deposit__total_above_max__reverts_amount_too_large(ledger, make_params,
     chain.provider.set_balance(alice.address, 2 * MAX_AMOUNT + 10**20)
     ledger.deposit(params.channel_id, side, value=MAX_AMOUNT - 5, sender=alice)
     ledger_before = ledger.balance
-    with ape.reverts("ledger: amount too large"):
+    with ape.reverts(LEDGER_AMOUNT_TOO_LARGE):
         ledger.deposit(params.channel_id, side, value=6, sender=alice)
     # A single deposit above the bound is refused too.
     other = make_params()
-    with ape.reverts("ledger: amount too large"):
+    with ape.reverts(LEDGER_AMOUNT_TOO_LARGE):
         ledger.deposit(other.channel_id, side, value=MAX_AMOUNT + 1, sender=alice)
     expected = (MAX_AMOUNT - 5, 0, False) if side == 0 else (0, MAX_AMOUNT - 5, False)
     assert _holdings(ledger, params.channel_id) == expected
@@ -170,15 +169,15 @@ def test_deposit__total_above_max__reverts_amount_too_large(ledger, make_params,
 def test_deposit__after_cooperative_close__reverts_channel_concluded(
     ledger, open_channel, signed_final, alice, bob
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, 2 * ONE_ETH)
-    final = state0.pay(ONE_ETH // 2, 1).finalized()
+    params, state0 = open_channel(E, 2 * E)
+    final = state0.pay(E // 2, 1).finalized()
     ledger.close(params.as_tuple(), *signed_final(final), sender=bob)
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     ledger_before = ledger.balance
 
     for side, sender in ((0, alice), (1, bob)):
-        with ape.reverts("ledger: channel concluded"):
-            ledger.deposit(params.channel_id, side, value=ONE_ETH, sender=sender)
+        with ape.reverts(LEDGER_CONCLUDED):
+            ledger.deposit(params.channel_id, side, value=E, sender=sender)
 
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     assert ledger.balance == ledger_before
@@ -188,14 +187,14 @@ def test_deposit__after_conclude__reverts_channel_concluded(
     ledger, open_channel, signed, alice, chain, watcher
 ) -> None:
     # Concluded after a dispute: "concluded" wins over the (cleared) dispute.
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     tx = ledger.register(params.as_tuple(), *signed(state0.pay(1, 0)), sender=watcher)
     chain.pending_timestamp = tx.timestamp + params.challenge_duration
     ledger.conclude(params.as_tuple(), sender=watcher)
     ledger_before = ledger.balance
 
-    with ape.reverts("ledger: channel concluded"):
-        ledger.deposit(params.channel_id, 0, value=ONE_ETH, sender=alice)
+    with ape.reverts(LEDGER_CONCLUDED):
+        ledger.deposit(params.channel_id, 0, value=E, sender=alice)
 
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
     assert ledger.balance == ledger_before

@@ -6,14 +6,22 @@ import ape
 import pytest
 from ape.exceptions import TransactionError
 
-from perun_vyper import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, ChannelParams, InvalidParams
-from tests.ledger_checks import assert_deposited as _assert_deposited
-from tests.ledger_checks import holdings as _holdings
-from tests.view_reverts import assert_view_reverts
+from perun_vyper import MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, ChannelParams, InvalidParams
+from tests.support.checks import assert_deposited as _assert_deposited
+from tests.support.checks import holdings as _holdings
+from tests.support.constants import (
+    LEDGER_AMOUNT_TOO_LARGE,
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_RANGE,
+    RETURNS_FALSE_CODE,
+    TRANSFER_FAILED,
+    WRONG_ASSET,
+    ZERO_ADDRESS,
+)
+from tests.support.reverts import assert_view_reverts
 
-ZERO_ADDRESS = ETH
 # Runtime code answering every call with 32 zero bytes: `transferFrom` returns false, `balanceOf` 0.
-RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 # Runtime code answering every call with the word 1: `transferFrom` returns true, `balanceOf` never moves.
 RETURNS_ONE_CODE = bytes.fromhex("600160005260206000f3")
 FAKE_TOKEN_A = "0x00000000000000000000000000000000000fa15e"
@@ -86,7 +94,7 @@ def test_deposit_token__fee_token__credits_received_amount(ledger, make_params, 
 
 def test_deposit_token__eth_params__reverts_wrong_asset(ledger, make_params, alice) -> None:
     params = make_params()
-    with ape.reverts("ledger: wrong asset"):
+    with ape.reverts(WRONG_ASSET):
         ledger.deposit_token(params.as_tuple(), 0, 10, sender=alice)
     assert _holdings(ledger, params.channel_id) == (0, 0, False)
 
@@ -111,7 +119,7 @@ def test_deposit_token__amount_above_max__reverts_amount_too_large(ledger, make_
     params = make_params(asset=token)
     token.approve(ledger, MAX_AMOUNT + 1, sender=alice)
     before = token.balanceOf(alice)
-    with ape.reverts("ledger: amount too large"):
+    with ape.reverts(LEDGER_AMOUNT_TOO_LARGE):
         ledger.deposit_token(params.as_tuple(), 0, MAX_AMOUNT + 1, sender=alice)
     assert _holdings(ledger, params.channel_id) == (0, 0, False)
     assert token.balanceOf(alice) == before
@@ -127,7 +135,7 @@ def test_deposit_token__total_above_max__reverts_amount_too_large(
     ledger.deposit_token(params.as_tuple(), side, MAX_AMOUNT, sender=alice)
     alice_before, ledger_before = token.balanceOf(alice), token.balanceOf(ledger)
 
-    with ape.reverts("ledger: amount too large"):
+    with ape.reverts(LEDGER_AMOUNT_TOO_LARGE):
         ledger.deposit_token(params.as_tuple(), side, 1, sender=alice)
 
     expected = (MAX_AMOUNT, 0, False) if side == 0 else (0, MAX_AMOUNT, False)
@@ -166,7 +174,7 @@ def test_deposit_token__token_refuses_with_reason__reason_bubbles_up(
 def test_deposit_token__token_returns_false__reverts_token_transfer_failed(ledger, make_params, alice, chain) -> None:
     chain.provider.set_code(FAKE_TOKEN_A, RETURNS_FALSE_CODE)
     params = make_params(asset=FAKE_TOKEN_A)
-    with ape.reverts("ledger: token transfer failed"):
+    with ape.reverts(TRANSFER_FAILED):
         ledger.deposit_token(params.as_tuple(), 0, 10, sender=alice)
     assert _holdings(ledger, params.channel_id) == (0, 0, False)
 
@@ -188,7 +196,7 @@ def test_deposit_token__after_cooperative_close__reverts_channel_concluded(
     token.approve(ledger, 10, sender=bob)
     before = token.balanceOf(ledger)
 
-    with ape.reverts("ledger: channel concluded"):
+    with ape.reverts(LEDGER_CONCLUDED):
         ledger.deposit_token(params.as_tuple(), 1, 10, sender=bob)
 
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
@@ -206,7 +214,7 @@ def test_deposit_token__after_conclude__reverts_channel_concluded(
     token.approve(ledger, 10, sender=alice)
     alice_before, ledger_before = token.balanceOf(alice), token.balanceOf(ledger)
 
-    with ape.reverts("ledger: channel concluded"):
+    with ape.reverts(LEDGER_CONCLUDED):
         ledger.deposit_token(params.as_tuple(), 0, 10, sender=alice)
 
     assert _holdings(ledger, params.channel_id) == (0, 0, True)
@@ -227,7 +235,7 @@ def test_deposit_token__during_dispute__reverts_channel_disputed(
         token.approve(ledger, 10, sender=sender)
         sender_before, ledger_before = token.balanceOf(sender), token.balanceOf(ledger)
 
-        with ape.reverts("ledger: channel disputed"):
+        with ape.reverts(LEDGER_DISPUTED):
             ledger.deposit_token(params.as_tuple(), side, 10, sender=sender)
 
         # Checked after the pull: the whole transaction reverted, the pulled tokens with it.
@@ -246,7 +254,7 @@ def test_deposit_token__dispute_deadline_passed_not_concluded__reverts_channel_d
     token.approve(ledger, 10, sender=bob)
     bob_before, ledger_before = token.balanceOf(bob), token.balanceOf(ledger)
 
-    with ape.reverts("ledger: channel disputed"):
+    with ape.reverts(LEDGER_DISPUTED):
         ledger.deposit_token(params.as_tuple(), 1, 10, sender=bob)
 
     assert _holdings(ledger, params.channel_id) == (100, 0, False)
@@ -293,9 +301,9 @@ def _bad_params(alice, bob, token) -> list[tuple[tuple, str]]:
         ((ZERO_ADDRESS, b, asset, 3600, 1), "ledger: zero participant"),
         ((a, ZERO_ADDRESS, asset, 3600, 1), "ledger: zero participant"),
         ((a, a, asset, 3600, 1), "ledger: same participant"),
-        ((a, b, asset, MIN_CHALLENGE_DURATION - 1, 1), "ledger: challenge duration out of range"),
-        ((a, b, asset, MAX_CHALLENGE_DURATION + 1, 1), "ledger: challenge duration out of range"),
-        ((a, b, asset, 0, 1), "ledger: challenge duration out of range"),
+        ((a, b, asset, MIN_CHALLENGE_DURATION - 1, 1), LEDGER_RANGE),
+        ((a, b, asset, MAX_CHALLENGE_DURATION + 1, 1), LEDGER_RANGE),
+        ((a, b, asset, 0, 1), LEDGER_RANGE),
     ]
 
 

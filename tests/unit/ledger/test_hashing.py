@@ -4,7 +4,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from perun_vyper import ChannelParams, LedgerState, Lock
-from perun_vyper.state import LEDGER_STATE_TYPES
+from perun_vyper.core.codec import LEDGER_STATE
 
 
 def _state(params: ChannelParams, **kw) -> LedgerState:
@@ -46,22 +46,51 @@ def test_state_digest__matches_contract_and_eth_account(ledger_hashing, ledger, 
     state = LedgerState(params.channel_id, 3, 1, 2, 9, 5, locks, False)
     digest = domain.digest(state.struct_hash())
     assert ledger_hashing.state_digest(state.as_tuple(), ledger.DOMAIN_SEPARATOR()) == digest
-    signable = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                **LEDGER_STATE_TYPES,
-            },
-            "primaryType": "LedgerState",
-            "domain": domain.as_dict(),
-            "message": state.message(),
-        }
-    )
+    # The oracle: the typed-data document written out by hand, hashed by eth-account.
+    document = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "LedgerState": [
+                {"name": "channel", "type": "bytes32"},
+                {"name": "version", "type": "uint64"},
+                {"name": "balanceA", "type": "uint256"},
+                {"name": "balanceB", "type": "uint256"},
+                {"name": "fundingA", "type": "uint256"},
+                {"name": "fundingB", "type": "uint256"},
+                {"name": "locks", "type": "Lock[]"},
+                {"name": "isFinal", "type": "bool"},
+            ],
+            "Lock": [
+                {"name": "channel", "type": "bytes32"},
+                {"name": "amountA", "type": "uint256"},
+                {"name": "amountB", "type": "uint256"},
+            ],
+        },
+        "primaryType": "LedgerState",
+        "domain": {
+            "name": domain.name,
+            "version": domain.version,
+            "chainId": domain.chain_id,
+            "verifyingContract": ledger.address,
+        },
+        "message": {
+            "channel": state.channel,
+            "version": 3,
+            "balanceA": 1,
+            "balanceB": 2,
+            "fundingA": 9,
+            "fundingB": 5,
+            "locks": [{"channel": b"\x11" * 32, "amountA": 5, "amountB": 6}],
+            "isFinal": False,
+        },
+    }
+    assert LEDGER_STATE.typed_data(state.as_tuple(), domain) == document
+    signable = encode_typed_data(full_message=document)
     assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
 
 
@@ -74,7 +103,7 @@ def test_domain__matches_eip5267_and_separator(ledger, domain, chain):
 
 
 def test_constants__match_python(ledger):
-    from perun_vyper import constants
+    from perun_vyper.core import constants
 
     assert ledger.MIN_CHALLENGE_DURATION() == constants.MIN_CHALLENGE_DURATION
     assert ledger.MAX_CHALLENGE_DURATION() == constants.MAX_CHALLENGE_DURATION

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from perun_vyper import ETH, ChannelParams, LedgerState
-from tests.ledger_checks import assert_accounts_balance as _assert_invariant
-from tests.ledger_checks import assert_concluded as _assert_concluded
-from tests.ledger_checks import assert_credited as _assert_credited
-from tests.ledger_checks import holdings as _holdings
-from tests.ledger_checks import runtime_code as _code
+from tests.support.checks import assert_accounts_balance as _assert_invariant
+from tests.support.checks import assert_concluded as _assert_concluded
+from tests.support.checks import assert_credited as _assert_credited
+from tests.support.checks import holdings as _holdings
+from tests.support.checks import runtime_code as _code
+from tests.support.constants import E
 
-ONE_ETH = 10**18
 # A close with a hostile recipient must stay cheap: the push is gas-capped (10k for ETH).
 CLOSE_GAS_LIMIT = 200_000
 
@@ -23,16 +23,16 @@ def _close(ledger, signed_final, params: ChannelParams, final, sender):
 def test_close__eoa_participants__both_paid_nothing_credited(
     ledger, open_channel, signed_final, alice, bob, watcher
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
-    final = state0.pay(ONE_ETH // 4, 0).finalized()
+    params, state0 = open_channel(E, E)
+    final = state0.pay(E // 4, 0).finalized()
     alice_before, bob_before = alice.balance, bob.balance
 
     tx = _close(ledger, signed_final, params, final, watcher)
 
-    _assert_concluded(ledger, tx, params, final.version, 3 * ONE_ETH // 4, 5 * ONE_ETH // 4)
+    _assert_concluded(ledger, tx, params, final.version, 3 * E // 4, 5 * E // 4)
     _assert_credited(ledger, tx, params, [])
-    assert alice.balance == alice_before + 3 * ONE_ETH // 4
-    assert bob.balance == bob_before + 5 * ONE_ETH // 4
+    assert alice.balance == alice_before + 3 * E // 4
+    assert bob.balance == bob_before + 5 * E // 4
     assert ledger.credits(ETH, alice) == ledger.credits(ETH, bob) == 0
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
@@ -41,11 +41,11 @@ def test_close__eoa_participants__both_paid_nothing_credited(
 def test_close__reverting_receiver__credited_and_other_side_paid(
     ledger, open_channel, signed_final, project, chain, alice, bob, watcher, hostile_side: int
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, 2 * ONE_ETH)
+    params, state0 = open_channel(E, 2 * E)
     hostile, honest = (alice, bob) if hostile_side == 0 else (bob, alice)
     chain.provider.set_code(hostile.address, _code(project.RevertingReceiver))
-    final = state0.pay(ONE_ETH // 2, 1).finalized()  # A gets 1.5 ETH, B 1.5 ETH
-    payout = 3 * ONE_ETH // 2
+    final = state0.pay(E // 2, 1).finalized()  # A gets 1.5 ETH, B 1.5 ETH
+    payout = 3 * E // 2
     hostile_before, honest_before, ledger_before = hostile.balance, honest.balance, ledger.balance
 
     tx = _close(ledger, signed_final, params, final, watcher)
@@ -64,10 +64,10 @@ def test_close__reverting_receiver__credited_and_other_side_paid(
 def test_close__greedy_receiver__credited_other_paid_gas_bounded(
     ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     chain.provider.set_code(alice.address, _code(project.GreedyReceiver))
-    final = state0.pay(ONE_ETH // 10, 0).finalized()
-    payout_a, payout_b = 9 * ONE_ETH // 10, 11 * ONE_ETH // 10
+    final = state0.pay(E // 10, 0).finalized()
+    payout_a, payout_b = 9 * E // 10, 11 * E // 10
     alice_before, bob_before = alice.balance, bob.balance
 
     tx = _close(ledger, signed_final, params, final, watcher)
@@ -84,7 +84,7 @@ def test_close__greedy_receiver__credited_other_paid_gas_bounded(
 def test_close__both_receivers_revert__both_credited(
     ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, 3 * ONE_ETH)
+    params, state0 = open_channel(E, 3 * E)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
     chain.provider.set_code(bob.address, _code(project.GreedyReceiver))
     final = state0.finalized()
@@ -93,8 +93,8 @@ def test_close__both_receivers_revert__both_credited(
     tx = _close(ledger, signed_final, params, final, watcher)
 
     assert tx.gas_used < CLOSE_GAS_LIMIT
-    _assert_credited(ledger, tx, params, [(alice.address, ONE_ETH), (bob.address, 3 * ONE_ETH)])
-    assert (ledger.credits(ETH, alice), ledger.credits(ETH, bob)) == (ONE_ETH, 3 * ONE_ETH)
+    _assert_credited(ledger, tx, params, [(alice.address, E), (bob.address, 3 * E)])
+    assert (ledger.credits(ETH, alice), ledger.credits(ETH, bob)) == (E, 3 * E)
     assert ledger.balance == ledger_before
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
@@ -102,40 +102,40 @@ def test_close__both_receivers_revert__both_credited(
 def test_close__zero_payout_to_reverting_receiver__nothing_credited(
     ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
-    final = state0.pay(ONE_ETH, 0).finalized()  # A is owed nothing: no push, no credit
+    final = state0.pay(E, 0).finalized()  # A is owed nothing: no push, no credit
     bob_before = bob.balance
 
     tx = _close(ledger, signed_final, params, final, watcher)
 
-    _assert_concluded(ledger, tx, params, final.version, 0, 2 * ONE_ETH)
+    _assert_concluded(ledger, tx, params, final.version, 0, 2 * E)
     _assert_credited(ledger, tx, params, [])
     assert ledger.credits(ETH, alice) == 0
-    assert bob.balance == bob_before + 2 * ONE_ETH
+    assert bob.balance == bob_before + 2 * E
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
 
 def test_close__reverting_receiver_in_two_channels__credits_accumulate(
     ledger, open_channel, signed_final, project, chain, alice, bob, watcher
 ) -> None:
-    first, first0 = open_channel(ONE_ETH, ONE_ETH)
-    second, second0 = open_channel(2 * ONE_ETH, 0)
+    first, first0 = open_channel(E, E)
+    second, second0 = open_channel(2 * E, 0)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
 
     _close(ledger, signed_final, first, first0.finalized(), watcher)
-    tx = _close(ledger, signed_final, second, second0.pay(ONE_ETH // 2, 0).finalized(), watcher)
+    tx = _close(ledger, signed_final, second, second0.pay(E // 2, 0).finalized(), watcher)
 
-    _assert_credited(ledger, tx, second, [(alice.address, 3 * ONE_ETH // 2)])
-    assert ledger.credits(ETH, alice) == ONE_ETH + 3 * ONE_ETH // 2
+    _assert_credited(ledger, tx, second, [(alice.address, 3 * E // 2)])
+    assert ledger.credits(ETH, alice) == E + 3 * E // 2
     _assert_invariant(ledger, ETH, [first, second], [alice, bob])
 
 
 def test_conclude__dispute_with_reverting_receiver__credited_and_other_paid(
     ledger, open_channel, signed, project, chain, alice, bob, watcher
 ) -> None:
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
-    state1 = state0.pay(ONE_ETH // 5, 1)
+    params, state0 = open_channel(E, E)
+    state1 = state0.pay(E // 5, 1)
     ledger.register(params.as_tuple(), *signed(state1), sender=watcher)
     chain.provider.set_code(bob.address, _code(project.RevertingReceiver))
     chain.pending_timestamp += params.challenge_duration
@@ -143,10 +143,10 @@ def test_conclude__dispute_with_reverting_receiver__credited_and_other_paid(
 
     tx = ledger.conclude(params.as_tuple(), sender=watcher)
 
-    _assert_concluded(ledger, tx, params, 1, 6 * ONE_ETH // 5, 4 * ONE_ETH // 5)
-    _assert_credited(ledger, tx, params, [(bob.address, 4 * ONE_ETH // 5)])
-    assert alice.balance == alice_before + 6 * ONE_ETH // 5
-    assert ledger.credits(ETH, bob) == 4 * ONE_ETH // 5
+    _assert_concluded(ledger, tx, params, 1, 6 * E // 5, 4 * E // 5)
+    _assert_credited(ledger, tx, params, [(bob.address, 4 * E // 5)])
+    assert alice.balance == alice_before + 6 * E // 5
+    assert ledger.credits(ETH, bob) == 4 * E // 5
     _assert_invariant(ledger, ETH, [params], [alice, bob])
 
 

@@ -9,14 +9,35 @@ import time
 import ape
 import pytest
 
-from perun_vyper import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION, LedgerState, Lock, compact
-from perun_vyper.signing import sign_digest
-from tests.ledger_checks import assert_concluded, assert_settled
-from tests.view_reverts import assert_view_reverts
-
-E = 10**18
-ZERO_HASH = b"\x00" * 32
-NO_SIG = (ZERO_HASH, ZERO_HASH)  # the compact form of "no signature": r = 0, s = 0
+from perun_vyper import (
+    ETH,
+    MAX_AMOUNT,
+    MAX_CHALLENGE_DURATION,
+    MIN_CHALLENGE_DURATION,
+    LedgerState,
+    Lock,
+    compact,
+    sign_digest,
+)
+from tests.support.checks import assert_concluded, assert_settled
+from tests.support.constants import (
+    CALL_CLOSE,
+    FUNDING_MISMATCH,
+    LEDGER_AMOUNT_TOO_LARGE,
+    LEDGER_CONCLUDED,
+    LEDGER_DISPUTED,
+    LEDGER_OTHER_CHANNEL,
+    LEDGER_PERIOD_OVER,
+    LEDGER_RANGE,
+    LEDGER_STALE,
+    LEDGER_WRONG_SIGNER,
+    LOCKS_NOT_REGISTERED,
+    NO_SIG,
+    UNKNOWN_CHANNEL,
+    ZERO_HASH,
+    E,
+)
+from tests.support.reverts import assert_view_reverts
 
 
 def _registered(ledger, receipt) -> list:
@@ -182,7 +203,7 @@ def test_register__same_state_again_without_signatures__reverts_invalid_signatur
     before = tuple(ledger.dispute(params.channel_id))
     with ape.reverts("ledger: invalid signature"):
         ledger.register(params.as_tuple(), state.as_tuple(), NO_SIG, NO_SIG, sender=stranger)
-    with ape.reverts("ledger: wrong signer"):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.register(params.as_tuple(), *signed(state, alice, alice), sender=stranger)
     assert tuple(ledger.dispute(params.channel_id)) == before
 
@@ -221,7 +242,7 @@ def test_register__same_version_different_content__reverts_stale(
         receipt.timestamp + params.challenge_duration,
         state_a.locks_hash() if state_a.locks else ZERO_HASH,
     )
-    with ape.reverts("ledger: stale version"):
+    with ape.reverts(LEDGER_STALE):
         ledger.register(params.as_tuple(), *signed(state_b), sender=stranger)
     assert tuple(ledger.dispute(params.channel_id)) == expected
     if not state_a.locks:
@@ -265,7 +286,7 @@ def test_register__lower_version__reverts_stale(ledger, open_channel, signed, st
     state2 = state1.pay(10**17, 0)
     receipt = ledger.register(params.as_tuple(), *signed(state2), sender=stranger)
     for older in (state1, state0):
-        with ape.reverts("ledger: stale version"):
+        with ape.reverts(LEDGER_STALE):
             ledger.register(params.as_tuple(), *signed(older), sender=stranger)
     assert tuple(ledger.dispute(params.channel_id)) == (2, receipt.timestamp + params.challenge_duration, ZERO_HASH)
 
@@ -276,7 +297,7 @@ def test_register__lower_version_without_signatures__reverts_stale(ledger, open_
     state2 = state0.pay(10**17, 0).pay(10**17, 0)
     ledger.register(params.as_tuple(), *signed(state2), sender=stranger)
     before = tuple(ledger.dispute(params.channel_id))
-    with ape.reverts("ledger: stale version"):
+    with ape.reverts(LEDGER_STALE):
         ledger.register(params.as_tuple(), state0.as_tuple(), NO_SIG, NO_SIG, sender=stranger)
     assert tuple(ledger.dispute(params.channel_id)) == before
 
@@ -288,7 +309,7 @@ def test_register__at_or_after_deadline__reverts_period_over(ledger, open_channe
     first = ledger.register(params.as_tuple(), *signed(state1), sender=stranger)
     deadline = first.timestamp + params.challenge_duration
     chain.pending_timestamp = deadline + offset
-    with ape.reverts("ledger: challenge period over"):
+    with ape.reverts(LEDGER_PERIOD_OVER):
         ledger.register(params.as_tuple(), *signed(state1.pay(1, 0)), sender=stranger)
     assert chain.blocks.head.timestamp == deadline + offset  # the reverting tx ran at that time
     assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
@@ -301,7 +322,7 @@ def test_register__same_state_at_deadline__reverts_period_over(ledger, open_chan
     first = ledger.register(params.as_tuple(), *signed(state1), sender=stranger)
     deadline = first.timestamp + params.challenge_duration
     chain.pending_timestamp = deadline
-    with ape.reverts("ledger: challenge period over"):
+    with ape.reverts(LEDGER_PERIOD_OVER):
         ledger.register(params.as_tuple(), *signed(state1), sender=stranger)
     assert chain.blocks.head.timestamp == deadline
 
@@ -323,7 +344,7 @@ def test_register__one_second_before_deadline__replaces(ledger, open_channel, si
 def test_register__final_state__reverts_call_close(ledger, open_channel, signed, stranger):
     params, state0 = open_channel()
     final = state0.pay(10**17, 0).finalized()
-    with ape.reverts("ledger: final state, call close"):
+    with ape.reverts(CALL_CLOSE):
         ledger.register(params.as_tuple(), *signed(final), sender=stranger)
 
 
@@ -331,14 +352,14 @@ def test_register__final_state_during_dispute__reverts_call_close(ledger, open_c
     params, state0 = open_channel()
     state1 = state0.pay(10**17, 0)
     ledger.register(params.as_tuple(), *signed(state1), sender=stranger)
-    with ape.reverts("ledger: final state, call close"):
+    with ape.reverts(CALL_CLOSE):
         ledger.register(params.as_tuple(), *signed(state1.finalized()), sender=stranger)
 
 
 def test_register__no_deposits__reverts_unknown_channel(ledger, make_params, signed, stranger):
     params = make_params()
     state = LedgerState.initial(params.channel_id, 10**18, 10**18)
-    with ape.reverts("ledger: unknown channel"):
+    with ape.reverts(UNKNOWN_CHANNEL):
         ledger.register(params.as_tuple(), *signed(state), sender=stranger)
 
 
@@ -346,7 +367,7 @@ def test_register__after_close__reverts_channel_concluded(ledger, open_channel, 
     params, state0 = open_channel()
     state1 = state0.pay(10**17, 0)
     ledger.close(params.as_tuple(), *signed_final(state1.finalized()), sender=stranger)
-    with ape.reverts("ledger: channel concluded"):
+    with ape.reverts(LEDGER_CONCLUDED):
         ledger.register(params.as_tuple(), *signed(state1), sender=stranger)
 
 
@@ -356,7 +377,7 @@ def test_register__after_conclude__reverts_channel_concluded(ledger, open_channe
     ledger.register(params.as_tuple(), *signed(state1), sender=stranger)
     _conclude_after_deadline(ledger, chain, params, stranger)
     for state in (state1.pay(1, 0), state1):
-        with ape.reverts("ledger: channel concluded"):
+        with ape.reverts(LEDGER_CONCLUDED):
             ledger.register(params.as_tuple(), *signed(state), sender=stranger)
     assert_settled(ledger, params)
 
@@ -364,7 +385,7 @@ def test_register__after_conclude__reverts_channel_concluded(ledger, open_channe
 def test_register__state_of_other_channel__reverts(ledger, open_channel, signed, stranger):
     params, _ = open_channel()
     _other, other_state0 = open_channel()
-    with ape.reverts("ledger: state for another channel"):
+    with ape.reverts(LEDGER_OTHER_CHANNEL):
         ledger.register(params.as_tuple(), *signed(other_state0.pay(1, 0)), sender=stranger)
 
 
@@ -375,7 +396,7 @@ def test_register__balances_not_conserved__reverts(ledger, open_channel, signed_
     params, _ = open_channel()
     for balance_a, balance_b in ((10**18, 10**18 + 1), (10**18, 10**18 - 1), (0, 0)):
         state = (params.channel_id, 1, balance_a, balance_b, 10**18, 10**18, [], False)
-        with ape.reverts("ledger: balances do not match funding"):
+        with ape.reverts(FUNDING_MISMATCH):
             ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
@@ -392,7 +413,7 @@ def test_register__balances_not_conserved__reverts(ledger, open_channel, signed_
 def test_register__amount_above_max__reverts_too_large(ledger, open_channel, signed_raw, stranger, amounts):
     params, _ = open_channel()
     state = (params.channel_id, 1, *amounts, [], False)
-    with ape.reverts("ledger: amount too large"):
+    with ape.reverts(LEDGER_AMOUNT_TOO_LARGE):
         ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
@@ -430,7 +451,7 @@ def test_register__state_with_lock__registers(ledger, open_channel, signed, stra
     assert [e.version for e in tx.decode_logs(ledger.Registered)] == [1]
     # Conclude needs exactly these locks: the empty list is refused.
     chain.pending_timestamp = tx.timestamp + params.challenge_duration
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(params.as_tuple(), [], [], sender=stranger)
     assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
 
@@ -450,7 +471,7 @@ def test_register__lock_free_state_after_locked_state__clears_locks_hash(
     assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
     # Conclude takes no locks any more: the old ones are refused, the empty list pays the new state.
     chain.pending_timestamp = deadline
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(params.as_tuple(), locked.locks_tuple(), [], sender=stranger)
     _assert_pays(ledger, chain, params, alice, bob, stranger, 2, 6 * 10**17, 14 * 10**17)
 
@@ -467,7 +488,7 @@ def test_register__other_locks_after_locked_state__replaces_locks_hash(
     assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, state2.locks_hash())
     chain.pending_timestamp = deadline
     for locks in (state1.locks_tuple(), []):
-        with ape.reverts("ledger: locks not registered"):
+        with ape.reverts(LOCKS_NOT_REGISTERED):
             ledger.conclude(params.as_tuple(), locks, [], sender=stranger)
     assert tuple(ledger.holdings(params.channel_id)) == (E, E, False)
 
@@ -485,7 +506,7 @@ def test_register__unfunded_state_with_locks__no_locks_hash_refunds_deposits(
     assert [(e.version, e.deadline) for e in _registered(ledger, receipt)] == [(1, deadline)]
     assert tuple(ledger.dispute(params.channel_id)) == (1, deadline, ZERO_HASH)
     chain.pending_timestamp = deadline
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(params.as_tuple(), state.locks_tuple(), [], sender=stranger)
     _assert_pays(ledger, chain, params, alice, bob, stranger, 1, E, E // 2)
 
@@ -503,7 +524,7 @@ def test_register__unfunded_state_after_locked_state__clears_locks_hash(
     ledger.register(params.as_tuple(), *signed(unfunded), sender=stranger)
     assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, ZERO_HASH)
     chain.pending_timestamp = deadline
-    with ape.reverts("ledger: locks not registered"):
+    with ape.reverts(LOCKS_NOT_REGISTERED):
         ledger.conclude(params.as_tuple(), unfunded.locks_tuple(), [], sender=stranger)
     _assert_pays(ledger, chain, params, alice, bob, stranger, 2, E, E)
 
@@ -520,14 +541,14 @@ def test_register__duplicate_lock__reverts(ledger, open_channel, signed_raw, str
 def test_register__lock_amount_above_max__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     state = (params.channel_id, 1, 0, 0, 10**18, 10**18, [(b"\x42" * 32, MAX_AMOUNT + 1, 0)], False)
-    with ape.reverts("ledger: amount too large"):
+    with ape.reverts(LEDGER_AMOUNT_TOO_LARGE):
         ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
 def test_register__locks_break_conservation__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     state = (params.channel_id, 1, 10**18, 10**18, 10**18, 10**18, [(b"\x42" * 32, 1, 0)], False)
-    with ape.reverts("ledger: balances do not match funding"):
+    with ape.reverts(FUNDING_MISMATCH):
         ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
@@ -551,7 +572,7 @@ def test_register__deposit_during_dispute__reverts_channel_disputed(
     sender = request.getfixturevalue(depositor)
     for side in (0, 1):
         sender_before, ledger_before, head = sender.balance, ledger.balance, chain.blocks.head.number
-        with ape.reverts("ledger: channel disputed"):
+        with ape.reverts(LEDGER_DISPUTED):
             ledger.deposit(params.channel_id, side, value=10**17, sender=sender)
         assert sender.balance == sender_before - _reverted_tx_fee(chain, head, sender)  # only the fee is gone
         assert ledger.balance == ledger_before
@@ -569,7 +590,7 @@ def test_register__deposit_token_during_dispute__reverts_channel_disputed(
     owner = (alice, bob)[side]
     token.approve(ledger.address, 5 * 10**5, sender=owner)
     before = (token.balanceOf(owner), token.balanceOf(ledger))
-    with ape.reverts("ledger: channel disputed"):
+    with ape.reverts(LEDGER_DISPUTED):
         ledger.deposit_token(params.as_tuple(), side, 5 * 10**5, sender=owner)
     assert (token.balanceOf(owner), token.balanceOf(ledger)) == before  # the pull was reverted with it
     assert token.allowance(owner, ledger.address) == 5 * 10**5
@@ -585,7 +606,7 @@ def test_register__deposit_after_conclude__reverts_channel_concluded(
     ledger.register(params.as_tuple(), *signed(state0.pay(10**17, 0)), sender=stranger)
     _conclude_after_deadline(ledger, chain, params, stranger)
     ledger_before = ledger.balance
-    with ape.reverts("ledger: channel concluded"):
+    with ape.reverts(LEDGER_CONCLUDED):
         ledger.deposit(params.channel_id, 0, value=10**17, sender=alice)
     assert ledger.balance == ledger_before
     assert_settled(ledger, params)
@@ -606,9 +627,9 @@ def _raw_params(alice, bob, **overrides) -> tuple:
         ({"a": ETH}, "ledger: zero participant"),
         ({"b": ETH}, "ledger: zero participant"),
         ({"b": "alice"}, "ledger: same participant"),
-        ({"duration": MIN_CHALLENGE_DURATION - 1}, "ledger: challenge duration out of range"),
-        ({"duration": MAX_CHALLENGE_DURATION + 1}, "ledger: challenge duration out of range"),
-        ({"duration": 0}, "ledger: challenge duration out of range"),
+        ({"duration": MIN_CHALLENGE_DURATION - 1}, LEDGER_RANGE),
+        ({"duration": MAX_CHALLENGE_DURATION + 1}, LEDGER_RANGE),
+        ({"duration": 0}, LEDGER_RANGE),
     ],
 )
 def test_register__invalid_params__reverts(ledger, ledger_hashing, alice, bob, stranger, sign, overrides, reason):

@@ -3,7 +3,7 @@
 Both entry points take compact EIP-2098 signatures: ``Signature(r, vs)`` with ``s`` in bits 0-254 of
 ``vs`` and ``v - 27`` in bit 255. There is no length and no v byte on-chain any more; what is left to get
 wrong is ``r``, ``s`` and the v bit. Malformed 65-byte signatures (length, v outside {27, 28}) are refused
-by ``perun_vyper.signing.compact`` before anything is sent.
+by ``perun_vyper.core.keys.compact`` before anything is sent.
 """
 
 import ape
@@ -21,13 +21,10 @@ from perun_vyper import (
     sign_state,
     verify_state,
 )
-from perun_vyper.constants import DOMAIN_VERSION, HALF_N, LEDGER_DOMAIN_NAME, SECP256K1_N
+from perun_vyper.core.constants import DOMAIN_VERSION, HALF_N, LEDGER_DOMAIN_NAME, SECP256K1_N
+from tests.support.constants import LEDGER_OTHER_CHANNEL, LEDGER_WRONG_SIGNER, S_MASK, V_BIT, ZERO_HASH
 
 INVALID = "ledger: invalid signature"
-WRONG = "ledger: wrong signer"
-ZERO_HASH = b"\x00" * 32
-V_BIT = 1 << 255
-S_MASK = V_BIT - 1
 
 # Fixed "random" words. Whether an r recovers at all depends only on r (is it the x of a curve point),
 # not on the digest, so the outcome is the same for every state.
@@ -88,10 +85,10 @@ MALFORMED = {
     "random_no_curve_point": (lambda r, vs: (RANDOM_R_NO_POINT, RANDOM_S_NO_POINT), INVALID),
     "random_no_curve_point_v_bit": (lambda r, vs: (RANDOM_R_NO_POINT, RANDOM_S_NO_POINT | V_BIT), INVALID),
     # Well-formed, so they reach ecrecover and recover someone else.
-    "v_bit_flipped": (lambda r, vs: (r, vs ^ V_BIT), WRONG),
-    "high_s_twin_truncated": (_high_s_twin_truncated, WRONG),
-    "s_half_order": (lambda r, vs: (r, HALF_N | (vs & V_BIT)), WRONG),
-    "random_recovers_stranger": (lambda r, vs: (RANDOM_R_RECOVERS, RANDOM_S), WRONG),
+    "v_bit_flipped": (lambda r, vs: (r, vs ^ V_BIT), LEDGER_WRONG_SIGNER),
+    "high_s_twin_truncated": (_high_s_twin_truncated, LEDGER_WRONG_SIGNER),
+    "s_half_order": (lambda r, vs: (r, HALF_N | (vs & V_BIT)), LEDGER_WRONG_SIGNER),
+    "random_recovers_stranger": (lambda r, vs: (RANDOM_R_RECOVERS, RANDOM_S), LEDGER_WRONG_SIGNER),
 }
 
 
@@ -202,7 +199,7 @@ def test_signatures__wrong_signer__reverts(ledger, entry, sign, alice, bob, stra
         "alice_twice": (sig_a, sig_a),
         "bob_twice": (sig_b, sig_b),
     }[case]
-    with ape.reverts(WRONG):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         submit(state, *args)
     _assert_untouched(ledger, params)
 
@@ -270,7 +267,7 @@ def test_signatures__high_s__refused_then_original_accepted(ledger, entry, sign,
         ("s_half_order_twin", INVALID),
         ("s_half_order_plus_1", INVALID),
         ("s_highest", INVALID),
-        ("high_s_twin_truncated", WRONG),
+        ("high_s_twin_truncated", LEDGER_WRONG_SIGNER),
     ):
         assert MALFORMED[case][1] == reason
         bad = list(sigs)
@@ -289,10 +286,10 @@ def test_signatures__signed_for_other_channel__reverts(ledger, entry, open_chann
     sigs_other = (compact(sign(other_state, alice)), compact(sign(other_state, bob)))
     # The other channel's state, submitted for this channel: register sees the channel id inside the state;
     # close cannot be given one (it rebuilds the state with this channel's id), so the signatures fail.
-    with ape.reverts(WRONG if state.is_final else "ledger: state for another channel"):
+    with ape.reverts(LEDGER_WRONG_SIGNER if state.is_final else LEDGER_OTHER_CHANNEL):
         submit(other_state, *sigs_other)
     # This channel's state carrying signatures made over the other channel's state.
-    with ape.reverts(WRONG):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         submit(state, *sigs_other)
     _assert_untouched(ledger, params)
     # The other channel's state and its signatures are fine for the other channel.
@@ -305,7 +302,7 @@ def test_signatures__signed_for_other_deployment__reverts(ledger, virtual, entry
     other_domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, second.address)
     assert second.DOMAIN_SEPARATOR() == other_domain.separator != ledger.DOMAIN_SEPARATOR()
     sigs = tuple(compact(sign_state(account.private_key, state, other_domain)) for account in (alice, bob))
-    with ape.reverts(WRONG):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         submit(state, *sigs)
     _assert_untouched(ledger, params)
     # The same signatures are accepted by the deployment they were made for.
@@ -318,7 +315,7 @@ def test_signatures__signed_for_other_chain_id__reverts(ledger, entry, alice, bo
     submit, params, state = entry
     other_chain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id + 1, ledger.address)
     sigs = tuple(compact(sign_state(account.private_key, state, other_chain)) for account in (alice, bob))
-    with ape.reverts(WRONG):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         submit(state, *sigs)
     _assert_untouched(ledger, params)
 
@@ -336,7 +333,7 @@ def test_signatures__register_same_state_bad_signatures__reverts_invalid(
     zero = (ZERO_HASH, ZERO_HASH)
     with ape.reverts(INVALID):
         ledger.register(params.as_tuple(), state.as_tuple(), zero, zero, sender=stranger)
-    with ape.reverts(WRONG):
+    with ape.reverts(LEDGER_WRONG_SIGNER):
         ledger.register(params.as_tuple(), *signed(state, bob, alice), sender=stranger)
     # With its signatures it is a no-op: no event, the dispute unchanged.
     again = ledger.register(params.as_tuple(), *signed(state), sender=stranger)

@@ -5,24 +5,22 @@ from __future__ import annotations
 import ape
 
 from perun_vyper import ETH, ChannelParams
-from tests.ledger_checks import assert_accounts_balance as _assert_invariant
-from tests.ledger_checks import assert_withdrawn as _assert_withdrawn
-from tests.ledger_checks import runtime_code as _code
+from tests.support.checks import assert_accounts_balance as _assert_invariant
+from tests.support.checks import assert_withdrawn as _assert_withdrawn
+from tests.support.checks import runtime_code as _code
+from tests.support.constants import NOTHING_TO_WITHDRAW, RETURNS_FALSE_CODE, TRANSFER_FAILED, ZERO_ADDRESS, E
 
-ONE_ETH = 10**18
-ZERO_ADDRESS = ETH
 # Runtime code answering every call with 32 zero bytes: `transfer` returns false.
-RETURNS_FALSE_CODE = bytes.fromhex("60206000f3")
 HOSTILE_RECEIVER = "0x000000000000000000000000000000000000dEaD"
 
 
 def _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher) -> tuple[ChannelParams, int]:
     """Concludes an ETH channel while alice refuses ETH, then gives her back a plain account."""
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
-    final = state0.pay(ONE_ETH // 4, 1).finalized()
+    final = state0.pay(E // 4, 1).finalized()
     ledger.close(params.as_tuple(), *signed_final(final), sender=watcher)
-    credit = 5 * ONE_ETH // 4
+    credit = 5 * E // 4
     assert ledger.credits(ETH, alice) == credit
     # Anvil does not enforce EIP-3607, but reset the code so alice sends from a plain EOA anyway.
     chain.provider.set_code(alice.address, b"")
@@ -61,16 +59,16 @@ def test_withdraw__eth_credit_while_owner_has_code__pays_receiver(
     ledger, open_channel, signed_final, project, chain, alice, ingrid, watcher
 ) -> None:
     # The credited address still refuses ETH; it collects by naming another receiver.
-    params, state0 = open_channel(ONE_ETH, ONE_ETH)
+    params, state0 = open_channel(E, E)
     chain.provider.set_code(alice.address, _code(project.RevertingReceiver))
     ledger.close(params.as_tuple(), *signed_final(state0.finalized()), sender=watcher)
     ingrid_before = ingrid.balance
 
     tx = ledger.withdraw(ETH, ingrid, sender=alice)
 
-    _assert_withdrawn(ledger, tx, alice, ETH, ingrid.address, ONE_ETH)
+    _assert_withdrawn(ledger, tx, alice, ETH, ingrid.address, E)
     assert ledger.credits(ETH, alice) == 0
-    assert ingrid.balance == ingrid_before + ONE_ETH
+    assert ingrid.balance == ingrid_before + E
 
 
 def test_withdraw__eth_credit_to_self__pays_owner(
@@ -117,7 +115,7 @@ def test_withdraw__twice__reverts_nothing_to_withdraw(
     assert ledger.credits(ETH, alice) == 0
     ingrid_before, ledger_before = ingrid.balance, ledger.balance
 
-    with ape.reverts("ledger: nothing to withdraw"):
+    with ape.reverts(NOTHING_TO_WITHDRAW):
         ledger.withdraw(ETH, ingrid, sender=alice)
 
     assert (ingrid.balance, ledger.balance) == (ingrid_before, ledger_before)
@@ -126,7 +124,7 @@ def test_withdraw__twice__reverts_nothing_to_withdraw(
 
 def test_withdraw__never_credited__reverts_nothing_to_withdraw(ledger, token, stranger) -> None:
     for asset in (ETH, token.address):
-        with ape.reverts("ledger: nothing to withdraw"):
+        with ape.reverts(NOTHING_TO_WITHDRAW):
             ledger.withdraw(asset, stranger, sender=stranger)
 
 
@@ -134,7 +132,7 @@ def test_withdraw__other_owners_credit__reverts_nothing_to_withdraw(
     ledger, open_channel, signed_final, project, chain, alice, stranger, watcher
 ) -> None:
     _, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
-    with ape.reverts("ledger: nothing to withdraw"):
+    with ape.reverts(NOTHING_TO_WITHDRAW):
         ledger.withdraw(ETH, stranger, sender=stranger)
     assert ledger.credits(ETH, alice) == credit
 
@@ -143,7 +141,7 @@ def test_withdraw__credit_in_other_asset__reverts_nothing_to_withdraw(
     ledger, open_channel, signed_final, project, chain, token, alice, watcher
 ) -> None:
     _, credit = _credit_alice_eth(ledger, open_channel, signed_final, project, chain, alice, watcher)
-    with ape.reverts("ledger: nothing to withdraw"):
+    with ape.reverts(NOTHING_TO_WITHDRAW):
         ledger.withdraw(token, alice, sender=alice)
     assert ledger.credits(ETH, alice) == credit
 
@@ -203,7 +201,7 @@ def test_withdraw__token_returns_false__reverts_token_transfer_failed(
     _, credit = _credit_alice_token(ledger, open_channel, signed_final, fresh, deployer, alice, watcher)
     chain.provider.set_code(fresh.address, RETURNS_FALSE_CODE)
 
-    with ape.reverts("ledger: token transfer failed"):
+    with ape.reverts(TRANSFER_FAILED):
         ledger.withdraw(fresh.address, ingrid, sender=alice)
 
     assert ledger.credits(fresh.address, alice) == credit

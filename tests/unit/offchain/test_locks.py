@@ -1,4 +1,4 @@
-"""perun_vyper.locks: locking a virtual channel's funding in a ledger state and releasing it (no chain)."""
+"""perun_vyper.core.locks: locking a virtual channel's funding in a ledger state and releasing it (no chain)."""
 
 from dataclasses import replace
 
@@ -16,14 +16,14 @@ from perun_vyper import (
     lock_for,
     open_virtual,
 )
-from perun_vyper.locks import roles, split
+from perun_vyper.core.locks import roles, split
+from tests.support.constants import E
 
 ALICE = "0x" + "a1" * 20
 BOB = "0x" + "b0" * 20
 INGRID = "0x" + "1d" * 20
 OTHER = "0x" + "0e" * 20
 LEDGER_ADJUDICATOR = "0x" + "5e" * 20
-E = 10**18
 FUND_ALICE = 3 * 10**17
 FUND_BOB = 10**17
 

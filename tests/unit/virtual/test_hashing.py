@@ -3,9 +3,8 @@
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from perun_vyper import VirtualState, compact, expand, sign_state
-from perun_vyper.signing import sign_digest
-from perun_vyper.virtual import VIRTUAL_STATE_TYPES
+from perun_vyper import VirtualState, compact, expand, sign_digest, sign_state
+from perun_vyper.core.codec import VIRTUAL_STATE
 
 DOMAIN_TYPES = [
     {"name": "name", "type": "string"},
@@ -28,14 +27,35 @@ def test_state_hash_and_digest__match_contract_and_eth_account(
     assert virtual_hashing.state_hash(state.as_tuple()) == state.struct_hash()
     digest = virtual_domain.digest(state.struct_hash())
     assert virtual_hashing.state_digest(state.as_tuple(), virtual.DOMAIN_SEPARATOR()) == digest
-    signable = encode_typed_data(
-        full_message={
-            "types": {"EIP712Domain": DOMAIN_TYPES, **VIRTUAL_STATE_TYPES},
-            "primaryType": "VirtualState",
-            "domain": virtual_domain.as_dict(),
-            "message": state.message(),
-        }
-    )
+    # The oracle: the typed-data document written out by hand, hashed by eth-account.
+    document = {
+        "types": {
+            "EIP712Domain": DOMAIN_TYPES,
+            "VirtualState": [
+                {"name": "channel", "type": "bytes32"},
+                {"name": "version", "type": "uint64"},
+                {"name": "balanceAlice", "type": "uint256"},
+                {"name": "balanceBob", "type": "uint256"},
+                {"name": "isFinal", "type": "bool"},
+            ],
+        },
+        "primaryType": "VirtualState",
+        "domain": {
+            "name": "PerunVirtual",
+            "version": "1",
+            "chainId": virtual_domain.chain_id,
+            "verifyingContract": virtual.address,
+        },
+        "message": {
+            "channel": vparams.channel_id,
+            "version": 2,
+            "balanceAlice": state.balance_alice,
+            "balanceBob": state.balance_bob,
+            "isFinal": True,
+        },
+    }
+    assert VIRTUAL_STATE.typed_data(state.as_tuple(), virtual_domain) == document
+    signable = encode_typed_data(full_message=document)
     assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
 
 

@@ -16,19 +16,26 @@ from perun_vyper import (
     VirtualParams,
     VirtualState,
     compact,
+    sign_digest,
     sign_state,
 )
-from perun_vyper.constants import HALF_N, SECP256K1_N
-from perun_vyper.signing import sign_digest
-from tests.view_reverts import assert_view_reverts
+from perun_vyper.core.constants import HALF_N, SECP256K1_N
+from tests.support.constants import (
+    ONLY_ENDPOINTS,
+    S_MASK,
+    V_BIT,
+    VIRTUAL_CONCLUDED,
+    VIRTUAL_EXPIRED,
+    VIRTUAL_PERIOD_OVER,
+    VIRTUAL_RANGE,
+    VIRTUAL_STALE,
+    ZERO_HASH,
+)
+from tests.support.reverts import assert_view_reverts
 
 FUNDING_ALICE = 3 * 10**17
 FUNDING_BOB = 2 * 10**17
 DURATION = 3600
-ONLY = "virtual: only Alice or Bob before validity"
-ZERO_WORD = b"\x00" * 32
-V_BIT = 1 << 255
-S_MASK = V_BIT - 1
 
 
 @pytest.fixture
@@ -136,7 +143,7 @@ def test_register__other_sender_before_validity__reverts_only_alice_or_bob(
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     if when == "validity_minus_1":
         chain.pending_timestamp = vparams.validity - 1
-    with ape.reverts(ONLY):
+    with ape.reverts(ONLY_ENDPOINTS):
         virtual.register(vparams.as_tuple(), *signed_virtual(state), sender=request.getfixturevalue(sender_name))
     if when == "validity_minus_1":
         assert chain.blocks.head.timestamp == vparams.validity - 1
@@ -221,7 +228,7 @@ def test_register__same_state_again_without_signatures__reverts_invalid_signatur
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state), sender=alice)
     before = _record(virtual, vparams)
-    zero = (ZERO_WORD, ZERO_WORD)
+    zero = (ZERO_HASH, ZERO_HASH)
     with ape.reverts("virtual: invalid signature"):
         virtual.register(vparams.as_tuple(), state.as_tuple(), zero, zero, sender=stranger)
     assert _record(virtual, vparams) == before
@@ -233,7 +240,7 @@ def test_register__lower_version__reverts_stale(virtual, vparams, signed_virtual
     state2 = state1.pay(10**17, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state2), sender=alice)
     for older in (state1, state0):
-        with ape.reverts("virtual: stale version"):
+        with ape.reverts(VIRTUAL_STALE):
             virtual.register(vparams.as_tuple(), *signed_virtual(older), sender=bob)
     assert _record(virtual, vparams)[0::2] == (2, 10**17)
 
@@ -244,7 +251,7 @@ def test_register__same_version_different_balances__reverts_stale(virtual, vpara
     state_b = state0.pay(2 * 10**17, from_alice=True)
     assert state_a.version == state_b.version == 1
     virtual.register(vparams.as_tuple(), *signed_virtual(state_a), sender=alice)
-    with ape.reverts("virtual: stale version"):
+    with ape.reverts(VIRTUAL_STALE):
         virtual.register(vparams.as_tuple(), *signed_virtual(state_b), sender=bob)
     assert _record(virtual, vparams)[0::2] == (1, 2 * 10**17)
 
@@ -254,7 +261,7 @@ def test_register__same_version_final__reverts_stale(virtual, vparams, signed_vi
     state1 = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state1), sender=alice)
     same_version_final = VirtualState(state1.channel, 1, state1.balance_alice, state1.balance_bob, True)
-    with ape.reverts("virtual: stale version"):
+    with ape.reverts(VIRTUAL_STALE):
         virtual.register(vparams.as_tuple(), *signed_virtual(same_version_final), sender=bob)
     assert _record(virtual, vparams)[3] is False
 
@@ -268,7 +275,7 @@ def test_register__at_or_after_deadline__reverts_period_over(
     deadline = first.timestamp + DURATION
     chain.pending_timestamp = deadline + offset
     for newer in (state1.pay(1, from_alice=True), state1.finalized(), state1):
-        with ape.reverts("virtual: challenge period over"):
+        with ape.reverts(VIRTUAL_PERIOD_OVER):
             virtual.register(vparams.as_tuple(), *signed_virtual(newer), sender=watcher)
     assert chain.blocks.head.timestamp >= deadline + offset
     assert _record(virtual, vparams) == (1, deadline, 2 * 10**17, False)
@@ -325,11 +332,11 @@ def test_register__after_final_state__reverts_channel_concluded(
     newer = VirtualState(final.channel, final.version + 1, 0, vparams.total, False)
     newer_final = VirtualState(final.channel, final.version + 1, vparams.total, 0, True)
     for state in (newer, newer_final, final):
-        with ape.reverts("virtual: channel concluded"):
+        with ape.reverts(VIRTUAL_CONCLUDED):
             virtual.register(vparams.as_tuple(), *signed_virtual(state), sender=sender)
     # Also after the deadline and after expiry: concluded stays concluded.
     chain.pending_timestamp = vparams.expiry + 1
-    with ape.reverts("virtual: channel concluded"):
+    with ape.reverts(VIRTUAL_CONCLUDED):
         virtual.register(vparams.as_tuple(), *signed_virtual(newer), sender=sender)
     assert _record(virtual, vparams) == before
 
@@ -346,7 +353,7 @@ def test_register__at_or_after_expiry__reverts_expired(
     state = VirtualState.initial(vparams).pay(10**17, from_alice=True)
     sender = request.getfixturevalue(sender_name)
     for candidate in (state, state.finalized()):
-        with ape.reverts("virtual: channel expired"):
+        with ape.reverts(VIRTUAL_EXPIRED):
             virtual.register(vparams.as_tuple(), *signed_virtual(candidate), sender=sender)
     assert _record(virtual, vparams) == (0, 0, 0, False)
 
@@ -435,9 +442,9 @@ INVALID_PARAMS = [
     ({"ingrid": "alice"}, "virtual: same participant"),
     ({"ingrid": "bob"}, "virtual: same participant"),
     ({"ledger_bob": "ledger_alice"}, "virtual: same ledger channel"),
-    ({"challenge_duration": MIN_CHALLENGE_DURATION - 1}, "virtual: challenge duration out of range"),
-    ({"challenge_duration": MAX_CHALLENGE_DURATION + 1}, "virtual: challenge duration out of range"),
-    ({"challenge_duration": 0}, "virtual: challenge duration out of range"),
+    ({"challenge_duration": MIN_CHALLENGE_DURATION - 1}, VIRTUAL_RANGE),
+    ({"challenge_duration": MAX_CHALLENGE_DURATION + 1}, VIRTUAL_RANGE),
+    ({"challenge_duration": 0}, VIRTUAL_RANGE),
     ({"funding_alice": MAX_AMOUNT + 1}, "virtual: amount too large"),
     ({"funding_bob": MAX_AMOUNT + 1}, "virtual: amount too large"),
 ]
@@ -578,7 +585,7 @@ def test_register__malformed_signature_in_answer__reverts_invalid(virtual, vpara
     state1 = VirtualState.initial(vparams).pay(1, from_alice=True)
     virtual.register(vparams.as_tuple(), *signed_virtual(state1), sender=alice)
     state_tuple, sig_a, sig_b = signed_virtual(state1.pay(1, from_alice=True))
-    for bad in (_malformed(sig_b, "high_s_twin"), _malformed(sig_b, "r_zero"), (ZERO_WORD, ZERO_WORD)):
+    for bad in (_malformed(sig_b, "high_s_twin"), _malformed(sig_b, "r_zero"), (ZERO_HASH, ZERO_HASH)):
         with ape.reverts("virtual: invalid signature"):
             virtual.register(vparams.as_tuple(), state_tuple, sig_a, bad, sender=watcher)
     assert _record(virtual, vparams)[0] == 1

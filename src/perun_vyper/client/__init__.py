@@ -1,0 +1,20 @@
+"""Channel clients: the parties' durable views of ledger and virtual channels, and Ingrid's hub."""
+
+from .hub import Hub, close_virtual_channel, open_virtual_channel
+from .ledger import LedgerChannel
+from .party import Acceptance, Party
+from .session import exchange, pay, resume
+from .virtual import VirtualChannel
+
+__all__ = [
+    "Acceptance",
+    "Hub",
+    "LedgerChannel",
+    "Party",
+    "VirtualChannel",
+    "close_virtual_channel",
+    "exchange",
+    "open_virtual_channel",
+    "pay",
+    "resume",
+]
