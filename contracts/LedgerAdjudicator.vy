@@ -77,12 +77,9 @@ MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
 VIRTUAL_ADJUDICATOR: public(immutable(IVirtualAdjudicator))
 
 
-# @dev Open disputes, packed: bits 0-63 the registered version, bits 64-127
-# the deadline (first registration plus the challenge duration), bits
-# 128-248 side A's base payout by the registered state, bit 254 "has
-# locks", bit 255 "funded". The payout is final when the state is
-# registered because deposits are refused during a dispute. Zero when no
-# dispute was registered; cleared at conclusion.
+# @dev Open disputes: the dispute word (SPEC 5.1). Side A's payout is final
+# when the state is registered because deposits are refused during a
+# dispute. Zero when no dispute was registered; cleared at conclusion.
 _disputes: HashMap[bytes32, uint256]
 
 
@@ -158,7 +155,9 @@ def close(
         ledger_types.EMPTY_ARRAY_HASH,
         True,
     )
-    self._check_signatures(params, state_hash, sig_a, sig_b)
+    signed: uint256 = typed_signatures._check_signers(state_hash, sig_a, params.participant_a, sig_b, params.participant_b)
+    if signed != typed_signatures.SIGNED:
+        self._refuse_signature(signed)
     payout_a: uint256 = 0
     payout_b: uint256 = 0
     funded: bool = False
@@ -200,7 +199,9 @@ def register(
     dispute: uint256 = 0
     deadline: uint64 = 0
     if holdings & packed_words.DISPUTED_BIT == 0:
-        deadline = convert(block.timestamp, uint64) + params.challenge_duration
+        # A timestamp plus a uint64 cannot overflow a uint256; the
+        # conversion refuses a deadline beyond uint64.
+        deadline = convert(unsafe_add(block.timestamp, convert(params.challenge_duration, uint256)), uint64)
     else:
         dispute = self._disputes[channel]
         deadline = packed_words._deadline(dispute)
@@ -209,8 +210,7 @@ def register(
         if state.version < packed_words._version(dispute):
             self._refuse_stale_version()
     locks_hash: bytes32 = ledger_types._locks_hash(state.locks)
-    self._check_signatures(
-        params,
+    signed: uint256 = typed_signatures._check_signers(
         ledger_types._hash_state_fields(
             channel,
             state.version,
@@ -222,19 +222,19 @@ def register(
             False,
         ),
         sig_a,
+        params.participant_a,
         sig_b,
+        params.participant_b,
     )
+    if signed != typed_signatures.SIGNED:
+        self._refuse_signature(signed)
     payout_a: uint256 = 0
     payout_b: uint256 = 0
     funded: bool = False
     payout_a, payout_b, funded = asset_holder._base_payouts(
         holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
     )
-    word: uint256 = convert(state.version, uint256) | (convert(deadline, uint256) << packed_words.DEADLINE_SHIFT) | (payout_a << packed_words.PAYOUT_SHIFT)
-    if funded:
-        word |= packed_words.FUNDED_BIT
-        if len(state.locks) != 0:
-            word |= packed_words.HAS_LOCKS_BIT
+    word: uint256 = packed_words._pack_dispute(state.version, deadline, payout_a, funded, len(state.locks) != 0)
     if dispute != 0 and state.version == packed_words._version(dispute):
         # Same version: a no-op for the registered outcome, stale otherwise.
         if word != dispute or (word & packed_words.HAS_LOCKS_BIT != 0 and self._dispute_locks[channel] != locks_hash):
@@ -283,14 +283,17 @@ def conclude(
             self._refuse_locks_not_registered()
     if len(virtuals) != len(locks):
         self._refuse_virtual_params_do_not_match_locks()
-    payout_a: uint256 = (dispute >> packed_words.PAYOUT_SHIFT) & packed_words.PAYOUT_MASK
+    payout_a: uint256 = packed_words._payout_a(dispute)
     # Base payouts sum to the deposits less what is locked (conservation,
     # checked at registration; the locks are the registered ones), and
     # every lock's shares sum to its amounts (`_split_lock`).
     locked: uint256 = 0
     for lock: ledger_types.Lock in locks:
         locked += lock.amount_a + lock.amount_b
-    payout_b: uint256 = packed_words._side_amount(holdings, 0) + packed_words._side_amount(holdings, 1) - payout_a - locked
+    deposit_a: uint256 = 0
+    deposit_b: uint256 = 0
+    deposit_a, deposit_b = packed_words._deposits(holdings)
+    payout_b: uint256 = deposit_a + deposit_b - payout_a - locked
     for i: uint256 in range(len(locks), bound=MAX_LOCKS):
         share_a: uint256 = 0
         share_b: uint256 = 0
@@ -396,39 +399,16 @@ def _split_lock(
 
 
 @internal
-@view
-def _check_signatures(
-    params: ledger_types.ChannelParams,
-    state_hash: bytes32,
-    sig_a: typed_signatures.Signature,
-    sig_b: typed_signatures.Signature,
-):
-    """
-    @dev Asserts that both participants signed the state.
-    @param params The channel's parameters (participants are non-zero).
-    @param state_hash The struct hash of the state.
-    @param sig_a Participant A's signature.
-    @param sig_b Participant B's signature.
-    """
-    digest: bytes32 = typed_signatures._typed_digest(state_hash)
-    self._check_signer(digest, sig_a, params.participant_a)
-    self._check_signer(digest, sig_b, params.participant_b)
-
-
-@internal
 @pure
-def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expected: address):
+def _refuse_signature(code: uint256):
     """
-    @dev Asserts that `expected` signed `digest`.
-    @param digest The EIP-712 digest.
-    @param signature The signature.
-    @param expected The participant (never the zero address).
+    @dev Reverts with the reason for a `typed_signatures._check_signers`
+         code other than `SIGNED`.
+    @param code `INVALID_SIGNATURE` or `WRONG_SIGNER`.
     """
-    signer: address = typed_signatures._recover(digest, signature)
-    if signer == empty(address):
+    if code == typed_signatures.INVALID_SIGNATURE:
         revert_reason._raise("ledger: invalid signature")
-    if signer != expected:
-        revert_reason._raise("ledger: wrong signer")
+    revert_reason._raise("ledger: wrong signer")
 
 
 @internal

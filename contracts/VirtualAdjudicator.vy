@@ -55,10 +55,8 @@ MAX_CHALLENGE_DURATION: public(constant(uint64)) = channel_bounds.MAX_CHALLENGE_
 MAX_AMOUNT: public(constant(uint256)) = channel_bounds.MAX_AMOUNT
 
 
-# @dev One record per virtual channel, packed: bits 0-63 the registered
-# version, bits 64-127 the deadline (first registration plus the challenge
-# duration), bits 128-247 Alice's balance (Bob's is the funding total minus
-# it), bit 255 the final flag. Zero while nobody registered the channel.
+# @dev One record per virtual channel (SPEC 5.1). Zero while nobody
+# registered the channel.
 _records: HashMap[bytes32, uint256]
 
 
@@ -107,13 +105,15 @@ def register(
     # One comparison of the OR: MAX_AMOUNT is 2**120 - 1.
     if state.balance_alice | state.balance_bob > channel_bounds.MAX_AMOUNT:
         virtual_types._refuse_amount_too_large()
-    if state.balance_alice + state.balance_bob != params.funding_alice + params.funding_bob:
+    # Every amount is below 2**120 (the funding checked by `_virtual_id`):
+    # no sum overflows.
+    if unsafe_add(state.balance_alice, state.balance_bob) != unsafe_add(params.funding_alice, params.funding_bob):
         revert_reason._raise("virtual: balances do not match funding")
     # Signatures first, as in the ledger adjudicator: a re-registration
     # with invalid signatures reverts instead of passing as a no-op.
-    digest: bytes32 = typed_signatures._typed_digest(virtual_types._state_hash(state))
-    self._check_signer(digest, sig_alice, params.alice)
-    self._check_signer(digest, sig_bob, params.bob)
+    signed: uint256 = typed_signatures._check_signers(virtual_types._state_hash(state), sig_alice, params.alice, sig_bob, params.bob)
+    if signed != typed_signatures.SIGNED:
+        self._refuse_signature(signed)
     record: uint256 = self._records[channel]
     deadline: uint256 = 0
     if record == 0:
@@ -125,22 +125,20 @@ def register(
                 revert_reason._raise("virtual: only Alice or Bob before validity")
         if block.timestamp >= virtual_types._expiry(params):
             revert_reason._raise("virtual: channel expired")
-        deadline = block.timestamp + convert(params.challenge_duration, uint256)
+        # A timestamp plus a uint64 cannot overflow a uint256.
+        deadline = unsafe_add(block.timestamp, convert(params.challenge_duration, uint256))
     else:
         if record & packed_words.FINAL_BIT != 0:
             revert_reason._raise("virtual: channel concluded")
-        deadline = (record >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK
+        deadline = convert(packed_words._deadline(record), uint256)
         if block.timestamp >= deadline:
             revert_reason._raise("virtual: challenge period over")
-        version: uint64 = convert(record & packed_words.U64_MASK, uint64)
-        if state.version == version and not state.is_final and state.balance_alice == (record >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT:
+        version: uint64 = packed_words._version(record)
+        if state.version == version and not state.is_final and state.balance_alice == packed_words._balance_alice(record):
             return
         if state.version <= version:
             revert_reason._raise("virtual: stale version")
-    record = convert(state.version, uint256) | (deadline << packed_words.DEADLINE_SHIFT) | (state.balance_alice << packed_words.PAYOUT_SHIFT)
-    if state.is_final:
-        record |= packed_words.FINAL_BIT
-    self._records[channel] = record
+    self._records[channel] = packed_words._pack_record(state.version, deadline, state.balance_alice, state.is_final)
     log Registered(
         channel=channel,
         version=state.version,
@@ -171,10 +169,10 @@ def settlement(params: IVirtualAdjudicator.VirtualParams) -> (bytes32, bool, uin
     record: uint256 = self._records[channel]
     if record == 0:
         return channel, block.timestamp >= virtual_types._expiry(params), params.funding_alice, params.funding_bob
-    balance_alice: uint256 = (record >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT
+    balance_alice: uint256 = packed_words._balance_alice(record)
     # The registered state conserved the funding total, so this cannot underflow.
     balance_bob: uint256 = params.funding_alice + params.funding_bob - balance_alice
-    settled: bool = record & packed_words.FINAL_BIT != 0 or block.timestamp >= (record >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK
+    settled: bool = record & packed_words.FINAL_BIT != 0 or block.timestamp >= convert(packed_words._deadline(record), uint256)
     return channel, settled, balance_alice, balance_bob
 
 
@@ -191,24 +189,21 @@ def record(channel: bytes32) -> (uint64, uint64, uint256, bool):
     """
     word: uint256 = self._records[channel]
     return (
-        convert(word & packed_words.U64_MASK, uint64),
-        convert((word >> packed_words.DEADLINE_SHIFT) & packed_words.U64_MASK, uint64),
-        (word >> packed_words.PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT,
+        packed_words._version(word),
+        packed_words._deadline(word),
+        packed_words._balance_alice(word),
         word & packed_words.FINAL_BIT != 0,
     )
 
 
 @internal
 @pure
-def _check_signer(digest: bytes32, signature: typed_signatures.Signature, expected: address):
+def _refuse_signature(code: uint256):
     """
-    @dev Asserts that `expected` signed `digest`.
-    @param digest The EIP-712 digest.
-    @param signature The signature.
-    @param expected Alice or Bob (never the zero address).
+    @dev Reverts with the reason for a `typed_signatures._check_signers`
+         code other than `SIGNED`.
+    @param code `INVALID_SIGNATURE` or `WRONG_SIGNER`.
     """
-    signer: address = typed_signatures._recover(digest, signature)
-    if signer == empty(address):
+    if code == typed_signatures.INVALID_SIGNATURE:
         revert_reason._raise("virtual: invalid signature")
-    if signer != expected:
-        revert_reason._raise("virtual: wrong signer")
+    revert_reason._raise("virtual: wrong signer")

@@ -38,9 +38,8 @@ _ETH_PAYOUT_GAS: constant(uint256) = 10_000
 _TOKEN_PAYOUT_GAS: constant(uint256) = 150_000
 
 
-# @dev Deposits of each channel, packed: bits 0-119 side A, bits 120-239
-# side B, bit 254 the disputed flag, bit 255 the concluded flag. One slot,
-# so the second deposit only rewrites a non-zero word.
+# @dev Deposits and flags of each channel: the holdings word (SPEC 5.1).
+# One slot, so the second deposit only rewrites a non-zero word.
 _holdings: HashMap[bytes32, uint256]
 
 
@@ -51,8 +50,8 @@ credits: public(HashMap[address, HashMap[address, uint256]])
 
 event Deposited:
     channel: indexed(bytes32)
-    # Both sides' deposits after this one, packed as in storage: side A in
-    # bits 0-119, side B in bits 120-239 (one data word instead of two).
+    # Both sides' deposits after this one, as the holdings word stores them
+    # (SPEC 5.1): one data word instead of two.
     deposits: uint256
 
 
@@ -81,8 +80,8 @@ def deposit(channel: bytes32, side: uint256):
             sends it.
     @dev The contract cannot see the channel's parameters here; clients
          derive `channel` from checked parameters first (`perun_vyper`).
-    @custom:security The one entry point outside the reentrancy lock (it
-                     saves ~300 gas per deposit): it makes no external
+    @custom:security The one entry point outside the reentrancy lock (a
+                     cheaper deposit, docs/GAS.md): it makes no external
                      call and only adds `msg.value` to one open, undisputed
                      ETH channel. Entered from a payout hook, it can
                      neither reach the channel being paid (marked concluded
@@ -130,7 +129,7 @@ def deposit_token(params: ledger_types.ChannelParams, side: uint256, amount: uin
     token: IERC20 = IERC20(params.asset)
     before: uint256 = staticcall token.balanceOf(self)
     if not extcall token.transferFrom(msg.sender, self, amount, default_return_value=True):
-        self._refuse_token_transfer_failed()
+        revert_reason._raise("ledger: token transfer failed")
     received: uint256 = staticcall token.balanceOf(self) - before
     if received == 0:
         revert_reason._raise("ledger: nothing received")
@@ -148,7 +147,10 @@ def holdings(channel: bytes32) -> (uint256, uint256, bool):
     @return concluded Whether the channel has concluded.
     """
     word: uint256 = self._holdings[channel]
-    return packed_words._side_amount(word, 0), packed_words._side_amount(word, 1), word & packed_words.CONCLUDED_BIT != 0
+    deposit_a: uint256 = 0
+    deposit_b: uint256 = 0
+    deposit_a, deposit_b = packed_words._deposits(word)
+    return deposit_a, deposit_b, word & packed_words.CONCLUDED_BIT != 0
 
 
 @internal
@@ -218,14 +220,21 @@ def _base_payouts(
     @return payout_b Side B's payout before lock shares.
     @return funded Whether the state is funded (its locks are split).
     """
-    deposit_a: uint256 = packed_words._side_amount(holdings, 0)
-    deposit_b: uint256 = packed_words._side_amount(holdings, 1)
+    deposit_a: uint256 = 0
+    deposit_b: uint256 = 0
+    deposit_a, deposit_b = packed_words._deposits(holdings)
     if deposit_a >= funding_a and deposit_b >= funding_b:
         # balances + lock shares + funding difference: sums to deposit_a +
         # deposit_b, since `_check_state` enforced balance_a + balance_b +
         # locked == funding_a + funding_b and each lock's shares sum to its
-        # amounts (`_split_lock`).
-        return balance_a + deposit_a - funding_a, balance_b + deposit_b - funding_b, True
+        # amounts (`_split_lock`). Every amount is at most `MAX_AMOUNT`
+        # (checked with the state, and deposits never exceed it) and each
+        # deposit covers its funding here: no overflow, no underflow.
+        return (
+            unsafe_sub(unsafe_add(balance_a, deposit_a), funding_a),
+            unsafe_sub(unsafe_add(balance_b, deposit_b), funding_b),
+            True,
+        )
     return deposit_a, deposit_b, False
 
 
@@ -250,8 +259,6 @@ def withdraw(asset: address, receiver: address):
         if not raw_call(receiver, b"", value=amount, revert_on_failure=False):
             revert_reason._raise("ledger: ETH transfer failed")
     else:
-        # Raised here, not through `_refuse_token_transfer_failed`: a helper's
-        # frame would sit above `_raise`'s and move this function's memory up.
         if not extcall IERC20(asset).transfer(receiver, amount, default_return_value=True):
             revert_reason._raise("ledger: token transfer failed")
 
@@ -308,16 +315,6 @@ def _refuse_wrong_asset():
          several checks that refuse with this reason.
     """
     revert_reason._raise("ledger: wrong asset")
-
-
-@internal
-@pure
-def _refuse_token_transfer_failed():
-    """
-    @dev Reverts with "ledger: token transfer failed": one raising site for the
-         several checks that refuse with this reason.
-    """
-    revert_reason._raise("ledger: token transfer failed")
 
 
 @internal

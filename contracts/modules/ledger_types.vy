@@ -122,10 +122,9 @@ def _channel_id(params: ChannelParams) -> bytes32:
         revert_reason._raise("ledger: zero participant")
     if params.participant_a == params.participant_b:
         revert_reason._raise("ledger: same participant")
-    if (
-        params.challenge_duration < channel_bounds.MIN_CHALLENGE_DURATION
-        or params.challenge_duration > channel_bounds.MAX_CHALLENGE_DURATION
-    ):
+    # One comparison for both bounds: below the minimum, the difference
+    # wraps around to more than the span.
+    if unsafe_sub(params.challenge_duration, channel_bounds.MIN_CHALLENGE_DURATION) > channel_bounds.CHALLENGE_DURATION_SPAN:
         revert_reason._raise("ledger: challenge duration out of range")
     digest: uint256 = convert(
         keccak256(
@@ -167,7 +166,8 @@ def _check_state(channel: bytes32, state: LedgerState):
         lock: Lock = state.locks[i]
         if lock.amount_a | lock.amount_b > channel_bounds.MAX_AMOUNT:
             self._refuse_amount_too_large()
-        locked += lock.amount_a + lock.amount_b
+        # At most MAX_LOCKS pairs of amounts below 2**120: no overflow.
+        locked = unsafe_add(locked, unsafe_add(lock.amount_a, lock.amount_b))
         for j: uint256 in range(i, bound=MAX_LOCKS):
             if state.locks[j].channel == lock.channel:
                 revert_reason._raise("ledger: duplicate lock")
@@ -191,7 +191,8 @@ def _check_amounts(balance_a: uint256, balance_b: uint256, funding_a: uint256, f
     # above bit 119, so one comparison of the OR checks all four.
     if balance_a | balance_b | funding_a | funding_b > channel_bounds.MAX_AMOUNT:
         self._refuse_amount_too_large()
-    if balance_a + balance_b + locked != funding_a + funding_b:
+    # Amounts below 2**120 and `locked` below 2**125: no sum overflows.
+    if unsafe_add(unsafe_add(balance_a, balance_b), locked) != unsafe_add(funding_a, funding_b):
         revert_reason._raise("ledger: balances do not match funding")
 
 

@@ -4,11 +4,13 @@
 @custom:contract-name packed_words
 @license Apache-2.0
 @notice One home for the three bit layouts: the ledger's holdings word and
-        dispute word, and the virtual adjudicator's record. Each field has
-        a named position and mask here; the unpack functions are used
-        wherever a call costs no measured gas, and the hot paths combine
-        the same named constants inline (an internal call costs gas on
-        every register, conclude and settlement).
+        dispute word, and the virtual adjudicator's record (docs/SPEC.md,
+        section 5.1). Each field has a named position and mask here; every
+        multi-bit field is read through an unpack function, the dispute
+        word and the record are built by a pack function, and one-bit flags
+        are tested with their named bit. Only the deposit path combines the
+        named constants inline, where a call would cost gas on every
+        deposit (SPEC 5.1 gives the decision and the measured cost).
 @custom:security Every packed amount is at most `channel_bounds.MAX_AMOUNT`
                  (120 bits) or a sum of two of them (121 bits), and every
                  time or version fits 64 bits, so no field overlaps another.
@@ -19,27 +21,17 @@
 from . import channel_bounds
 
 
-# Holdings word (ledger): bits 0-119 side A's deposits, bits 120-239 side
-# B's, bit 254 the disputed flag, bit 255 the concluded flag.
-
 # @dev Width of one side's deposit inside a holdings word.
 AMOUNT_BITS: constant(uint256) = 120
 
 
-# @dev Bit 255 of a holdings word marks a concluded channel.
+# @dev Bit 255 of a holdings word: the channel concluded.
 CONCLUDED_BIT: constant(uint256) = 2**255
 
 
-# @dev Bit 254 of a holdings word marks a channel with a registered
-# dispute, so `close` reads the dispute slot only when there is one.
+# @dev Bit 254 of a holdings word: a dispute was registered.
 DISPUTED_BIT: constant(uint256) = 2**254
 
-
-# Dispute word (ledger): bits 0-63 the registered version, bits 64-127 the
-# deadline, bits 128-248 side A's base payout, bit 254 "has locks", bit
-# 255 "funded".
-# Record (virtual): bits 0-63 the registered version, bits 64-127 the
-# deadline, bits 128-247 Alice's balance, bit 255 "final".
 
 # @dev Mask of a 64-bit field (version, deadline) of a dispute word or record.
 U64_MASK: constant(uint256) = 2**64 - 1
@@ -49,41 +41,36 @@ U64_MASK: constant(uint256) = 2**64 - 1
 DEADLINE_SHIFT: constant(uint256) = 64
 
 
-# @dev Position of side A's base payout in a dispute word, and of Alice's
-# balance in a record.
+# @dev Position of side A's payout in a dispute word and Alice's balance in a record.
 PAYOUT_SHIFT: constant(uint256) = 128
 
 
-# @dev Mask of side A's base payout in a dispute word: 121 bits, since a
-# payout can reach the sum of both deposits (2 * MAX_AMOUNT < 2**121).
+# @dev Mask of side A's payout in a dispute word: 121 bits (up to both deposits).
 PAYOUT_MASK: constant(uint256) = 2**121 - 1
 
 
-# @dev Bit 254 of a dispute word: the registered state has locks, and the
-# ledger's `_dispute_locks` holds their hash.
+# @dev Bit 254 of a dispute word: the registered state's locks hash is stored.
 HAS_LOCKS_BIT: constant(uint256) = 2**254
 
 
-# @dev Bit 255 of a dispute word: the registered state is funded (both
-# sides deposited at least what it accounts for), so its balances and
-# locks decide the payouts; otherwise each side gets back its deposit.
+# @dev Bit 255 of a dispute word: the registered state is funded.
 FUNDED_BIT: constant(uint256) = 2**255
 
 
-# @dev Bit 255 of a record marks a final state: the outcome settled at once.
+# @dev Bit 255 of a record: a final state was registered.
 FINAL_BIT: constant(uint256) = 2**255
 
 
 @internal
 @pure
-def _side_amount(word: uint256, side: uint256) -> uint256:
+def _deposits(word: uint256) -> (uint256, uint256):
     """
-    @dev One side's deposit from a holdings word.
+    @dev Both sides' deposits from a holdings word, in one call.
     @param word The holdings word.
-    @param side 0 or 1.
-    @return The deposit.
+    @return deposit_a Side A's deposits.
+    @return deposit_b Side B's deposits.
     """
-    return (word >> (side * AMOUNT_BITS)) & channel_bounds.MAX_AMOUNT
+    return word & channel_bounds.MAX_AMOUNT, (word >> AMOUNT_BITS) & channel_bounds.MAX_AMOUNT
 
 
 @internal
@@ -110,6 +97,38 @@ def _deadline(word: uint256) -> uint64:
 
 @internal
 @pure
+def _payout_a(word: uint256) -> uint256:
+    """
+    @dev Side A's base payout from a dispute word.
+    @param word The dispute word.
+    @return The payout.
+    """
+    return (word >> PAYOUT_SHIFT) & PAYOUT_MASK
+
+
+@internal
+@pure
+def _pack_dispute(version: uint64, deadline: uint64, payout_a: uint256, funded: bool, has_locks: bool) -> uint256:
+    """
+    @dev A dispute word, built in one call.
+    @param version The registered version.
+    @param deadline The end of the challenge period.
+    @param payout_a Side A's base payout (at most 2 * `MAX_AMOUNT`).
+    @param funded Whether the registered state is funded.
+    @param has_locks Whether the registered state has locks; kept only
+           for a funded state (an unfunded state's locks move nothing).
+    @return The dispute word.
+    """
+    word: uint256 = convert(version, uint256) | (convert(deadline, uint256) << DEADLINE_SHIFT) | (payout_a << PAYOUT_SHIFT)
+    if funded:
+        word |= FUNDED_BIT
+        if has_locks:
+            word |= HAS_LOCKS_BIT
+    return word
+
+
+@internal
+@pure
 def _balance_alice(record: uint256) -> uint256:
     """
     @dev Alice's registered balance from a record.
@@ -117,3 +136,20 @@ def _balance_alice(record: uint256) -> uint256:
     @return Alice's balance.
     """
     return (record >> PAYOUT_SHIFT) & channel_bounds.MAX_AMOUNT
+
+
+@internal
+@pure
+def _pack_record(version: uint64, deadline: uint256, balance_alice: uint256, is_final: bool) -> uint256:
+    """
+    @dev A virtual record, built in one call.
+    @param version The registered version.
+    @param deadline The end of the challenge period (fits 64 bits).
+    @param balance_alice Alice's balance (at most `MAX_AMOUNT`).
+    @param is_final Whether the state is final.
+    @return The record.
+    """
+    word: uint256 = convert(version, uint256) | (deadline << DEADLINE_SHIFT) | (balance_alice << PAYOUT_SHIFT)
+    if is_final:
+        word |= FINAL_BIT
+    return word

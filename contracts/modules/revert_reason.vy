@@ -9,10 +9,8 @@
 @custom:security Code size, not behaviour: `if bad: revert_reason._raise(r)`
                  reverts with exactly the data `assert not bad, r` does
                  (the selector 0x08c379a0 and the ABI-encoded string), and
-                 the happy path runs the same comparison and jump. vyper
-                 0.4.3 emits ~120 bytes per `assert` with a reason and ~70
-                 per call here; over the ~60 checks of both contracts that
-                 is ~3,200 bytes, ~0.7M gas of deployment (docs/GAS.md).
+                 the happy path runs the same comparison and jump. Why
+                 this form and not `assert`: docs/SPEC.md, section 4.
 """
 
 

@@ -13,8 +13,9 @@
                  and rebuilt whenever `chain.id` differs (a fork), so a
                  signature made for one chain never verifies on another.
                  `_recover` returns the zero address for any signature it
-                 refuses; callers must compare the result with a non-zero
-                 expected signer, never with an arbitrary address.
+                 refuses; `_check_signers` compares the result with the
+                 expected signers, which its callers guarantee are
+                 non-zero (never with an arbitrary address).
 """
 
 
@@ -38,8 +39,20 @@ _DOMAIN_TYPE_HASH: constant(bytes32) = keccak256(
 # malleable twins of valid ones (EIP-2) and are refused.
 # 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 _HALF_ORDER: constant(uint256) = (
-    57896044618658097711785492504343953926418782139537452191302581570759080747168
+    57_896_044_618_658_097_711_785_492_504_343_953_926_418_782_139_537_452_191_302_581_570_759_080_747_168
 )
+
+
+# @dev `_check_signers`: both signatures are by the expected signers.
+SIGNED: constant(uint256) = 0
+
+
+# @dev `_check_signers`: a signature is malformed, malleable or does not recover.
+INVALID_SIGNATURE: constant(uint256) = 1
+
+
+# @dev `_check_signers`: a valid signature by someone else than expected.
+WRONG_SIGNER: constant(uint256) = 2
 
 
 # @dev The EIP-5267 field bitmap: name, version, chainId, verifyingContract.
@@ -66,8 +79,9 @@ _HASHED_NAME: immutable(bytes32)
 _HASHED_VERSION: immutable(bytes32)
 
 
-# @dev The domain name, returned by `eip712Domain` for wallets and tools.
-_NAME: immutable(String[50])
+# @dev The domain name, returned by `eip712Domain` for wallets and tools (the
+# adjudicators' names have 12 characters at most).
+_NAME: immutable(String[32])
 
 
 # @dev The domain version, returned by `eip712Domain` for wallets and tools.
@@ -76,7 +90,7 @@ _VERSION: immutable(String[20])
 
 @deploy
 @payable
-def __init__(name_: String[50], version_: String[20]):
+def __init__(name_: String[32], version_: String[20]):
     """
     @dev Caches the domain separator for the deployment chain.
     @param name_ The EIP-712 domain name, e.g. "PerunLedger".
@@ -93,7 +107,7 @@ def __init__(name_: String[50], version_: String[20]):
 @external
 @view
 def eip712Domain() -> (
-    bytes1, String[50], String[20], uint256, address, bytes32, DynArray[uint256, 1]
+    bytes1, String[32], String[20], uint256, address, bytes32, DynArray[uint256, 1]
 ):
     """
     @notice The EIP-712 domain of this contract, as specified by EIP-5267.
@@ -188,3 +202,36 @@ def _recover(digest: bytes32, signature: Signature) -> address:
         return empty(address)
     # vs >> 255 is 0 or 1: v is 27 or 28 and cannot overflow.
     return ecrecover(digest, unsafe_add(vs >> 255, 27), r, s)
+
+
+@internal
+@view
+def _check_signers(
+    struct_hash: bytes32, sig_a: Signature, signer_a: address, sig_b: Signature, signer_b: address
+) -> uint256:
+    """
+    @dev The one signature check of every adjudicator: whether `signer_a`
+         signed the struct with `sig_a` and `signer_b` with `sig_b`, in
+         this contract's domain. Returns a code instead of reverting, so
+         each adjudicator keeps its own reasons (`ledger: ...`,
+         `virtual: ...`) for a code other than `SIGNED`.
+    @param struct_hash The EIP-712 `hashStruct` of the signed message.
+    @param sig_a The first signature.
+    @param signer_a Who must have made it (never the zero address).
+    @param sig_b The second signature.
+    @param signer_b Who must have made it (never the zero address).
+    @return `SIGNED`, or for the first signature that fails
+            `INVALID_SIGNATURE` (refused by `_recover`) or `WRONG_SIGNER`
+            (valid, by someone else).
+    """
+    digest: bytes32 = self._typed_digest(struct_hash)
+    # A refused signature recovers the zero address, which is never an
+    # expected signer: one comparison per signature when both are good.
+    signer: address = self._recover(digest, sig_a)
+    if signer == signer_a:
+        signer = self._recover(digest, sig_b)
+        if signer == signer_b:
+            return SIGNED
+    if signer == empty(address):
+        return INVALID_SIGNATURE
+    return WRONG_SIGNER

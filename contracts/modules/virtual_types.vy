@@ -62,10 +62,9 @@ def _virtual_id(params: IVirtualAdjudicator.VirtualParams) -> bytes32:
         revert_reason._raise("virtual: same participant")
     if params.ledger_alice == params.ledger_bob:
         revert_reason._raise("virtual: same ledger channel")
-    if (
-        params.challenge_duration < channel_bounds.MIN_CHALLENGE_DURATION
-        or params.challenge_duration > channel_bounds.MAX_CHALLENGE_DURATION
-    ):
+    # One comparison for both bounds: below the minimum, the difference
+    # wraps around to more than the span.
+    if unsafe_sub(params.challenge_duration, channel_bounds.MIN_CHALLENGE_DURATION) > channel_bounds.CHALLENGE_DURATION_SPAN:
         revert_reason._raise("virtual: challenge duration out of range")
     # One comparison of the OR: MAX_AMOUNT is 2**120 - 1.
     if params.funding_alice | params.funding_bob > channel_bounds.MAX_AMOUNT:
@@ -119,7 +118,8 @@ def _expiry(params: IVirtualAdjudicator.VirtualParams) -> uint256:
     @param params The virtual channel's parameters.
     @return `validity + challenge_duration`, computed without overflow.
     """
-    return convert(params.validity, uint256) + convert(params.challenge_duration, uint256)
+    # Two uint64 values: their sum cannot overflow a uint256.
+    return unsafe_add(convert(params.validity, uint256), convert(params.challenge_duration, uint256))
 
 
 @internal

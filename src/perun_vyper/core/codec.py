@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - eth-hash with another backend
 
 
 _FALSE = bytes(32)
+_EMPTY_HASH = keccak256(b"")
 _TRUE = bytes(31) + b"\x01"
 
 
@@ -92,7 +93,8 @@ class StructType:
             return _word_string
         if kind.endswith("[]") and kind[:-2] in self.members:
             member = self.members[kind[:-2]]
-            return lambda items: keccak256(b"".join(member.hash(item) for item in items))
+            # Most ledger states carry no lock: the hash of the empty array is a constant.
+            return lambda items: keccak256(b"".join(member.hash(item) for item in items)) if items else _EMPTY_HASH
         raise ValueError(f"{self.name}: no encoding for member type {kind!r}")
 
     @cached_property

@@ -104,6 +104,15 @@ OPTIMISATIONS: list[tuple[str, str]] = [
         "ledger deploy -278,839, virtual deploy -109,361 (deploy total 3,797,945 -> 3,409,745); ETH deposit -39, "
         "token deposit -13, happy ETH -130, dispute ETH -205, ERC20 happy -78, hub offline -211; withdraw +0",
     ),
+    (
+        "Packed words read and built through one module (`packed_words`: `_deposits`, `_version`, `_deadline`, "
+        "`_payout_a`, `_balance_alice`, `_pack_dispute`, `_pack_record`); one signature check for both "
+        "adjudicators (`typed_signatures._check_signers` returns a code each adjudicator maps to its reason); "
+        "`unsafe_add` / `unsafe_sub` only right after the check that bounds the sum; the domain name "
+        "immutable `String[32]`",
+        "close -545, register -476, refute -438, conclude -76, register at lock cap -1,692, virtual register -87, "
+        "token deposit -34; ledger deploy -4,825, virtual deploy +28,495 (deploy total 3,409,745 -> 3,433,415)",
+    ),
 ]
 
 # Gas of one transaction by where it goes, from the node's opcode trace (see `breakdown`).
