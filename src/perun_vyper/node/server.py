@@ -20,7 +20,7 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from typing import Any
@@ -29,22 +29,16 @@ from eth_utils import to_canonical_address, to_checksum_address
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..client import Hub, LedgerChannel
-from ..core.channel import ChannelParams
+from ..client import Hub
 from ..core.codec import Domain, hexstr, unhex
-from ..core.keys import recover, verify_state
-from ..core.protocol import Update
-from ..core.state import LedgerState
-from ..errors import InvalidParams, InvalidSignature, RefusedUpdate
+from ..core.keys import recover
+from ..errors import InvalidSignature
 from . import rpc, schema
 from .auth import Challenge, login_message, personal_digest
-from .session import Limits, Policy, Session
+from .ledger_api import LedgerApi
+from .session import Limits, Methods, Notice, Policy, Session
 
 log = logging.getLogger(__name__)
-
-
-Notice = tuple[str, str, Any]  # (address, method, params) sent after the answer
-Handler = Callable[[Session, Any], Awaitable[tuple[Any, Iterable[Notice]]]]
 
 
 class HubServer:
@@ -70,14 +64,13 @@ class HubServer:
         self._sessions: dict[str, set[Session]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._hide = tuple({str(hub.store.path.resolve()), str(hub.store.path)})
-        self._methods: dict[str, tuple[type, Handler, bool]] = {
+        self._methods: Methods = {
             "hub.info": (schema.NoParams, self._info, False),
             "auth.challenge": (schema.ChallengeParams, self._challenge, False),
             "auth.login": (schema.LoginParams, self._login, False),
-            "channel.list": (schema.NoParams, self._list, True),
-            "ledger.propose_open": (schema.ProposeOpenParams, self._propose_open, True),
-            "ledger.update": (schema.UpdateParams, self._update, True),
         }
+        self.ledger = LedgerApi(self)
+        self._methods.update(self.ledger.methods())
         self.info = schema.InfoResult(
             schema.PROTOCOL,
             hub.address,
@@ -224,9 +217,16 @@ class HubServer:
             session.in_flight -= 1
         await session.send(frame)
         for address, method, params in notices:
-            for other in list(self._sessions.get(address, ())):
-                if other is not session:
-                    await other.send(rpc.notification(method, params))
+            await self.notify(address, method, params, skip=session)
+
+    async def notify(self, address: str, method: str, params: Any, *, skip: Session | None = None) -> bool:
+        """Send a notification to every connection logged in as ``address`` (but ``skip``); whether one
+        was there. A notification is information: a wallet that was away learns the same by asking."""
+        sessions = [other for other in list(self._sessions.get(address, ())) if other is not skip]
+        frame = rpc.notification(method, params)
+        for other in sessions:
+            await other.send(frame)
+        return bool(sessions)
 
     async def work(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the worker thread, after the channel work queued before it: how anything
@@ -281,92 +281,3 @@ class HubServer:
                 f"this connection is logged in as {session.address} and acts for that address only; "
                 "open another connection for another address",
             )
-
-    async def _list(self, session: Session, params: schema.NoParams) -> tuple[Any, Iterable[Notice]]:
-        return await self.work(self._list_sync, session.address), ()
-
-    def _list_sync(self, user: str) -> schema.ListResult:
-        entries = [
-            schema.ChannelEntry(
-                hexstr(channel.channel_id),
-                schema.params_to_msg(channel.params),
-                None if channel.latest is None else schema.signed_to_msg(channel.latest),
-            )
-            for channel in self._channels_of(user)
-        ]
-        return schema.ListResult(entries)
-
-    async def _propose_open(self, session: Session, params: schema.ProposeOpenParams) -> tuple[Any, Iterable[Notice]]:
-        return await self.work(self._open_sync, session.address, params), ()
-
-    def _open_sync(self, user: str, msg: schema.ProposeOpenParams) -> schema.OpenResult:
-        params = schema.params_from_msg(msg.params)
-        if {params.participant_a, params.participant_b} != {user, self.hub.address}:
-            raise InvalidParams(
-                f"a channel with this hub has two participants, the hub ({self.hub.address}) and you ({user}), "
-                "in either order"
-            )
-        self._check_policy(params)
-        deposits = (int(msg.deposit_a), int(msg.deposit_b))
-        hub_deposit = deposits[params.side_of(self.hub.address)]
-        if hub_deposit > self.policy.collateral:
-            raise RefusedUpdate(
-                f"the hub's side would hold {hub_deposit}; this hub puts at most {self.policy.collateral} into "
-                "one channel (hub.info policy.collateral)"
-            )
-        initial = LedgerState.initial(params.channel_id, *deposits)
-        signature = unhex(msg.signature)
-        # Checked before anything is recorded: an unsigned proposal leaves no trace in the hub's store.
-        verify_state(initial, self.ledger_domain, signature, user)
-        channel = self.hub.channels.get(params.channel_id)
-        if channel is None:
-            if len(self._channels_of(user)) >= self.policy.max_channels_per_user:
-                raise RefusedUpdate(
-                    f"you have {self.policy.max_channels_per_user} channels with this hub, its maximum per user; "
-                    "close one first"
-                )
-            channel = self.hub.open_channel(params, self.ledger_domain, *deposits)
-        # A new channel: our version 0 is in flight and this merges the user's signature into it. A repeat
-        # answers with the same countersignature; other deposits for the same parameters are refused.
-        countersig = channel.accept(Update(initial, signature))
-        return schema.OpenResult(hexstr(params.channel_id), hexstr(countersig))
-
-    def _check_policy(self, params: ChannelParams) -> None:
-        policy = self.policy
-        if params.asset not in {to_checksum_address(asset) for asset in policy.assets}:
-            raise RefusedUpdate(f"this hub opens channels in {', '.join(policy.assets)} only, not {params.asset}")
-        if not policy.min_challenge_duration <= params.challenge_duration <= policy.max_challenge_duration:
-            raise RefusedUpdate(
-                f"challenge duration {params.challenge_duration}s is outside this hub's "
-                f"[{policy.min_challenge_duration}, {policy.max_challenge_duration}]"
-            )
-
-    async def _update(self, session: Session, params: schema.UpdateParams) -> tuple[Any, Iterable[Notice]]:
-        assert session.address is not None
-        answer, latest = await self.work(self._update_sync, session.address, params.update)
-        if latest is None:
-            return answer, ()
-        notice = schema.ChannelUpdated(params.update.state.channel.lower(), schema.signed_to_msg(latest))
-        return answer, [(session.address, "channel.updated", notice)]
-
-    def _update_sync(self, user: str, msg: schema.UpdateMsg) -> tuple[schema.UpdateResult, Any]:
-        channel = self._channel_of(user, unhex(msg.state.channel))
-        before = channel.latest
-        countersig = channel.accept(schema.update_from_msg(msg))
-        changed = channel.latest if channel.latest != before else None
-        return schema.UpdateResult(hexstr(countersig)), changed
-
-    # --- channels (worker thread only) ----------------------------------------------------------------
-
-    def _channels_of(self, user: str) -> list[LedgerChannel]:
-        return [channel for channel in self.hub.channels.values() if channel.peer == user]
-
-    def _channel_of(self, user: str, channel_id: bytes) -> LedgerChannel:
-        channel = self.hub.channels.get(channel_id)
-        if channel is None or channel.peer != user:
-            # The same answer for a channel of another user and for none: ids are not probed this way.
-            raise rpc.RpcError(
-                rpc.NOT_YOUR_CHANNEL,
-                f"channel {hexstr(channel_id)} is not a channel of {user} with this hub; channel.list shows yours",
-            )
-        return channel

@@ -4,13 +4,17 @@ per-connection limits, and a connection's session (login, challenge, counters)."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..core.constants import ETH, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION
 from .auth import Challenge
+
+Notice = tuple[str, str, Any]  # (address, method, params): a notification sent after the answer
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,19 @@ class Session:
                 await self.ws.send(frame.decode())
         except ConnectionClosed:
             pass  # the client left; what it asked for is done and committed, it resumes on reconnecting
+
+
+Handler = Callable[[Session, Any], Awaitable[tuple[Any, Iterable[Notice]]]]
+Methods = dict[str, tuple[type, Handler, bool]]  # name -> (params type, handler, needs login)
+
+
+class Host(Protocol):
+    """What a group of methods uses of the server: the hub, its configuration and the worker thread."""
+
+    hub: Any
+    ledger_domain: Any
+    policy: Policy
+
+    async def work(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    async def notify(self, address: str, method: str, params: Any) -> bool: ...
