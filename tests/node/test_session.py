@@ -23,7 +23,12 @@ STATE = {
     "fundingA": "1",
     "fundingB": "1",
 }
-METHODS = "auth.challenge, auth.login, channel.list, hub.info, ledger.propose_open, ledger.update"
+METHODS = ", ".join(
+    sorted(
+        ["auth.challenge", "auth.login", "channel.list", "hub.info", "ledger.propose_open", "ledger.update"]
+        + ["virtual.accept", "virtual.close", "virtual.propose", "virtual.route", "virtual.send"]
+    )
+)
 
 
 def test_info__publishes_protocol_hub_chain_adjudicators_policy_and_limits(serving):
@@ -45,6 +50,7 @@ def test_info__publishes_protocol_hub_chain_adjudicators_policy_and_limits(servi
         "minChallengeDuration": 3600,
         "maxChallengeDuration": 2592000,
         "maxChannelsPerUser": 8,
+        "maxValidity": 7 * 86400,
     }
     assert info["limits"] == {
         "maxRequestBytes": 65536,

@@ -93,18 +93,21 @@ class LedgerApi:
 
     async def _update(self, session: Session, params: schema.UpdateParams) -> tuple[Any, Iterable[Notice]]:
         assert session.address is not None
-        answer, latest = await self.server.work(self._update_sync, session.address, params.update)
+        answer, latest, notices = await self.server.work(self._update_sync, session.address, params.update)
         if latest is None:
             return answer, ()
         notice = schema.ChannelUpdated(params.update.state.channel.lower(), schema.signed_to_msg(latest))
-        return answer, [(session.address, "channel.updated", notice)]
+        return answer, [(session.address, "channel.updated", notice), *notices]
 
-    def _update_sync(self, user: str, msg: schema.UpdateMsg) -> tuple[schema.UpdateResult, Any]:
+    def _update_sync(self, user: str, msg: schema.UpdateMsg) -> tuple[schema.UpdateResult, Any, list[Notice]]:
         channel = self._channel_of(user, unhex(msg.state.channel))
         before = channel.latest
         countersig = channel.accept(schema.update_from_msg(msg))
-        changed = channel.latest if channel.latest != before else None
-        return schema.UpdateResult(hexstr(countersig)), changed
+        if channel.latest == before:
+            return schema.UpdateResult(hexstr(countersig)), None, []
+        assert channel.latest is not None and isinstance(channel.latest.state, LedgerState)
+        notices = self.server.after_update(None if before is None else before.state, channel.latest.state)
+        return schema.UpdateResult(hexstr(countersig)), channel.latest, notices
 
     # --- channels (worker thread only) ----------------------------------------------------------------
 

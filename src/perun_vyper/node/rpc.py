@@ -29,6 +29,7 @@ AUTH_FAILED = 1002
 NOT_YOUR_CHANNEL = 1003
 RATE_LIMITED = 1004
 REQUEST_TOO_LARGE = 1005
+PEER_OFFLINE = 1006
 # Protocol refusals (2xxx), one per perun_vyper exception: the hub checked the request and refused it.
 REFUSED_UPDATE = 2001
 UNENFORCEABLE = 2002

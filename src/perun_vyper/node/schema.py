@@ -112,6 +112,7 @@ class PolicyMsg(Message):
     min_challenge_duration: int
     max_challenge_duration: int
     max_channels_per_user: int
+    max_validity: int
 
 
 class LimitsMsg(Message):

@@ -37,6 +37,7 @@ from . import rpc, schema
 from .auth import Challenge, login_message, personal_digest
 from .ledger_api import LedgerApi
 from .session import Limits, Methods, Notice, Policy, Session
+from .virtual_api import VirtualApi
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ class HubServer:
             "auth.login": (schema.LoginParams, self._login, False),
         }
         self.ledger = LedgerApi(self)
+        self.virtual = VirtualApi(self)
         self._methods.update(self.ledger.methods())
+        self._methods.update(self.virtual.methods())
         self.info = schema.InfoResult(
             schema.PROTOCOL,
             hub.address,
@@ -83,6 +86,7 @@ class HubServer:
                 policy.min_challenge_duration,
                 policy.max_challenge_duration,
                 policy.max_channels_per_user,
+                hub.max_validity,
             ),
             schema.LimitsMsg(
                 self.limits.max_request_bytes,
@@ -218,6 +222,14 @@ class HubServer:
         await session.send(frame)
         for address, method, params in notices:
             await self.notify(address, method, params, skip=session)
+
+    def online(self, address: str) -> bool:
+        """Whether a connection is logged in as ``address`` now."""
+        return bool(self._sessions.get(address))
+
+    def after_update(self, before: Any, after: Any) -> list[Notice]:
+        """Notifications owed once the hub countersigned ``after`` in a ledger channel (worker thread)."""
+        return self.virtual.lock_notices(before, after)
 
     async def notify(self, address: str, method: str, params: Any, *, skip: Session | None = None) -> bool:
         """Send a notification to every connection logged in as ``address`` (but ``skip``); whether one

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import secrets
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,10 +31,13 @@ from ..core.constants import ETH, MIN_CHALLENGE_DURATION
 from ..core.keys import Signer
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
-from ..errors import HubError, HubUnavailable, InvalidParams, RefusedUpdate
+from ..errors import HubError, HubUnavailable, InvalidParams, PerunError, RefusedUpdate
 from ..store import Store
 from . import schema
 from .auth import login_message, personal_digest
+from .wallet_virtual import AcceptPolicy, VirtualWallet, receive_only
+
+log = logging.getLogger(__name__)
 
 
 class _Response(msgspec.Struct):
@@ -43,7 +49,7 @@ class _Response(msgspec.Struct):
     params: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class HubClient:
+class HubClient(VirtualWallet):
     """One wallet (``key``) with one hub at ``url``. ``ledger_domain`` names the chain and LedgerAdjudicator
     the wallet trusts; ``connect`` refuses a hub that announces another one.
 
@@ -59,8 +65,14 @@ class HubClient:
         *,
         timeout: float = 30.0,
         max_frame_bytes: int = 1024 * 1024,
+        virtual_domain: Domain | None = None,
+        accept_virtual: AcceptPolicy = receive_only,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
+        self.virtual_domain = virtual_domain
+        self.accept_virtual = accept_virtual
+        self.clock = clock
         self._signer = key if isinstance(key, Signer) else Signer(key)
         self.store = store
         self.ledger_domain = ledger_domain
@@ -76,6 +88,9 @@ class HubClient:
         for record in store.channels("ledger"):
             if record.owner == self.address:
                 self.channels[record.channel_id] = LedgerChannel.restore(store, record.channel_id, self._signer)
+        self._init_virtual()
+        self._inbox: asyncio.Queue[tuple[str, Any]] | None = None
+        self._handler: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -93,6 +108,8 @@ class HubClient:
         """Open the connection and check the hub's chain and adjudicator against ours."""
         self._ws = await connect(self.url, max_size=self.max_frame_bytes, compression=None)
         self._reader = asyncio.create_task(self._read(self._ws))
+        self._inbox = asyncio.Queue()
+        self._handler = asyncio.create_task(self._handle(self._inbox))
         info = msgspec.json.decode(await self.call("hub.info"), type=schema.InfoResult)
         if info.protocol != schema.PROTOCOL:
             raise HubError(0, f"the hub speaks protocol {info.protocol}; this wallet speaks {schema.PROTOCOL}")
@@ -104,6 +121,13 @@ class HubClient:
                 f"the hub uses LedgerAdjudicator {info.ledger_adjudicator} on chain {info.chain_id}, this wallet "
                 f"{self.ledger_domain.verifying_contract} on chain {self.ledger_domain.chain_id}; states signed "
                 "for another deployment would not be enforceable"
+            )
+        if self.virtual_domain is not None and info.virtual_adjudicator.lower() != (
+            self.virtual_domain.verifying_contract.lower()
+        ):
+            raise InvalidParams(
+                f"the hub uses VirtualAdjudicator {info.virtual_adjudicator}, this wallet "
+                f"{self.virtual_domain.verifying_contract}; virtual states signed for another one are not enforceable"
             )
         self.info = info
         return info
@@ -126,7 +150,11 @@ class HubClient:
             await self._ws.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
-        self._ws = self._reader = None
+        for task in (self._handler, *self._side_tasks):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._handler, *self._side_tasks) if t is not None), return_exceptions=True)
+        self._ws = self._reader = self._handler = None
 
     async def __aenter__(self) -> HubClient:
         await self.connect()
@@ -166,7 +194,11 @@ class HubClient:
                 except msgspec.DecodeError:
                     continue  # not ours to crash on; the request it answers times out
                 if message.method is not None:
-                    self.notifications.put_nowait((message.method, msgspec.json.decode(message.params)))
+                    note = (message.method, msgspec.json.decode(message.params))
+                    if message.method in self.virtual_handlers() and self._inbox is not None:
+                        self._inbox.put_nowait(note)
+                    else:
+                        self.notifications.put_nowait(note)
                 elif isinstance(message.id, int) and message.id in self._waiting:
                     future = self._waiting[message.id]
                     if not future.done():
@@ -177,6 +209,16 @@ class HubClient:
             for future in self._waiting.values():
                 if not future.done():
                     future.set_exception(HubUnavailable(f"the connection to {self.url} closed; reconnect and resume()"))
+
+    async def _handle(self, inbox: asyncio.Queue[tuple[str, Any]]) -> None:
+        """Answer the hub's pushes one at a time, in arrival order; a bad one is logged, never fatal."""
+        handlers = self.virtual_handlers()
+        while True:
+            method, params = await inbox.get()
+            try:
+                await handlers[method](params)
+            except (PerunError, msgspec.ValidationError) as exc:
+                log.warning("%s not handled: %s", method, exc)
 
     # --- channels -------------------------------------------------------------------------------------
 
@@ -244,8 +286,14 @@ class HubClient:
                 continue
             if update.version == 0:
                 done.append(await self._send_open(channel))
+            elif update.release is not None:
+                done.append(await self._send_release(channel, update))
             else:
                 done.append(await self._send_update(channel, update))
+        for virtual in self.virtuals.values():
+            update = virtual.pending()
+            if update is not None and update.version > 0:
+                done.append(await self._send_virtual(virtual, update))
         return done
 
     async def hub_channels(self) -> list[schema.ChannelEntry]:

@@ -1,0 +1,219 @@
+"""The virtual-channel methods of the hub protocol v1 (docs/API.md, "Virtual channels").
+
+Alice and Bob each have a ledger channel with the hub. Opening a virtual channel between them runs the
+order of SPEC 9.7 across the network: Alice proposes (``virtual.propose``: the hub agrees to fund it and
+relays the proposal), Bob signs version 0 (``virtual.accept``, relayed), Alice locks her ledger channel
+(``ledger.update``), the hub tells Bob (``virtual.locked``), Bob locks his (``ledger.update``; the hub's
+ledger channel refuses it before Alice's lock is in), and the hub tells both (``virtual.locked`` with leg
+``bob``). Payments go from wallet to wallet through ``virtual.send``: the hub forwards them and never
+signs or stores a virtual state. Closing: each endpoint sends its release with the final state
+(``virtual.close``); the hub keeps the first in memory and countersigns both together when the second
+arrives (``Hub.accept_releases``), answering the second caller and notifying the first.
+
+The first release is kept in memory only: after a restart of the hub, the wallet's release is still its
+proposal in flight and ``resume`` sends it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ..core.codec import hexstr, unhex
+from ..core.keys import verify_state
+from ..core.locks import lock_for
+from ..core.protocol import Update
+from ..core.state import LedgerState
+from ..core.virtual import VirtualParams, VirtualState
+from ..errors import RefusedUpdate, StoreError
+from . import rpc
+from . import virtual_schema as vs
+from .session import Host, Methods, Notice, Session
+
+
+class VirtualApi:
+    """``virtual.route``, ``virtual.propose``, ``virtual.accept``, ``virtual.send``, ``virtual.close``."""
+
+    def __init__(self, server: Host) -> None:
+        self.server = server
+        # Endpoints (alice, bob) of the virtual channels the hub agreed to, so relaying a message needs no
+        # store read; filled in the worker thread, read in the event loop (whole-key dict operations).
+        self._endpoints: dict[bytes, tuple[str, str]] = {}
+        # The first release of a closing virtual channel, by leg, until the other endpoint's arrives.
+        # Worker thread only.
+        self._releases: dict[bytes, dict[str, Update]] = {}
+
+    def methods(self) -> Methods:
+        return {
+            "virtual.route": (vs.RouteParams, self._route, True),
+            "virtual.propose": (vs.ProposeVirtualParams, self._propose, True),
+            "virtual.accept": (vs.AcceptVirtualParams, self._accept, True),
+            "virtual.send": (vs.SendParams, self._send, True),
+            "virtual.close": (vs.CloseVirtualParams, self._close, True),
+        }
+
+    # --- open -----------------------------------------------------------------------------------------
+
+    async def _route(self, session: Session, msg: vs.RouteParams) -> tuple[Any, Iterable[Notice]]:
+        return await self.server.work(self._route_sync, to_checksum_address(msg.peer), msg.asset), ()
+
+    def _route_sync(self, peer: str, asset: str) -> vs.RouteResult:
+        hub = self.server.hub
+        channels = [
+            hexstr(channel.channel_id)
+            for channel in hub.channels.values()
+            if channel.peer == peer
+            and channel.params.asset.lower() == asset.lower()
+            and channel.latest is not None
+            and not channel.latest.state.is_final
+        ]
+        return vs.RouteResult(channels)
+
+    async def _propose(self, session: Session, msg: vs.ProposeVirtualParams) -> tuple[Any, Iterable[Notice]]:
+        params = vs.vparams_from_msg(msg.params)
+        user = session.address
+        if params.alice != user:
+            raise RefusedUpdate(f"the proposer of a virtual channel is its Alice: params.alice must be {user}")
+        self._require_online(params.bob)
+        await self.server.work(self._propose_sync, user, params, unhex(msg.signature))
+        notice = vs.VirtualProposed(msg.params, msg.signature)
+        return vs.ChannelResult(hexstr(params.channel_id)), [(params.bob, "virtual.proposed", notice)]
+
+    def _propose_sync(self, user: str, params: VirtualParams, signature: bytes) -> None:
+        hub = self.server.hub
+        leg = hub.channels.get(params.ledger_alice)
+        if leg is None or leg.peer != user:
+            raise rpc.RpcError(
+                rpc.NOT_YOUR_CHANNEL,
+                f"ledgerAlice {hexstr(params.ledger_alice)} is not a channel of {user} with this hub",
+            )
+        # Checked before the hub records anything: an unsigned proposal leaves no trace.
+        verify_state(VirtualState.initial(params), hub.virtual_domain, signature, user)
+        if self._agreed(params.channel_id) is None:
+            hub.agree_virtual(params)
+        self._endpoints[params.channel_id] = (params.alice, params.bob)
+
+    async def _accept(self, session: Session, msg: vs.AcceptVirtualParams) -> tuple[Any, Iterable[Notice]]:
+        params = await self.server.work(self._accept_sync, session.address, unhex(msg.channel), unhex(msg.signature))
+        notice = vs.VirtualAccepted(msg.channel, msg.signature)
+        return vs.Empty(), [(params.alice, "virtual.accepted", notice)]
+
+    def _accept_sync(self, user: str, channel: bytes, signature: bytes) -> VirtualParams:
+        params = self._agreed(channel)
+        if params is None or params.bob != user:
+            raise self._not_yours(channel, user)
+        verify_state(VirtualState.initial(params), self.server.hub.virtual_domain, signature, user)
+        return params
+
+    def lock_notices(self, before: LedgerState | None, after: LedgerState) -> list[Notice]:
+        """After the hub countersigned ``after`` in one of its ledger channels: a lock of a virtual channel it
+        agreed to that is new in ``after`` is announced to the endpoints that act next (worker thread)."""
+        known = set() if before is None else set(before.locks)
+        notices: list[Notice] = []
+        for lock in after.locks:
+            if lock in known:
+                continue
+            params = self._agreed(lock.channel)
+            if params is None:
+                continue
+            ledger_params = self.server.hub.channels[after.channel].params
+            if lock != lock_for(ledger_params, params):
+                continue
+            leg = "alice" if after.channel == params.ledger_alice else "bob"
+            notice = vs.VirtualLocked(hexstr(params.channel_id), leg)
+            targets = (params.bob,) if leg == "alice" else (params.alice, params.bob)
+            notices += [(target, "virtual.locked", notice) for target in targets]
+        return notices
+
+    # --- payments -------------------------------------------------------------------------------------
+
+    async def _send(self, session: Session, msg: vs.SendParams) -> tuple[Any, Iterable[Notice]]:
+        if sum(part is not None for part in (msg.update, msg.countersignature, msg.refusal)) != 1:
+            raise rpc.RpcError(
+                rpc.INVALID_PARAMS, "virtual.send carries exactly one of update, countersignature and refusal"
+            )
+        channel = unhex(msg.channel)
+        if msg.update is not None and msg.update.state.channel.lower() != msg.channel.lower():
+            raise rpc.RpcError(rpc.INVALID_PARAMS, "the update's state.channel is not the channel it is sent on")
+        user = session.address
+        assert user is not None
+        endpoints = self._endpoints.get(channel)
+        if endpoints is None:
+            params = await self.server.work(self._agreed, channel)
+            endpoints = None if params is None else (params.alice, params.bob)
+        if endpoints is None or user not in endpoints:
+            raise self._not_yours(channel, user)
+        self._endpoints[channel] = endpoints
+        other = endpoints[1] if user == endpoints[0] else endpoints[0]
+        self._require_online(other)
+        notice = vs.VirtualMessage(msg.channel, user, msg.update, msg.countersignature, msg.refusal)
+        return vs.Empty(), [(other, "virtual.message", notice)]
+
+    # --- close ----------------------------------------------------------------------------------------
+
+    async def _close(self, session: Session, msg: vs.CloseVirtualParams) -> tuple[Any, Iterable[Notice]]:
+        update = vs.release_from_msg(msg.release)
+        signature, notices = await self.server.work(self._close_sync, session.address, update)
+        return vs.CloseVirtualResult(None if signature is None else hexstr(signature)), notices
+
+    def _close_sync(self, user: str, update: Update) -> tuple[bytes | None, list[Notice]]:
+        hub = self.server.hub
+        assert update.release is not None
+        virtual_id = update.release.state.channel
+        params = self._agreed(virtual_id)
+        if params is None or user not in (params.alice, params.bob):
+            raise self._not_yours(virtual_id, user)
+        leg = "alice" if user == params.alice else "bob"
+        ledger_id = params.ledger_alice if leg == "alice" else params.ledger_bob
+        if update.state.channel != ledger_id:
+            raise RefusedUpdate(
+                f"your release goes in your ledger channel of this virtual channel ({hexstr(ledger_id)}), not in "
+                f"{hexstr(update.state.channel)}"
+            )
+        # Every check of the release now (signature, the final state signed by both, the split), so a bad
+        # one is refused here and never waits for the other endpoint's.
+        acceptance = hub.channel(ledger_id).prepare_accept(update, joint=True)
+        if acceptance.write == "none":
+            return acceptance.countersig, []  # released before: the same answer
+        waiting = self._releases.setdefault(virtual_id, {})
+        waiting[leg] = update
+        if len(waiting) < 2:
+            return None, []
+        del self._releases[virtual_id]
+        try:
+            sig_left, sig_right = hub.accept_releases(waiting["alice"], waiting["bob"])
+        except Exception:
+            self._releases[virtual_id] = {leg: update}  # the other release no longer holds; it is sent again
+            raise
+        other_leg = "bob" if leg == "alice" else "alice"
+        other_update = waiting[other_leg]
+        other_sig = sig_right if other_leg == "bob" else sig_left
+        other = params.bob if other_leg == "bob" else params.alice
+        notice = vs.LedgerCountersigned(hexstr(other_update.state.channel), other_update.version, hexstr(other_sig))
+        return (sig_left if leg == "alice" else sig_right), [(other, "ledger.countersigned", notice)]
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _agreed(self, channel: bytes) -> VirtualParams | None:
+        """The parameters of a virtual channel the hub agreed to (worker thread: reads the store)."""
+        try:
+            record = self.server.hub.store.channel(channel)
+        except StoreError:
+            return None
+        return record.params if isinstance(record.params, VirtualParams) else None
+
+    def _require_online(self, address: str) -> None:
+        if not self.server.online(address):
+            raise rpc.RpcError(
+                rpc.PEER_OFFLINE,
+                f"{address} is not connected to this hub; the hub relays only to a connected wallet: retry when "
+                "it is online",
+            )
+
+    @staticmethod
+    def _not_yours(channel: bytes, user: str) -> rpc.RpcError:
+        return rpc.RpcError(
+            rpc.NOT_YOUR_CHANNEL, f"virtual channel {hexstr(channel)} is not one of {user}'s through this hub"
+        )
