@@ -25,8 +25,10 @@ STATE = {
 }
 METHODS = ", ".join(
     sorted(
-        ["auth.challenge", "auth.login", "channel.list", "hub.info", "ledger.propose_open", "ledger.update"]
-        + ["virtual.accept", "virtual.close", "virtual.propose", "virtual.route", "virtual.send"]
+        [
+            *("auth.challenge", "auth.login", "channel.list", "hub.info", "ledger.propose_open", "ledger.update"),
+            *("virtual.accept", "virtual.close", "virtual.propose", "virtual.route", "virtual.send"),
+        ]
     )
 )
 

@@ -5,16 +5,18 @@ close it with both releases countersigned together; and every refusal on the way
 from __future__ import annotations
 
 import asyncio
+import json
 
+import msgspec
 import pytest
 
 from perun_vyper import Signer
 from perun_vyper.core.codec import hexstr
 from perun_vyper.core.virtual import VirtualParams, VirtualState
-from perun_vyper.errors import HubError, HubUnavailable, RefusedUpdate
+from perun_vyper.errors import HubError, HubUnavailable
 from perun_vyper.node import HubClient
 from perun_vyper.node.schema import update_to_msg
-from perun_vyper.node.virtual_schema import vparams_to_msg
+from perun_vyper.node.virtual_schema import vparams_to_msg, vstate_to_msg
 from tests.node.conftest import call, error_of, raw, run
 from tests.support.constants import E
 from tests.support.parties import (
@@ -100,3 +102,199 @@ def test_virtual__open_pay_both_ways_close__ledgers_follow_final_state_hub_neutr
     for ledger in (left, right):
         assert ledger.latest.fully_signed and hub.store.latest(ledger.channel_id) == ledger.latest
     assert hub.store.latest(params.channel_id).state == final  # the evidence of both releases
+
+
+def _proposal(params: VirtualParams, key: bytes) -> dict:
+    signature = Signer(key).sign_state(VirtualState.initial(params), VIRTUAL_DOMAIN)
+    return {"params": msgspec.to_builtins(vparams_to_msg(params)), "signature": hexstr(signature)}
+
+
+def _vparams(left: bytes, right: bytes, **changes) -> VirtualParams:
+    fields = dict(alice=ALICE, bob=BOB, ingrid=INGRID, ledger_alice=left, ledger_bob=right)
+    fields |= dict(funding_alice=100 * M, funding_bob=0, validity=NOW + 3600, challenge_duration=3600, nonce=1)
+    return VirtualParams(**(fields | changes), ledger_adjudicator=LEDGER_DOMAIN.verifying_contract, chain_id=31337)
+
+
+def test_propose__refusals__each_named__nothing_agreed(serving, hub, store_at):
+    async def scenario():
+        async with (
+            serving() as server,
+            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
+            vwallet(server, BOB_KEY, store_at("bob")) as bob,
+        ):
+            left, right = await funded(server, alice), await funded(server, bob)
+            ok = _vparams(left.channel_id, right.channel_id)
+            proposals = {
+                "not alice": _proposal(_vparams(right.channel_id, left.channel_id, alice=BOB, bob=ALICE), BOB_KEY),
+                "not her leg": _proposal(_vparams(right.channel_id, left.channel_id), ALICE_KEY),
+                "signature": _proposal(ok, STRANGER_KEY),
+                "validity": _proposal(_vparams(left.channel_id, right.channel_id, validity=NOW + 8 * 86400), ALICE_KEY),
+            }
+            async with raw(server, ALICE_KEY) as ws:
+                answers = {name: error_of(await call(ws, "virtual.propose", body)) for name, body in proposals.items()}
+            await bob.close()
+            async with raw(server, ALICE_KEY) as ws:
+                answers["offline"] = error_of(await call(ws, "virtual.propose", _proposal(ok, ALICE_KEY)))
+            return answers, left, right
+
+    answers, _, right = run(scenario())
+    assert answers["not alice"] == (
+        2001,
+        f"the proposer of a virtual channel is its Alice: params.alice must be {ALICE}",
+    )
+    assert answers["not her leg"] == (
+        1003,
+        f"ledgerAlice {hexstr(right.channel_id)} is not a channel of {ALICE} with this hub",
+    )
+    assert answers["signature"][0] == 2003 and Signer(STRANGER_KEY).address in answers["signature"][1]
+    assert answers["validity"] == (
+        2001,
+        f"validity {NOW + 8 * 86400} is {8 * 86400}s ahead, beyond this hub's maximum of {7 * 86400}s (until then "
+        "only Alice and Bob may open a dispute and Ingrid's collateral stays locked); ask for a validity of at most "
+        f"{NOW + 7 * 86400}",
+    )
+    assert answers["offline"] == (
+        1006,
+        f"{BOB} is not connected to this hub; the hub relays only to a connected wallet: retry when it is online",
+    )
+    assert hub.virtuals() == []
+
+
+def test_send__stranger_or_malformed__refused(serving, store_at):
+    async def scenario():
+        async with (
+            serving() as server,
+            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
+            vwallet(server, BOB_KEY, store_at("bob")) as bob,
+        ):
+            await funded(server, alice), await funded(server, bob)
+            channel = await alice.open_virtual(BOB, 100 * M)
+            update = msgspec.to_builtins(update_to_msg(_any_update(alice)))
+            target = hexstr(channel.channel_id)
+            async with raw(server, STRANGER_KEY) as stranger, raw(server, ALICE_KEY) as ws:
+                return channel, {
+                    "stranger": error_of(await call(stranger, "virtual.send", {"channel": target, "refusal": "no"})),
+                    "two parts": error_of(
+                        await call(ws, "virtual.send", {"channel": target, "refusal": "no", "update": update})
+                    ),
+                    "none": error_of(await call(ws, "virtual.send", {"channel": target})),
+                }
+
+    channel, answers = run(scenario())
+    assert answers["stranger"] == (
+        1003,
+        f"virtual channel {hexstr(channel.channel_id)} is not one of {Signer(STRANGER_KEY).address}'s through this hub",
+    )
+    assert answers["none"] == (-32602, "virtual.send carries exactly one of update, countersignature and refusal")
+    assert answers["two parts"][0] == -32602  # a ledger update is not a virtual one: the schema refuses it
+
+
+def _any_update(client: HubClient):
+    """A ledger update of ``client`` (only its form matters)."""
+    channel = next(iter(client.channels.values()))
+    return channel.propose_payment(1)
+
+
+def test_pay__forged_update__peer_refuses_with_reason_through_hub(serving, store_at):
+    async def scenario():
+        async with (
+            serving() as server,
+            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
+            vwallet(server, BOB_KEY, store_at("bob")) as bob,
+        ):
+            await funded(server, alice), await funded(server, bob)
+            channel = await alice.open_virtual(BOB, 100 * M)
+            forged = channel.state.pay(10 * M, from_alice=True)
+            signature = Signer(STRANGER_KEY).sign_state(forged, VIRTUAL_DOMAIN)
+            body = {
+                "channel": hexstr(channel.channel_id),
+                "update": {"state": _vstate(forged), "signature": hexstr(signature)},
+            }
+            async with raw(server, ALICE_KEY) as ws:
+                answer = await call(ws, "virtual.send", body)
+                pushed = await asyncio.wait_for(ws.recv(), 5)
+            return channel, bob.virtuals[channel.channel_id], answer, pushed
+
+    _, at_bob, answer, pushed = run(scenario())
+    message = json.loads(pushed)
+    assert answer["result"] == {}
+    assert message["method"] == "virtual.message" and message["params"]["sender"] == BOB
+    assert message["params"]["refusal"] == f"signed by {Signer(STRANGER_KEY).address}, expected {ALICE}"
+    assert at_bob.state.version == 0 and at_bob.pending() is None  # Bob signed nothing
+
+
+def _vstate(state: VirtualState) -> dict:
+    return msgspec.to_builtins(vstate_to_msg(state))
+
+
+def test_lock__bob_before_alice__hub_refuses(serving, store_at):
+    async def scenario():
+        async with (
+            serving() as server,
+            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
+            vwallet(server, BOB_KEY, store_at("bob")) as bob,
+        ):
+            left, right = await funded(server, alice), await funded(server, bob)
+            params = _vparams(left.channel_id, right.channel_id)
+            async with raw(server, ALICE_KEY) as ws:
+                assert "result" in await call(ws, "virtual.propose", _proposal(params, ALICE_KEY))
+                await settled(lambda: params.channel_id in bob.virtuals)
+                update = right.propose_lock(params)
+                with pytest.raises(HubError) as refused:
+                    await bob.call("ledger.update", {"update": msgspec.to_builtins(update_to_msg(update))})
+            return refused.value, right
+
+    refused, right = run(scenario())
+    assert (refused.code, str(refused)) == (
+        2001,
+        "Ingrid signs the lock in the Ingrid-Bob channel only once the Alice-Ingrid channel holds its lock (fully "
+        "signed); lock the Alice side first",
+    )
+    assert right.state.locks == ()
+
+
+def test_open__peer_declines__alice_times_out_nothing_locked(serving, hub, store_at):
+    async def scenario():
+        async with (
+            serving() as server,
+            vwallet(server, ALICE_KEY, store_at("alice"), timeout=0.5) as alice,
+            vwallet(server, BOB_KEY, store_at("bob")) as bob,
+        ):
+            left, _ = await funded(server, alice), await funded(server, bob)
+            with pytest.raises(HubUnavailable) as waited:
+                await alice.open_virtual(BOB, 100 * M, 50 * M)  # locks Bob's funds: his default policy declines
+            return waited.value, left, bob
+
+    waited, left, bob = run(scenario())
+    assert (
+        str(waited)
+        == f"waited 0.5s for {BOB} to accept the virtual channel; the proposal stays in flight: resume() later"
+    )
+    assert left.state.locks == () and bob.virtuals == {}
+
+
+def test_pay__peer_offline_then_resume_after_restart__both_hold_payment(serving, store_at):
+    async def scenario():
+        async with serving() as server:
+            alice = vwallet(server, ALICE_KEY, store_at("alice"))
+            bob = vwallet(server, BOB_KEY, store_at("bob"))
+            async with alice, bob:
+                await funded(server, alice), await funded(server, bob)
+                channel = await alice.open_virtual(BOB, 100 * M)
+                await alice.pay_virtual(channel.channel_id, 10 * M)
+            async with vwallet(server, ALICE_KEY, store_at("alice")) as alice_again:
+                with pytest.raises(HubError) as offline:
+                    await alice_again.pay_virtual(channel.channel_id, 20 * M)
+                async with vwallet(server, BOB_KEY, store_at("bob")) as bob_again:
+                    resumed = await vwallet_resume(alice_again)
+                    return offline.value, resumed, alice_again.virtuals[channel.channel_id], bob_again
+
+    offline, resumed, at_alice, _ = run(scenario())
+    assert offline.code == 1006
+    assert [signed.state.version for signed in resumed] == [2]
+    assert at_alice.state == VirtualState(at_alice.channel_id, 2, 70 * M, 30 * M)
+    assert store_at("bob").latest(at_alice.channel_id) == at_alice.latest
+
+
+async def vwallet_resume(client: HubClient):
+    return await client.resume()
