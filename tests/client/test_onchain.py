@@ -9,6 +9,7 @@ import pytest
 from perun_vyper import (
     ChainUnavailable,
     Hub,
+    InvalidParams,
     LedgerChannel,
     RefusedUpdate,
     Store,
@@ -19,6 +20,7 @@ from perun_vyper import (
     open_virtual_channel,
     pay,
 )
+from perun_vyper.chain import ChainView
 from tests.support.constants import LEDGER_CONCLUDED, LEDGER_DISPUTED, E
 
 FUND_ALICE, FUND_BOB = 3 * 10**17, 10**17
@@ -221,3 +223,45 @@ def test_onchain__virtual_dispute_then_ledger_conclude__locks_split_ingrid_neutr
     assert network.change(ingrid) == 0
     assert network.change(alice) == -10 * 10**16
     assert network.change(bob) == 10 * 10**16
+
+
+def test_chain_view__max_head_age__head_read_again_only_after_age_or_refresh(
+    tmp_path, make_params, domain, ledger, alice, bob
+):
+    a, _ = _pair(tmp_path, make_params, domain, ledger, alice, bob)
+    now = [100.0]
+    view = ChainView(ledger, max_head_age=2.0, clock=lambda: now[0])
+    reads = []
+    head_number = view._reader.head_number
+    view._reader.head_number = lambda: reads.append(1) or head_number()
+
+    def deposits() -> tuple[int, int]:
+        with view.pinned():
+            return view.ledger(a.channel_id).deposits
+
+    before = deposits()
+    a.deposit(E, alice)  # mined in a new block the view has not read
+    stale = deposits()
+    now[0] += 1.9
+    still_stale = deposits()
+    now[0] += 0.1
+    fresh = deposits()
+    b_deposit = _pair_deposit(a, bob)
+    cached = deposits()
+    view.refresh()
+    refreshed = deposits()
+
+    assert (before, stale, still_stale, fresh) == ((0, 0), (0, 0), (0, 0), (E, 0))
+    assert (cached, refreshed) == ((E, 0), (E, b_deposit))
+    assert len(reads) == 3  # the first read, the one after 2 s, the one after refresh()
+
+
+def _pair_deposit(channel, sender) -> int:
+    channel.deposit(E // 2, sender, side=1)
+    return E // 2
+
+
+def test_chain_view__max_head_age_not_below_reaction_time__refused(ledger):
+    with pytest.raises(InvalidParams) as refused:
+        ChainView(ledger, max_head_age=60, reaction_time=60)
+    assert str(refused.value) == "max_head_age 60s must be at least 0 and below the reaction time 60s"

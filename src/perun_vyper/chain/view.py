@@ -12,7 +12,8 @@ confirmations`` for deposits, so a deposit a reorg could still drop is not count
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -149,16 +150,35 @@ class ChainView:
 
     With an adjudicator (an Ape contract object of the LedgerAdjudicator) every status is read at the
     current head block, once per block: deposits ``confirmations`` blocks behind the head, disputes,
-    conclusion and virtual records at the head. Without one, the party knows only what it is told
+    conclusion and virtual records at the head. ``max_head_age`` > 0 lets signing decisions use a head read
+    at most that many seconds ago (a hub signing thousands of states per second; below the reaction time,
+    so a registration seen late still leaves the whole challenge period, SPEC 11.1). Without an
+    adjudicator the party knows only what it is told
     (``observe``, e.g. by its watchtower); a channel it was told nothing about counts as open, and no
     expiry is checked (there is no chain clock).
     """
 
-    def __init__(self, adjudicator: Any = None, *, confirmations: int = 0, reaction_time: int = REACTION_TIME):
+    def __init__(
+        self,
+        adjudicator: Any = None,
+        *,
+        confirmations: int = 0,
+        reaction_time: int = REACTION_TIME,
+        max_head_age: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if confirmations < 0 or reaction_time < 0:
             raise InvalidParams("confirmations and reaction_time are non-negative numbers (blocks, seconds)")
+        if not 0 <= max_head_age < reaction_time:
+            raise InvalidParams(
+                f"max_head_age {max_head_age}s must be at least 0 and below the reaction time {reaction_time}s"
+            )
         self.confirmations = confirmations
         self.reaction_time = reaction_time
+        # A signing decision may use a head read at most this many seconds ago (0: read it for every one).
+        self.max_head_age = max_head_age
+        self._clock = clock
+        self._read_at = 0.0
         self._reader = ChainReader(adjudicator) if adjudicator is not None else None
         self._virtual_reader: ChainReader | None = None
         self._told: dict[bytes, LedgerStatus | VirtualStatus] = {}
@@ -185,10 +205,20 @@ class ChainView:
         finally:
             self._pinned -= 1
 
+    def refresh(self) -> None:
+        """Forget the head read: the next status is read at the current head, whatever ``max_head_age``
+        (after something this party expects to see on-chain, such as a deposit it was told of)."""
+        self._cached_head = None
+        self._cache.clear()
+
     def _head(self, force: bool = False) -> Head:
         assert self._reader is not None
         if self._pinned and not force and self._cached_head is not None:
             return self._cached_head
+        now = self._clock()
+        if self._cached_head is not None and now - self._read_at < self.max_head_age:
+            return self._cached_head
+        self._read_at = now
         number = self._reader.head_number()
         if self._cached_head is None or number != self._cached_head.number:
             self._cache.clear()

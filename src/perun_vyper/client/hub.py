@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from ..chain import ChainView
 from ..core import calls
 from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr
@@ -45,8 +46,12 @@ class Hub:
         clock: Callable[[], int] | None = None,
         adjudicator: Any = None,
         confirmations: int = 0,
+        max_head_age: float = 0.0,
     ) -> None:
         self.confirmations = confirmations
+        # One view of the chain for all of Ingrid's channels: statuses are read once per head for all of
+        # them, and with ``max_head_age`` > 0 the head itself at most that often (SPEC 11.1).
+        self.chain = ChainView(adjudicator, confirmations=confirmations, max_head_age=max_head_age)
         self._signer = key if isinstance(key, Signer) else Signer(key)
         self.store = store
         self.virtual_domain = virtual_domain
@@ -57,7 +62,7 @@ class Hub:
         for record in store.channels("ledger"):
             if record.owner == self.address:
                 self.channels[record.channel_id] = LedgerChannel.restore(
-                    store, record.channel_id, self._signer, adjudicator=adjudicator, confirmations=confirmations
+                    store, record.channel_id, self._signer, adjudicator=adjudicator, view=self.chain
                 )
 
     @property
@@ -74,7 +79,7 @@ class Hub:
             deposit_a,
             deposit_b,
             adjudicator=self.adjudicator,
-            confirmations=self.confirmations,
+            view=self.chain,
         )
         self.channels[channel.channel_id] = channel
         return channel

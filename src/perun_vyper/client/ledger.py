@@ -32,6 +32,7 @@ class ChainOptions(TypedDict, total=False):
     adjudicator: Any  # the LedgerAdjudicator as an Ape contract object; without it: off-chain only
     confirmations: int  # how many blocks deep a deposit must be to count as funding
     reaction_time: int  # no virtual state is signed closer than this many seconds to its expiry
+    view: ChainView  # a view shared by many channels (a hub's); replaces adjudicator's own view
 
 
 class LedgerChannel(Party):
@@ -54,6 +55,7 @@ class LedgerChannel(Party):
         *,
         confirmations: int = 0,
         reaction_time: int = REACTION_TIME,
+        view: ChainView | None = None,
     ) -> None:
         params = record.params
         if not isinstance(params, ChannelParams):
@@ -61,7 +63,7 @@ class LedgerChannel(Party):
         super().__init__(record, signer, store, (params.participant_a, params.participant_b))
         self.params: ChannelParams = params
         self.adjudicator = adjudicator
-        self.chain = ChainView(adjudicator, confirmations=confirmations, reaction_time=reaction_time)
+        self.chain = view or ChainView(adjudicator, confirmations=confirmations, reaction_time=reaction_time)
         self._funded = (0, 0)  # deposits known to be on-chain
 
     @classmethod
@@ -245,6 +247,7 @@ class LedgerChannel(Party):
         if self._funded[0] >= new.funding_a and self._funded[1] >= new.funding_b:
             return
         if self.adjudicator is not None:
+            self.chain.refresh()  # a deposit mined since the last head read counts
             self.confirm_funding()
             if self._funded[0] >= new.funding_a and self._funded[1] >= new.funding_b:
                 return
