@@ -23,7 +23,10 @@ STATE = {
     "fundingA": "1",
     "fundingB": "1",
 }
-METHODS = "auth.challenge, auth.login, channel.list, hub.info, ledger.propose_open, ledger.update"
+METHODS = (
+    "auth.challenge, auth.login, channel.list, hub.info, ledger.close, ledger.countersign, ledger.funded, "
+    "ledger.proposals, ledger.propose_open, ledger.update"
+)
 
 
 def test_info__publishes_protocol_hub_chain_adjudicators_policy_and_limits(serving):

@@ -8,6 +8,14 @@ hub reports in ``channel.list`` and ``channel.updated`` is information, never a 
 
 Each proposal is committed to the store before it is sent, so after a lost connection ``resume()`` sends
 again whatever is in flight and the hub answers as before (docs/SPEC.md section 11, "Durability").
+
+With ``adjudicator=`` (the LedgerAdjudicator as an Ape contract object) the wallet's channels read the
+chain before signing (deposits, disputes: SPEC 11.1) and can deposit and close on-chain; those chain calls
+block the wallet's event loop while they run (a wallet serves one user, not many connections).
+
+The hub's own proposals (``ledger.proposal``, the hub paying the wallet) are answered automatically:
+``LedgerChannel.accept`` checks every rule and stores the state both signed, and only then does the
+countersignature leave (``ledger.countersign``). A proposal the wallet refuses is kept in ``refused``.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from ..core.constants import ETH, MIN_CHALLENGE_DURATION
 from ..core.keys import Signer
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
-from ..errors import HubError, HubUnavailable, InvalidParams, RefusedUpdate
+from ..errors import HubError, HubUnavailable, InvalidParams, PerunError, RefusedUpdate
 from ..store import Store
 from . import schema
 from .auth import login_message, personal_digest
@@ -59,6 +67,8 @@ class HubClient:
         *,
         timeout: float = 30.0,
         max_frame_bytes: int = 1024 * 1024,
+        adjudicator: Any = None,
+        confirmations: int = 0,
     ) -> None:
         self.url = url
         self._signer = key if isinstance(key, Signer) else Signer(key)
@@ -72,10 +82,15 @@ class HubClient:
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[_Response]] = {}
+        self._answering: set[asyncio.Task[Any]] = set()
+        self.refused: list[tuple[schema.UpdateMsg, PerunError]] = []  # hub proposals this wallet refused
+        self._chain: dict[str, Any] = {"adjudicator": adjudicator, "confirmations": confirmations}
         self.channels: dict[bytes, LedgerChannel] = {}
         for record in store.channels("ledger"):
             if record.owner == self.address:
-                self.channels[record.channel_id] = LedgerChannel.restore(store, record.channel_id, self._signer)
+                self.channels[record.channel_id] = LedgerChannel.restore(
+                    store, record.channel_id, self._signer, **self._chain
+                )
 
     @property
     def address(self) -> str:
@@ -122,6 +137,9 @@ class HubClient:
         await self.call("auth.login", {"nonce": challenge.nonce, "signature": hexstr(signature)})
 
     async def close(self) -> None:
+        """Close the connection (an answer to a hub proposal still running is finished first)."""
+        if self._answering:
+            await asyncio.gather(*self._answering, return_exceptions=True)
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -167,6 +185,11 @@ class HubClient:
                     continue  # not ours to crash on; the request it answers times out
                 if message.method is not None:
                     self.notifications.put_nowait((message.method, msgspec.json.decode(message.params)))
+                    if message.method == "ledger.proposal":
+                        # Answered on a task of its own: it waits for the hub's answer, which this loop reads.
+                        task = asyncio.create_task(self._answer_proposal(message.params))
+                        self._answering.add(task)
+                        task.add_done_callback(self._answering.discard)
                 elif isinstance(message.id, int) and message.id in self._waiting:
                     future = self._waiting[message.id]
                     if not future.done():
@@ -196,11 +219,14 @@ class HubClient:
         nonce: int | None = None,
     ) -> LedgerChannel:
         """Agree a new ledger channel (this wallet side A, the hub side B) and both signatures of version 0.
-        Deposits come next (on-chain, then ``confirm_funding``); nothing beyond version 0 is signed before."""
+        Deposits come next (``deposit`` then ``funded``, or off-chain ``confirm_funding``); nothing beyond
+        version 0 is signed before."""
         params = ChannelParams(
             self.address, self.hub, asset, challenge_duration, secrets.randbits(128) if nonce is None else nonce
         )
-        channel = LedgerChannel.open(params, self.ledger_domain, self._signer, self.store, deposit, hub_deposit)
+        channel = LedgerChannel.open(
+            params, self.ledger_domain, self._signer, self.store, deposit, hub_deposit, **self._chain
+        )
         self.channels[channel.channel_id] = channel
         await self._send_open(channel)
         return channel
@@ -235,8 +261,8 @@ class HubClient:
         return channel.complete(update, unhex(answer.signature))  # verifies the countersignature
 
     async def resume(self) -> list[SignedState]:
-        """Send again every proposal in flight (after a restart or a lost connection); returns what both
-        sides then hold."""
+        """Send again every proposal in flight (after a restart or a lost connection), then countersign the
+        hub's proposals that waited for this wallet (``ledger.proposals``); returns what both sides then hold."""
         done = []
         for channel in self.channels.values():
             update = channel.pending()
@@ -246,7 +272,66 @@ class HubClient:
                 done.append(await self._send_open(channel))
             else:
                 done.append(await self._send_update(channel, update))
+        proposals = msgspec.json.decode(await self.call("ledger.proposals"), type=schema.ProposalsResult)
+        for msg in proposals.updates:
+            done.append(await self.countersign(msg))
         return done
+
+    # --- the hub's proposals --------------------------------------------------------------------------
+
+    async def countersign(self, msg: schema.UpdateMsg) -> SignedState:
+        """Accept a proposal of the hub (every rule checked, the state stored both signed) and send the
+        countersignature; a refusal raises before anything is signed."""
+        update = schema.update_from_msg(msg)
+        channel = self.channel(update.state.channel)
+        countersig = channel.accept(update)
+        await self.call(
+            "ledger.countersign",
+            {"channel": msg.state.channel, "version": update.version, "signature": hexstr(countersig)},
+        )
+        assert channel.latest is not None
+        return channel.latest
+
+    async def _answer_proposal(self, params: msgspec.Raw) -> None:
+        try:
+            msg = msgspec.json.decode(params, type=schema.ProposalNotice).update
+        except msgspec.ValidationError:
+            return  # not a proposal this wallet can read; resume() asks for it again
+        try:
+            await self.countersign(msg)
+        except PerunError as exc:
+            self.refused.append((msg, exc))
+
+    # --- on-chain -------------------------------------------------------------------------------------
+
+    def deposit(self, channel_id: bytes, amount: int, sender: Any) -> Any:
+        """Deposit ``amount`` for this wallet's side from the Ape account ``sender``; the receipt."""
+        return self.channel(channel_id).deposit(amount, sender)
+
+    async def funded(self, channel_id: bytes) -> schema.FundedResult:
+        """Tell the hub this wallet's deposit is on-chain; the hub then deposits its side (once)."""
+        result = await self.call("ledger.funded", {"channel": hexstr(channel_id)})
+        return msgspec.json.decode(result, type=schema.FundedResult)
+
+    async def top_up(self, channel_id: bytes, amount: int) -> SignedState:
+        """Account for ``amount`` more deposited on-chain for this wallet's side (``deposit`` first)."""
+        channel = self.channel(channel_id)
+        return await self._send_update(channel, channel.propose_top_up(amount))
+
+    async def finalize(self, channel_id: bytes) -> SignedState:
+        """The final state with the latest balances, both signed: what closes the channel at once."""
+        channel = self.channel(channel_id)
+        return await self._send_update(channel, channel.propose_final())
+
+    async def close_channel(self, channel_id: bytes) -> str | None:
+        """Ask the hub to submit ``close`` with the final state (``finalize`` first); its transaction hash,
+        or None when the channel was closed already."""
+        result = await self.call("ledger.close", {"channel": hexstr(channel_id)})
+        return msgspec.json.decode(result, type=schema.CloseResult).tx
+
+    def close_on_chain(self, channel_id: bytes, sender: Any) -> Any:
+        """Close on-chain without the hub, from the Ape account ``sender``: the final state both signed."""
+        return self.channel(channel_id).close(sender)
 
     async def hub_channels(self) -> list[schema.ChannelEntry]:
         """The hub's view of this wallet's channels (``channel.list``), as information."""
