@@ -2,16 +2,20 @@
 ``TEST::3``, the ``ingrid`` fixture's account), a ``HubClient`` of Alice's in this process. Alice opens,
 funds (the hub deposits its side) and pays; a stale registration the test makes is answered by the
 hub's in-process watchtower while it serves, and Alice's connection hears ``chain.disputed``; SIGTERM
-stops the hub with exit 0. A bad ``--ledger`` ends in one line and exit code 1."""
+stops the hub with exit 0. A bad ``--ledger``, a malformed ``--listen``, a port in use and a store that
+cannot be opened each end in one ``Error:`` line and exit code 1."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from perun_vyper import Store
 from perun_vyper.core import calls
@@ -109,3 +113,33 @@ def test_hub_cli__ledger_address_without_code__one_line_exit_1(ledger, virtual, 
         "`ape run deploy` printed for this chain"
     ]
     assert not (tmp_path / "hub.db").exists()  # nothing created before the inputs are checked
+
+
+@pytest.mark.parametrize("case", ["listen malformed", "port in use", "store not openable"])
+def test_hub_cli__bad_input__one_error_line_exit_1(case, ledger, virtual, chain, tmp_path):
+    store, extra = tmp_path / "hub.db", []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        if case == "listen malformed":
+            extra = ["--listen", "localhost"]
+        elif case == "port in use":
+            extra = ["--listen", f"127.0.0.1:{port}"]
+        else:
+            store = tmp_path / "no-such-directory" / "hub.db"
+        command = _hub_command(chain.provider.uri, store, str(ledger.address), str(virtual.address), *extra)
+        done = subprocess.run(command, cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert [line for line in done.stdout.splitlines() if not line.startswith("INFO:")] == []
+    [line] = done.stderr.splitlines()
+    if case == "listen malformed":
+        assert line == "Error: --listen localhost is not HOST:PORT; pass e.g. --listen 127.0.0.1:8765"
+    elif case == "port in use":
+        assert line.startswith(f"Error: cannot listen on 127.0.0.1:{port} (")
+        assert line.endswith("address already in use); pick a free address with --listen HOST:PORT")
+    else:
+        assert line == (
+            f"Error: cannot open the store {store}: unable to open database file; pass --store with a writable "
+            "file path (created if missing)"
+        )
