@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import msgspec
 import pytest
 
 from perun_vyper import Hub, LedgerState, Signer, Store
@@ -117,7 +118,7 @@ def test_pay__before_funding__refused_by_wallet_and_hub(serving, wallet, hub, al
             state = channel.state.pay(5, 0)
             forged = Update(state, Signer(alice.private_key).sign_state(state, channel.domain))
             async with raw(server, alice.private_key) as ws:
-                answer = await call(ws, "ledger.update", {"update": _plain(update_to_msg(forged))})
+                answer = await call(ws, "ledger.update", {"update": msgspec.to_builtins(update_to_msg(forged))})
             return channel, own, answer
 
     channel, own, answer = run(scenario(), 60)
@@ -128,12 +129,6 @@ def test_pay__before_funding__refused_by_wallet_and_hub(serving, wallet, hub, al
     assert own == expected
     assert error_of(answer) == (2001, expected)
     assert channel.pending() is None and hub.channels[channel.channel_id].latest.state.version == 0
-
-
-def _plain(msg):
-    import msgspec
-
-    return msgspec.to_builtins(msg)
 
 
 def test_top_up__deposit_then_update__both_hold_the_new_funding(serving, wallet, hub, ledger, alice):
@@ -159,7 +154,7 @@ def test_top_up__before_the_deposit__refused(serving, wallet, hub, alice):
             state = channel.state.top_up(500 * M, 0)
             update = Update(state, Signer(alice.private_key).sign_state(state, channel.domain))
             async with raw(server, alice.private_key) as ws:
-                return await call(ws, "ledger.update", {"update": _plain(update_to_msg(update))})
+                return await call(ws, "ledger.update", {"update": msgspec.to_builtins(update_to_msg(update))})
 
     assert error_of(run(scenario(), 60)) == (
         2001,
