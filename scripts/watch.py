@@ -10,57 +10,15 @@ the addresses are read from ``deployments/<ecosystem>-<network>.json`` if that f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
 from perun_vyper.store import Store
+from perun_vyper.tools.deployment import recorded_pair
 from perun_vyper.watchtower import Action, Watchtower, summary
-
-_NAMES = {"ledger": ("ledgeradjudicator", "ledger"), "virtual": ("virtualadjudicator", "virtual")}
-
-
-def _named_address(mapping: dict, kind: str) -> str | None:
-    """``mapping[<name>]`` for one of the kind's names, as ``"0x.."`` or ``{"address": "0x.."}``."""
-    for key, value in mapping.items():
-        if str(key).lower() in _NAMES[kind]:
-            if isinstance(value, dict):
-                value = value.get("address")
-            if isinstance(value, str) and value.startswith("0x"):
-                return value
-    return None
-
-
-def _recorded_pairs(data: Any) -> list[dict[str, str]]:
-    """Every ``{ledger, virtual}`` address pair in a deployments record, in file order, whatever the nesting
-    (``{"LedgerAdjudicator": "0x..", ...}`` or ``{"contracts": {"LedgerAdjudicator": {"address": ..}}}``)."""
-    if isinstance(data, dict):
-        pair = {kind: _named_address(data, kind) for kind in _NAMES}
-        if all(pair.values()):
-            return [pair]  # type: ignore[list-item]
-        children = list(data.values())
-    elif isinstance(data, list):
-        children = data
-    else:
-        return []
-    return [pair for child in children for pair in _recorded_pairs(child)]
-
-
-def _from_record(path: Path, chain_id: int) -> dict[str, str]:
-    """The newest pair recorded in a deployments file (under this chain id if the record is keyed by chain
-    id), or an empty dict without a usable record."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if isinstance(data, dict) and str(chain_id) in data:
-        data = data[str(chain_id)]
-    pairs = _recorded_pairs(data)
-    return pairs[-1] if pairs else {}
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -89,7 +47,7 @@ def cli(
     """Answer stale registrations of the store's channels with their latest states; conclude when due."""
     if not (ledger_address and virtual_address):
         path = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
-        recorded = _from_record(path, chain.chain_id)
+        recorded = recorded_pair(path, chain.chain_id)
         ledger_address = ledger_address or recorded.get("ledger")
         virtual_address = virtual_address or recorded.get("virtual")
         if not (ledger_address and virtual_address):

@@ -55,6 +55,12 @@ class HubUnavailable(PerunError):
     """The connection to the hub is closed (or was never opened); reconnect, log in and ``resume()``."""
 
 
+class WalletUnavailable(PerunError):
+    """The hub's proposal could not reach the wallet, or the wallet did not countersign it in time. The
+    proposal stays in flight in the hub's store; it completes when the wallet logs in again and resumes
+    (``HubClient.resume`` countersigns what ``ledger.proposals`` lists)."""
+
+
 class ChainUnavailable(PerunError):
     """A chain operation was asked of a client that has no adjudicator contract attached."""
 

@@ -23,13 +23,10 @@ STATE = {
     "fundingA": "1",
     "fundingB": "1",
 }
-METHODS = ", ".join(
-    sorted(
-        [
-            *("auth.challenge", "auth.login", "channel.list", "hub.info", "ledger.propose_open", "ledger.update"),
-            *("virtual.accept", "virtual.close", "virtual.propose", "virtual.route", "virtual.send"),
-        ]
-    )
+METHODS = (
+    "auth.challenge, auth.login, channel.list, hub.info, ledger.close, ledger.countersign, ledger.funded, "
+    "ledger.proposals, ledger.propose_open, ledger.update, virtual.accept, virtual.close, virtual.propose, "
+    "virtual.route, virtual.send"
 )
 
 

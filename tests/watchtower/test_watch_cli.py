@@ -9,49 +9,18 @@ test Anvil refuses: "invalid chain id for signer".)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
+from perun_vyper.tools.deployment import recorded_pair, recorded_pairs
 from tests.support.checks import assert_settled
 from tests.support.constants import HOUR, E, M
+from tests.support.process import Output
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Output:
-    """The subprocess's merged stdout/stderr, read line by line on a thread so that waits can time out."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True).start()
-
-    def _pump(self, stream) -> None:
-        for line in stream:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def until(self, prefix: str, timeout: float = 60) -> str:
-        """The next line starting with ``prefix``; fails if the process ends or nothing comes in time."""
-        end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                raise AssertionError(f"`ape run watch` ended before {prefix!r}:\n" + "\n".join(self.lines))
-            self.lines.append(line)
-            if line.startswith(prefix):
-                return line
-        raise AssertionError(f"no {prefix!r} within {timeout}s:\n" + "\n".join(self.lines))
 
 
 def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
@@ -120,19 +89,11 @@ def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
     assert watcher.balance == watcher_balance - fees and watcher.nonce == watcher_nonce + 2
 
 
-def _watch_module():
-    spec = importlib.util.spec_from_file_location("watch_script", ROOT / "scripts" / "watch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _entry(ledger: str, virtual: str) -> dict:
     return {"contracts": {"LedgerAdjudicator": {"address": ledger}, "VirtualAdjudicator": {"address": virtual}}}
 
 
 def test_watch_cli__deployments_record__newest_pair_of_this_chain(tmp_path):
-    watch = _watch_module()
     # The layout scripts/deploy.py writes: chain id -> salt -> deployments, oldest first.
     path = tmp_path / "ethereum-local.json"
     path.write_text(
@@ -143,14 +104,14 @@ def test_watch_cli__deployments_record__newest_pair_of_this_chain(tmp_path):
             }
         )
     )
-    assert watch._from_record(path, 31337) == {"ledger": "0x03", "virtual": "0x04"}
-    assert watch._from_record(path, 1) == {"ledger": "0x05", "virtual": "0x06"}
-    assert watch._from_record(tmp_path / "missing.json", 1) == {}
+    assert recorded_pair(path, 31337) == {"ledger": "0x03", "virtual": "0x04"}
+    assert recorded_pair(path, 1) == {"ledger": "0x05", "virtual": "0x06"}
+    assert recorded_pair(tmp_path / "missing.json", 1) == {}
     path.write_text("{not json")
-    assert watch._from_record(path, 1) == {}
+    assert recorded_pair(path, 1) == {}
     # Flat layouts and lists of entries are read too; naming one contract only is not a pair.
-    assert watch._recorded_pairs({"ledger": "0x07", "virtual": "0x08"}) == [{"ledger": "0x07", "virtual": "0x08"}]
-    assert watch._recorded_pairs([{"LedgerAdjudicator": "0x09", "VirtualAdjudicator": {"address": "0x0a"}}]) == [
+    assert recorded_pairs({"ledger": "0x07", "virtual": "0x08"}) == [{"ledger": "0x07", "virtual": "0x08"}]
+    assert recorded_pairs([{"LedgerAdjudicator": "0x09", "VirtualAdjudicator": {"address": "0x0a"}}]) == [
         {"ledger": "0x09", "virtual": "0x0a"}
     ]
-    assert watch._recorded_pairs({"LedgerAdjudicator": "0x09", "other": 3}) == []
+    assert recorded_pairs({"LedgerAdjudicator": "0x09", "other": 3}) == []

@@ -4,7 +4,9 @@
 - ``schema``: the typed messages (msgspec) and their conversion to perun_vyper's types;
 - ``auth``: the login challenge a wallet signs;
 - ``server``: ``HubServer``, Ingrid's ``Hub`` served to wallets;
-- ``wallet``: ``HubClient``, a wallet's channels with a hub.
+- ``wallet``: ``HubClient``, a wallet's channels with a hub;
+- ``guard``: ``HubGuard``, the hub's watchtower run inside the service (``chain.disputed``); imported
+  on its own (``perun_vyper.node.guard``) because it needs Ape, which a wallet does not.
 """
 
 from .server import HubServer, Limits, Policy

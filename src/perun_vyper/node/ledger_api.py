@@ -1,8 +1,11 @@
 """The ledger-channel methods of the hub protocol v1 (docs/API.md): a wallet's channels with the hub,
-opened, updated and listed. Each method's channel work runs in the server's worker thread."""
+opened, funded on-chain, updated, closed and listed, and the hub's own payments to a wallet (proposed
+here, countersigned by the wallet). Each method's channel work, chain calls included, runs in the
+server's worker thread; the event loop only waits for it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,24 +15,31 @@ from ..client import LedgerChannel
 from ..core.channel import ChannelParams
 from ..core.codec import hexstr, unhex
 from ..core.keys import verify_state
-from ..core.protocol import Update
+from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
-from ..errors import InvalidParams, RefusedUpdate
+from ..errors import ChainUnavailable, InvalidParams, RefusedUpdate, WalletUnavailable
 from . import rpc, schema
 from .session import Host, Methods, Notice, Session
 
 
 class LedgerApi:
-    """``channel.list``, ``ledger.propose_open``, ``ledger.update`` of one ``HubServer``."""
+    """``channel.list``, ``ledger.propose_open``, ``ledger.update``, ``ledger.funded``, ``ledger.close``,
+    ``ledger.proposals`` and ``ledger.countersign`` of one ``HubServer``, and the hub's ``pay``."""
 
     def __init__(self, server: Host) -> None:
         self.server = server
+        # The hub's payments waiting for the wallet's countersignature: (channel, version) -> pay()'s future.
+        self._answers: dict[tuple[bytes, int], asyncio.Future[SignedState]] = {}
 
     def methods(self) -> Methods:
         return {
             "channel.list": (schema.NoParams, self._list, True),
             "ledger.propose_open": (schema.ProposeOpenParams, self._propose_open, True),
             "ledger.update": (schema.UpdateParams, self._update, True),
+            "ledger.funded": (schema.ChannelRef, self._funded, True),
+            "ledger.close": (schema.ChannelRef, self._close, True),
+            "ledger.proposals": (schema.NoParams, self._proposals, True),
+            "ledger.countersign": (schema.CountersignParams, self._countersign, True),
         }
 
     async def _list(self, session: Session, params: schema.NoParams) -> tuple[Any, Iterable[Notice]]:
@@ -109,6 +119,130 @@ class LedgerApi:
         notices = self.server.after_update(None if before is None else before.state, channel.latest.state)
         return schema.UpdateResult(hexstr(countersig)), channel.latest, notices
 
+    # --- on-chain funding and closing ------------------------------------------------------------------
+
+    async def _funded(self, session: Session, params: schema.ChannelRef) -> tuple[Any, Iterable[Notice]]:
+        return await self.server.work(self._funded_sync, session.address, unhex(params.channel)), ()
+
+    def _funded_sync(self, user: str, channel_id: bytes) -> schema.FundedResult:
+        channel = self._channel_of(user, channel_id)
+        self._require_chain("deposit its side")
+        initial = self.server.hub.store.state(channel_id, 0)
+        if initial is None or not initial.fully_signed:
+            raise RefusedUpdate("version 0 of the channel is not signed by both yet; send ledger.propose_open first")
+        agreed = (initial.state.funding_a, initial.state.funding_b)
+        hub_side, user_side = channel.side, 1 - channel.side
+        # The user's deposit counts once it is `confirmations` blocks deep (a reorg cannot drop it), and
+        # only in a channel nobody registered or concluded: the hub never funds a channel being closed.
+        status = channel.chain.ledger(channel_id)
+        status.require_open()
+        have = status.deposits[user_side]
+        if have < agreed[user_side]:
+            short = agreed[user_side] - have
+            raise RefusedUpdate(
+                f"your side of channel {hexstr(channel_id)} holds {have} on-chain, {short} short of the "
+                f"{agreed[user_side]} agreed at version 0; deposit {short} more (and wait for "
+                f"{channel.chain.confirmations} confirmations), then call ledger.funded again"
+            )
+        if agreed[hub_side] > self.server.policy.collateral:
+            raise RefusedUpdate(
+                f"the hub's side was agreed at {agreed[hub_side]}, above this hub's collateral of "
+                f"{self.server.policy.collateral} per channel now; unwind the channel on-chain with version 0"
+            )
+        # Read at the head, unconfirmed deposits included: a repeat (or a deposit still being confirmed)
+        # must never make the hub deposit twice.
+        missing = agreed[hub_side] - channel.holdings()[hub_side]
+        tx = None
+        if missing > 0:
+            tx = _tx_hash(channel.deposit(missing, self.server.account))
+        deposit_a, deposit_b, _ = channel.holdings()
+        return schema.FundedResult(tx, schema.HoldingsMsg(str(deposit_a), str(deposit_b)))
+
+    async def _close(self, session: Session, params: schema.ChannelRef) -> tuple[Any, Iterable[Notice]]:
+        return await self.server.work(self._close_sync, session.address, unhex(params.channel)), ()
+
+    def _close_sync(self, user: str, channel_id: bytes) -> schema.CloseResult:
+        channel = self._channel_of(user, channel_id)
+        latest = channel.latest
+        if latest is None or not latest.state.is_final:
+            version = "none" if latest is None else latest.state.version
+            raise RefusedUpdate(
+                f"the latest state both signed (version {version}) is not final; propose the final state "
+                "through ledger.update (the hub countersigns it), then call ledger.close"
+            )
+        self._require_chain("close the channel")
+        if channel.holdings()[2]:
+            return schema.CloseResult(None)  # closed already (a repeat, or the wallet closed it itself)
+        return schema.CloseResult(_tx_hash(channel.close(self.server.account)))
+
+    def _require_chain(self, what: str) -> None:
+        if self.server.hub.adjudicator is None or self.server.account is None:
+            raise ChainUnavailable(
+                f"this hub runs without a chain connection or an account, so it cannot {what}; ask its operator "
+                "to start it with an adjudicator and an account (ape run hub)"
+            )
+
+    # --- the hub pays a wallet ------------------------------------------------------------------------
+
+    async def pay(self, channel_id: bytes, amount: int, timeout: float) -> SignedState:
+        """The hub pays ``amount`` to the wallet of ``channel_id``: proposes (signed, stored), pushes
+        ``ledger.proposal`` to the wallet's connections and waits for ``ledger.countersign``."""
+        update, user = await self.server.work(self._propose_payment_sync, channel_id, amount)
+        key = (channel_id, update.version)
+        future: asyncio.Future[SignedState] = asyncio.get_running_loop().create_future()
+        self._answers[key] = future
+        try:
+            notice = schema.ProposalNotice(schema.update_to_msg(update))
+            if not await self.server.notify(user, "ledger.proposal", notice):
+                raise WalletUnavailable(
+                    f"the wallet {user} of channel {hexstr(channel_id)} is not connected; the hub's proposal of "
+                    f"version {update.version} stays in flight and completes when the wallet logs in and resumes"
+                )
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise WalletUnavailable(
+                    f"the wallet {user} did not countersign version {update.version} of channel "
+                    f"{hexstr(channel_id)} within {timeout:g}s; the proposal stays in flight until it resumes"
+                ) from None
+        finally:
+            self._answers.pop(key, None)
+
+    def _propose_payment_sync(self, channel_id: bytes, amount: int) -> tuple[Update, str]:
+        channel = self.server.hub.channel(channel_id)
+        return channel.propose_payment(amount), channel.peer
+
+    async def _proposals(self, session: Session, params: schema.NoParams) -> tuple[Any, Iterable[Notice]]:
+        return await self.server.work(self._proposals_sync, session.address), ()
+
+    def _proposals_sync(self, user: str) -> schema.ProposalsResult:
+        pending = [channel.pending() for channel in self._channels_of(user)]
+        # Version 0 is the wallet's own proposal (ledger.propose_open), never the hub's to push.
+        return schema.ProposalsResult([schema.update_to_msg(u) for u in pending if u is not None and u.version > 0])
+
+    async def _countersign(self, session: Session, params: schema.CountersignParams) -> tuple[Any, Iterable[Notice]]:
+        assert session.address is not None
+        signed, changed = await self.server.work(self._countersign_sync, session.address, params)
+        future = self._answers.get((unhex(params.channel), params.version))
+        if future is not None and not future.done():
+            future.set_result(signed)
+        latest = schema.signed_to_msg(signed)
+        notices = [(session.address, "channel.updated", schema.ChannelUpdated(params.channel.lower(), latest))]
+        return schema.CountersignResult(latest), notices if changed else ()
+
+    def _countersign_sync(self, user: str, msg: schema.CountersignParams) -> tuple[SignedState, bool]:
+        channel = self._channel_of(user, unhex(msg.channel))
+        update, latest, signature = channel.pending(), channel.latest, unhex(msg.signature)
+        if update is not None and update.version == msg.version:
+            return channel.complete(update, signature), True  # verifies the countersignature first
+        if latest is not None and latest.state.version == msg.version and msg.version > 0:
+            return channel.complete(Update(latest.state, b""), signature), False  # a repeat: verified, same state
+        held = "none" if latest is None else latest.state.version
+        raise RefusedUpdate(
+            f"the hub has no proposal of version {msg.version} in flight in channel {msg.channel.lower()} (latest "
+            f"both signed: {held}); ledger.proposals lists what waits for your countersignature"
+        )
+
     # --- channels (worker thread only) ----------------------------------------------------------------
 
     def _channels_of(self, user: str) -> list[LedgerChannel]:
@@ -123,3 +257,9 @@ class LedgerApi:
                 f"channel {hexstr(channel_id)} is not a channel of {user} with this hub; channel.list shows yours",
             )
         return channel
+
+
+def _tx_hash(receipt: Any) -> str:
+    value = receipt.txn_hash
+    text = value if isinstance(value, str) else "0x" + bytes(value).hex()
+    return text.lower() if text.startswith("0x") else "0x" + text.lower()

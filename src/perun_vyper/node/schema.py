@@ -169,6 +169,60 @@ class ChannelUpdated(Message):
     latest: SignedStateMsg
 
 
+# --- chain: funding, closing, the hub's proposals, disputes (docs/API.md 6-7) -----------------------------
+
+
+TxHash = Annotated[str, Meta(pattern="^0x[0-9a-fA-F]{64}$", description="a transaction hash as 0x hex")]
+
+
+class ChannelRef(Message):
+    """Params of ``ledger.funded`` and ``ledger.close``: one of the wallet's channels."""
+
+    channel: Bytes32
+
+
+class HoldingsMsg(Message):
+    deposit_a: Uint
+    deposit_b: Uint
+
+
+class FundedResult(Message):
+    deposit_tx: TxHash | None
+    holdings: HoldingsMsg
+
+
+class CloseResult(Message):
+    tx: TxHash | None
+
+
+class ProposalNotice(Message):
+    """``ledger.proposal``: an update the hub proposes (and signed), waiting for the wallet's countersignature."""
+
+    update: UpdateMsg
+
+
+class ProposalsResult(Message):
+    updates: list[UpdateMsg]
+
+
+class CountersignParams(Message):
+    channel: Bytes32
+    version: SafeInt
+    signature: Signature
+
+
+class CountersignResult(Message):
+    latest: SignedStateMsg
+
+
+class DisputedNotice(Message):
+    """``chain.disputed``: a registration of one of the wallet's channels, seen by the hub's watchtower."""
+
+    channel: Bytes32
+    version: SafeInt
+    deadline: SafeInt
+
+
 # --- conversions ---------------------------------------------------------------------------------------
 
 

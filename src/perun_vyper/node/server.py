@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from ..client import Hub
 from ..core.codec import Domain, hexstr, unhex
 from ..core.keys import recover
+from ..core.protocol import SignedState
 from ..errors import InvalidSignature
 from . import rpc, schema
 from .auth import Challenge, login_message, personal_digest
@@ -44,7 +45,9 @@ log = logging.getLogger(__name__)
 
 class HubServer:
     """Serves ``hub`` (Ingrid's channels and store) to wallets. ``ledger_domain`` is the EIP-712 domain of
-    the LedgerAdjudicator the channels live on; ``clock`` gives seconds (login challenges expire by it)."""
+    the LedgerAdjudicator the channels live on; ``clock`` gives seconds (login challenges expire by it).
+    ``account`` is the Ape account Ingrid sends her transactions from (her deposits, ``ledger.close``);
+    with it, ``hub`` is built with ``adjudicator=`` so every signature is checked against the chain."""
 
     def __init__(
         self,
@@ -54,8 +57,10 @@ class HubServer:
         limits: Limits | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        account: Any = None,
     ) -> None:
         self.hub = hub
+        self.account = account
         self.ledger_domain = ledger_domain
         self.policy = policy
         self.limits = limits or Limits()
@@ -244,6 +249,11 @@ class HubServer:
         """Run ``fn(*args)`` in the worker thread, after the channel work queued before it: how anything
         outside a request (an operator, a test, a chain watcher) touches the hub's channels."""
         return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(fn, *args))
+
+    async def pay(self, channel_id: bytes, amount: int, *, timeout: float = 30.0) -> SignedState:
+        """The hub pays ``amount`` to the wallet of ``channel_id`` (an operator's call): returns the state
+        both signed, or raises ``WalletUnavailable`` leaving the proposal in flight (docs/API.md 7)."""
+        return await self.ledger.pay(channel_id, amount, timeout)
 
     # --- methods --------------------------------------------------------------------------------------
 

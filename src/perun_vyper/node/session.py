@@ -78,6 +78,7 @@ class Host(Protocol):
     hub: Any
     ledger_domain: Any
     policy: Policy
+    account: Any  # the Ape account the hub sends its transactions from (None: it sends none)
 
     async def work(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 

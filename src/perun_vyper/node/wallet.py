@@ -8,6 +8,14 @@ hub reports in ``channel.list`` and ``channel.updated`` is information, never a 
 
 Each proposal is committed to the store before it is sent, so after a lost connection ``resume()`` sends
 again whatever is in flight and the hub answers as before (docs/SPEC.md section 11, "Durability").
+
+With ``adjudicator=`` (the LedgerAdjudicator as an Ape contract object) the wallet's channels read the
+chain before signing (deposits, disputes: SPEC 11.1) and can deposit and close on-chain; those chain calls
+block the wallet's event loop while they run (a wallet serves one user, not many connections).
+
+The hub's own proposals (``ledger.proposal``, the hub paying the wallet) are answered automatically:
+``LedgerChannel.accept`` checks every rule and stores the state both signed, and only then does the
+countersignature leave (``ledger.countersign``). A proposal the wallet refuses is kept in ``refused``.
 """
 
 from __future__ import annotations
@@ -65,6 +73,8 @@ class HubClient(VirtualWallet):
         *,
         timeout: float = 30.0,
         max_frame_bytes: int = 1024 * 1024,
+        adjudicator: Any = None,
+        confirmations: int = 0,
         virtual_domain: Domain | None = None,
         accept_virtual: AcceptPolicy = receive_only,
         clock: Callable[[], float] = time.time,
@@ -84,11 +94,17 @@ class HubClient(VirtualWallet):
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[_Response]] = {}
+        self.refused: list[tuple[schema.UpdateMsg, PerunError]] = []  # hub proposals this wallet refused
+        self._chain: dict[str, Any] = {"adjudicator": adjudicator, "confirmations": confirmations}
         self.channels: dict[bytes, LedgerChannel] = {}
         for record in store.channels("ledger"):
             if record.owner == self.address:
-                self.channels[record.channel_id] = LedgerChannel.restore(store, record.channel_id, self._signer)
+                self.channels[record.channel_id] = LedgerChannel.restore(
+                    store, record.channel_id, self._signer, **self._chain
+                )
         self._init_virtual()
+        # The hub's pushes this wallet answers, one at a time in arrival order (a handler task).
+        self._handlers = {**self.virtual_handlers(), "ledger.proposal": self._answer_proposal}
         self._inbox: asyncio.Queue[tuple[str, Any]] | None = None
         self._handler: asyncio.Task[None] | None = None
 
@@ -146,6 +162,12 @@ class HubClient(VirtualWallet):
         await self.call("auth.login", {"nonce": challenge.nonce, "signature": hexstr(signature)})
 
     async def close(self) -> None:
+        """Close the connection (the pushes received so far are answered first, within ``timeout``)."""
+        if self._inbox is not None and self._ws is not None:
+            try:
+                await asyncio.wait_for(self._inbox.join(), self.timeout)
+            except TimeoutError:
+                log.warning("closing with hub pushes unanswered; resume() answers them after reconnecting")
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -195,7 +217,9 @@ class HubClient(VirtualWallet):
                     continue  # not ours to crash on; the request it answers times out
                 if message.method is not None:
                     note = (message.method, msgspec.json.decode(message.params))
-                    if message.method in self.virtual_handlers() and self._inbox is not None:
+                    if message.method in self._handlers and self._inbox is not None:
+                        # Answered by the handler task, in arrival order: it waits for the hub's answers,
+                        # which this loop reads.
                         self._inbox.put_nowait(note)
                     else:
                         self.notifications.put_nowait(note)
@@ -212,13 +236,14 @@ class HubClient(VirtualWallet):
 
     async def _handle(self, inbox: asyncio.Queue[tuple[str, Any]]) -> None:
         """Answer the hub's pushes one at a time, in arrival order; a bad one is logged, never fatal."""
-        handlers = self.virtual_handlers()
         while True:
             method, params = await inbox.get()
             try:
-                await handlers[method](params)
+                await self._handlers[method](params)
             except (PerunError, msgspec.ValidationError) as exc:
                 log.warning("%s not handled: %s", method, exc)
+            finally:
+                inbox.task_done()
 
     # --- channels -------------------------------------------------------------------------------------
 
@@ -238,11 +263,14 @@ class HubClient(VirtualWallet):
         nonce: int | None = None,
     ) -> LedgerChannel:
         """Agree a new ledger channel (this wallet side A, the hub side B) and both signatures of version 0.
-        Deposits come next (on-chain, then ``confirm_funding``); nothing beyond version 0 is signed before."""
+        Deposits come next (``deposit`` then ``funded``, or off-chain ``confirm_funding``); nothing beyond
+        version 0 is signed before."""
         params = ChannelParams(
             self.address, self.hub, asset, challenge_duration, secrets.randbits(128) if nonce is None else nonce
         )
-        channel = LedgerChannel.open(params, self.ledger_domain, self._signer, self.store, deposit, hub_deposit)
+        channel = LedgerChannel.open(
+            params, self.ledger_domain, self._signer, self.store, deposit, hub_deposit, **self._chain
+        )
         self.channels[channel.channel_id] = channel
         await self._send_open(channel)
         return channel
@@ -277,8 +305,8 @@ class HubClient(VirtualWallet):
         return channel.complete(update, unhex(answer.signature))  # verifies the countersignature
 
     async def resume(self) -> list[SignedState]:
-        """Send again every proposal in flight (after a restart or a lost connection); returns what both
-        sides then hold."""
+        """Send again every proposal in flight (after a restart or a lost connection), then countersign the
+        hub's proposals that waited for this wallet (``ledger.proposals``); returns what both sides then hold."""
         done = []
         for channel in self.channels.values():
             update = channel.pending()
@@ -290,11 +318,70 @@ class HubClient(VirtualWallet):
                 done.append(await self._send_release(channel, update))
             else:
                 done.append(await self._send_update(channel, update))
+        proposals = msgspec.json.decode(await self.call("ledger.proposals"), type=schema.ProposalsResult)
+        for msg in proposals.updates:
+            done.append(await self.countersign(msg))
         for virtual in self.virtuals.values():
             update = virtual.pending()
             if update is not None and update.version > 0:
                 done.append(await self._send_virtual(virtual, update))
         return done
+
+    # --- the hub's proposals --------------------------------------------------------------------------
+
+    async def countersign(self, msg: schema.UpdateMsg) -> SignedState:
+        """Accept a proposal of the hub (every rule checked, the state stored both signed) and send the
+        countersignature; a refusal raises before anything is signed."""
+        update = schema.update_from_msg(msg)
+        channel = self.channel(update.state.channel)
+        countersig = channel.accept(update)
+        await self.call(
+            "ledger.countersign",
+            {"channel": msg.state.channel, "version": update.version, "signature": hexstr(countersig)},
+        )
+        assert channel.latest is not None
+        return channel.latest
+
+    async def _answer_proposal(self, params: Any) -> None:
+        try:
+            msg = msgspec.convert(params, schema.ProposalNotice).update
+        except msgspec.ValidationError:
+            return  # not a proposal this wallet can read; resume() asks for it again
+        try:
+            await self.countersign(msg)
+        except PerunError as exc:
+            self.refused.append((msg, exc))
+
+    # --- on-chain -------------------------------------------------------------------------------------
+
+    def deposit(self, channel_id: bytes, amount: int, sender: Any) -> Any:
+        """Deposit ``amount`` for this wallet's side from the Ape account ``sender``; the receipt."""
+        return self.channel(channel_id).deposit(amount, sender)
+
+    async def funded(self, channel_id: bytes) -> schema.FundedResult:
+        """Tell the hub this wallet's deposit is on-chain; the hub then deposits its side (once)."""
+        result = await self.call("ledger.funded", {"channel": hexstr(channel_id)})
+        return msgspec.json.decode(result, type=schema.FundedResult)
+
+    async def top_up(self, channel_id: bytes, amount: int) -> SignedState:
+        """Account for ``amount`` more deposited on-chain for this wallet's side (``deposit`` first)."""
+        channel = self.channel(channel_id)
+        return await self._send_update(channel, channel.propose_top_up(amount))
+
+    async def finalize(self, channel_id: bytes) -> SignedState:
+        """The final state with the latest balances, both signed: what closes the channel at once."""
+        channel = self.channel(channel_id)
+        return await self._send_update(channel, channel.propose_final())
+
+    async def close_channel(self, channel_id: bytes) -> str | None:
+        """Ask the hub to submit ``close`` with the final state (``finalize`` first); its transaction hash,
+        or None when the channel was closed already."""
+        result = await self.call("ledger.close", {"channel": hexstr(channel_id)})
+        return msgspec.json.decode(result, type=schema.CloseResult).tx
+
+    def close_on_chain(self, channel_id: bytes, sender: Any) -> Any:
+        """Close on-chain without the hub, from the Ape account ``sender``: the final state both signed."""
+        return self.channel(channel_id).close(sender)
 
     async def hub_channels(self) -> list[schema.ChannelEntry]:
         """The hub's view of this wallet's channels (``channel.list``), as information."""

@@ -294,3 +294,48 @@ def source_revision(project_root: Path, paths: tuple[str, ...] = ("contracts", "
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--", *paths) if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+# --- Reading a record back (the scripts that attach to a deployment) ----------------------------------
+
+_NAMES = {"ledger": ("ledgeradjudicator", "ledger"), "virtual": ("virtualadjudicator", "virtual")}
+
+
+def _named_address(mapping: dict, kind: str) -> str | None:
+    """``mapping[<name>]`` for one of the kind's names, as ``"0x.."`` or ``{"address": "0x.."}``."""
+    for key, value in mapping.items():
+        if str(key).lower() in _NAMES[kind]:
+            if isinstance(value, dict):
+                value = value.get("address")
+            if isinstance(value, str) and value.startswith("0x"):
+                return value
+    return None
+
+
+def recorded_pairs(data: Any) -> list[dict[str, str]]:
+    """Every ``{ledger, virtual}`` address pair in a deployments record, in file order, whatever the nesting
+    (``{"LedgerAdjudicator": "0x..", ...}`` or ``{"contracts": {"LedgerAdjudicator": {"address": ..}}}``)."""
+    if isinstance(data, dict):
+        pair = {kind: _named_address(data, kind) for kind in _NAMES}
+        if all(pair.values()):
+            return [pair]  # type: ignore[list-item]
+        children = list(data.values())
+    elif isinstance(data, list):
+        children = data
+    else:
+        return []
+    return [pair for child in children for pair in recorded_pairs(child)]
+
+
+def recorded_pair(path: Path, chain_id: int) -> dict[str, str]:
+    """The newest pair recorded in a deployments file (under this chain id if the record is keyed by chain
+    id), or an empty dict without a usable record: what ``ape run watch`` and ``ape run hub`` attach to
+    without ``--ledger``/``--virtual``."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if isinstance(data, dict) and str(chain_id) in data:
+        data = data[str(chain_id)]
+    pairs = recorded_pairs(data)
+    return pairs[-1] if pairs else {}

@@ -1,0 +1,175 @@
+"""`ape run hub`: Ingrid's hub as a network service (docs/API.md), with her watchtower in the same process.
+
+    ape run hub --network ethereum:local:foundry --account ingrid --store hub.db \\
+        --collateral 2000000000000000000 --listen 127.0.0.1:8765
+
+Wallets connect over WebSocket (JSON-RPC 2.0). Ingrid's channel key is the account's key (the hub signs
+states itself, thousands per second, so it holds the key; a keyfile account is unlocked once, from
+``APE_ACCOUNTS_<alias>_PASSPHRASE`` or a prompt). Every ``--watch-interval`` seconds the watchtower
+guards the store's channels (SPEC 10) and prints what it did, one line per action. Prints one line when
+listening and one when stopped (SIGINT or SIGTERM, exit 0); any bad input ends in one ``Error:`` line
+saying what to change, with exit code 1. Without ``--ledger``/``--virtual`` the addresses are read from
+``deployments/<ecosystem>-<network>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import click
+from ape import chain, project
+from ape.cli import ConnectedProviderCommand, account_option
+from eth_utils import is_address, to_checksum_address
+
+from perun_vyper import Domain, Hub, Store
+from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from perun_vyper.errors import PerunError
+from perun_vyper.node import HubServer, Policy
+from perun_vyper.node.guard import HubGuard
+from perun_vyper.tools.deployment import recorded_pair
+from perun_vyper.watchtower import Watchtower
+
+# Loopback by default: exposing the hub is a decision (put a TLS terminator in front, docs/API.md 1).
+# 8765 stays clear of the node ports a hub usually runs next to (8545 HTTP, 8546 WebSocket).
+DEFAULT_LISTEN = "127.0.0.1:8765"
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.ClickException(f"--listen {value} is not HOST:PORT; pass e.g. --listen {DEFAULT_LISTEN}")
+    return host.strip("[]"), int(port)
+
+
+def _contract(kind: str, address: str, contract_type: Any) -> Any:
+    if not is_address(address):
+        raise click.ClickException(f"--{kind} {address} is not an address; pass the 0x address ape run deploy printed")
+    address = to_checksum_address(address)
+    if not chain.provider.get_code(address):
+        raise click.ClickException(
+            f"no contract at --{kind} {address} on chain {chain.chain_id}; pass the address `ape run deploy` printed "
+            "for this chain"
+        )
+    return contract_type.at(address)
+
+
+def _channel_key(account: Any) -> str:
+    """The account's private key: a test account holds it; a keyfile account is unlocked for it."""
+    key = getattr(account, "private_key", None)
+    if key is None and hasattr(account, "set_autosign"):
+        account.set_autosign(True)  # the hub sends transactions unattended too
+        key = getattr(getattr(account, "_KeyfileAccount__cached_signer", None), "private_key", None)
+    if key is None:
+        raise click.ClickException(
+            f"account {account.address} does not give its key to this process; the hub signs channel states "
+            "itself, so use a keyfile account (ape accounts import) or a test account"
+        )
+    return str(key)
+
+
+def _open_store(path: Path) -> Store:
+    try:
+        return Store(path)
+    except (PerunError, OSError, sqlite3.Error) as exc:
+        raise click.ClickException(
+            f"cannot open the store {path}: {exc}; pass --store with a writable file path (created if missing)"
+        ) from None
+
+
+async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, describe: str) -> str:
+    """Listen and watch until a signal; returns the signal's name. The server is closed in any case (the
+    work handed to its worker thread finishes first)."""
+    try:
+        try:
+            await server.start(host, port)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick a free address with --listen HOST:PORT"
+            ) from None
+        stop = asyncio.Event()
+        received: list[str] = []
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda name=sig.name: (received.append(name), stop.set()))
+        click.echo(f"hub {server.hub.address} listening on {server.url} {describe}")
+        watching = asyncio.create_task(guard.run())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (watching, stopping):
+            task.cancel()
+        await asyncio.gather(watching, stopping, return_exceptions=True)
+        if not watching.cancelled() and watching.exception() is not None:
+            raise watching.exception()  # type: ignore[misc]  # a bug in the loop: not hidden behind a clean stop
+        return received[0]
+    finally:
+        await server.close()
+
+
+@click.command(cls=ConnectedProviderCommand)
+@account_option()
+@click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Store.")
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to accept wallets on.")
+@click.option("--ledger", "ledger_address", help="LedgerAdjudicator address.")
+@click.option("--virtual", "virtual_address", help="VirtualAdjudicator address.")
+@click.option("--collateral", type=click.IntRange(min=0), required=True, help="Most wei the hub puts in a channel.")
+@click.option("--max-validity", type=click.IntRange(min=1), default=7 * 86400, show_default=True, help="Seconds.")
+@click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True, help="Blocks per deposit.")
+@click.option("--watch-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds.")
+def cli(
+    ecosystem,
+    network,
+    account,
+    store_path,
+    listen,
+    ledger_address,
+    virtual_address,
+    collateral,
+    max_validity,
+    confirmations,
+    watch_interval,
+):
+    """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
+    host, port = _listen_address(listen)
+    if not (ledger_address and virtual_address):
+        path = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
+        recorded = recorded_pair(path, chain.chain_id)
+        ledger_address = ledger_address or recorded.get("ledger")
+        virtual_address = virtual_address or recorded.get("virtual")
+        if not (ledger_address and virtual_address):
+            raise click.ClickException(f"pass --ledger and --virtual ({path} records no deployment of this chain)")
+    ledger = _contract("ledger", ledger_address, project.LedgerAdjudicator)
+    virtual = _contract("virtual", virtual_address, project.VirtualAdjudicator)
+    if ledger.VIRTUAL_ADJUDICATOR() != virtual.address:
+        raise click.ClickException(
+            f"LedgerAdjudicator {ledger.address} reads VirtualAdjudicator {ledger.VIRTUAL_ADJUDICATOR()}, not "
+            f"{virtual.address}; pass the pair one deployment made"
+        )
+    key = _channel_key(account)
+    chain_id = chain.chain_id
+    store = _open_store(store_path)
+    try:
+        hub = Hub(
+            key,
+            store,
+            virtual_domain=Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, virtual.address),
+            max_validity=max_validity,
+            clock=lambda: int(chain.blocks.head.timestamp),
+            adjudicator=ledger,
+            confirmations=confirmations,
+        )
+        server = HubServer(
+            hub,
+            Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain_id, ledger.address),
+            Policy(collateral=collateral),
+            account=account,
+        )
+        guard = HubGuard(server, Watchtower(store, ledger, virtual, account), watch_interval, click.echo)
+        describe = f"chain={chain_id} ledger={ledger.address} virtual={virtual.address}"
+        stopped_by = asyncio.run(_serve(server, guard, host, port, describe))
+    finally:
+        store.close()
+    click.echo(f"hub {hub.address} stopped ({stopped_by})")
