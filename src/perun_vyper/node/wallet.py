@@ -47,6 +47,8 @@ from .wallet_virtual import AcceptPolicy, VirtualWallet, receive_only
 
 log = logging.getLogger(__name__)
 
+MAX_NOTIFICATIONS = 1000  # the newest pushes kept for the application to read (``HubClient.notifications``)
+
 
 class _Response(msgspec.Struct):
     jsonrpc: str
@@ -62,7 +64,7 @@ class HubClient(VirtualWallet):
     the wallet trusts; ``connect`` refuses a hub that announces another one.
 
     Use as ``async with HubClient(...) as client`` (connects and logs in), or ``connect()``, ``login()`` and
-    ``close()``. Hub notifications arrive in ``notifications`` as ``(method, params)``."""
+    ``close()``. Hub notifications arrive in ``notifications`` as ``(method, params)`` (the newest 1,000)."""
 
     def __init__(
         self,
@@ -89,7 +91,7 @@ class HubClient(VirtualWallet):
         self.timeout = timeout
         self.max_frame_bytes = max_frame_bytes
         self.info: schema.InfoResult | None = None
-        self.notifications: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.notifications: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=MAX_NOTIFICATIONS)
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
@@ -221,8 +223,9 @@ class HubClient(VirtualWallet):
                         # Answered by the handler task, in arrival order: it waits for the hub's answers,
                         # which this loop reads.
                         self._inbox.put_nowait(note)
-                    else:
-                        self.notifications.put_nowait(note)
+                    if self.notifications.full():
+                        self.notifications.get_nowait()  # nobody reads them: keep the newest only
+                    self.notifications.put_nowait(note)
                 elif isinstance(message.id, int) and message.id in self._waiting:
                     future = self._waiting[message.id]
                     if not future.done():
