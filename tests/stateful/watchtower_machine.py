@@ -493,7 +493,7 @@ class WatchtowerMachine(ChainMachine):
             if latest.is_final and ("close", latest.version, registered.version) not in ch.failed:
                 # Closes even after the deadline, as long as nobody concluded.
                 event(f"poll: closed with the final state {'before' if now < ch.deadline else 'after'} the deadline")
-                closed = Closed(ch.cid, registered.version, latest.version, *self.payouts(ch, latest), "")
+                closed = Closed(ch.cid, registered.version, latest.version, self.payouts(ch, latest), "")
                 return [closed], True, (latest, "watcher closes")
             if now < ch.deadline:
                 key = ("register", latest.version, registered.version, ch.deadline)
@@ -515,7 +515,7 @@ class WatchtowerMachine(ChainMachine):
         if now < ch.deadline:
             return actions, None, None
         event("poll: concluded " + ("by the latest state" if registered == latest else "by a stale state"))
-        concluded = Concluded(ch.cid, registered.version, *self.payouts(ch, registered), "")
+        concluded = Concluded(ch.cid, registered.version, self.payouts(ch, registered), "")
         ch.waiting = None
         return [*actions, concluded], True, (registered, "watcher concludes")
 

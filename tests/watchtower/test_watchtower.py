@@ -106,7 +106,7 @@ def test_watchtower__stale_ledger_registration__answered_with_latest_and_conclud
     assert tower.poll() == []
     chain.mine(timestamp=deadline)
     (concluded,) = done = tower.poll()
-    assert concluded == Concluded(params.channel_id, 3, 1400 * M, 600 * M, concluded.tx)
+    assert concluded == Concluded(params.channel_id, 3, (1400 * M, 600 * M), concluded.tx)
     assert_concluded(ledger, chain.get_receipt(concluded.tx), params, 3, 1400 * M, 600 * M)
     assert_settled(ledger, params)
     assert tower.poll() == []
@@ -133,7 +133,7 @@ def test_watchtower__stale_registration_when_latest_is_final__answered_with_clos
     close = chain.get_receipt(actions[1].tx)
     assert actions == [
         Observed("ledger", params.channel_id, 1, deadline, stale.block_number, _hash(stale)),
-        Closed(params.channel_id, 1, 3, 1500 * M, 500 * M, _hash(close)),
+        Closed(params.channel_id, 1, 3, (1500 * M, 500 * M), _hash(close)),
     ]
     assert close.sender == watcher.address
     assert_concluded(ledger, close, params, 3, 1500 * M, 500 * M)  # at once, long before the deadline
@@ -171,7 +171,7 @@ def test_watchtower__older_registration_after_refute__reverts_stale_and_watcher_
 
     chain.mine(timestamp=deadline)
     (concluded,) = tower.poll()
-    assert concluded == Concluded(params.channel_id, 3, 1200 * M, 800 * M, concluded.tx)
+    assert concluded == Concluded(params.channel_id, 3, (1200 * M, 800 * M), concluded.tx)
     assert (wallets.gained(alice), wallets.sent(alice)) == (1200 * M, 0)
     assert wallets.gained(watcher) == -_fees(chain, [*first, concluded]) and wallets.sent(watcher) == 2
 
@@ -202,7 +202,7 @@ def test_watchtower__started_late__answers_registration_made_before_it_ran(
 
     chain.mine(timestamp=deadline)
     (concluded,) = late.poll()
-    assert concluded == Concluded(params.channel_id, 2, 2 * E, E, concluded.tx)
+    assert concluded == Concluded(params.channel_id, 2, (2 * E, E), concluded.tx)
     assert replay.poll() == []  # already concluded
     assert (wallets.gained(alice), wallets.sent(alice)) == (2 * E, 0)
     assert wallets.gained(watcher) == -_fees(chain, [refuted, concluded])
@@ -229,7 +229,7 @@ def test_watchtower__registered_state_newer_than_store__not_answered_then_conclu
     # store, so the watchtower releases the funds by the registered v3.
     chain.mine(timestamp=deadline)
     (concluded,) = tower.poll()
-    assert concluded == Concluded(params.channel_id, 3, 500 * M, 1500 * M, concluded.tx)
+    assert concluded == Concluded(params.channel_id, 3, (500 * M, 1500 * M), concluded.tx)
     assert_concluded(ledger, chain.get_receipt(concluded.tx), params, 3, 500 * M, 1500 * M)
     assert_settled(ledger, params)
     assert tower.poll() == []
@@ -262,7 +262,7 @@ def test_watchtower__store_holds_badly_signed_state__revert_reported_once_not_re
     chain.mine(timestamp=stale.timestamp + HOUR)
     waiting, concluded = tower.poll()  # by the registered version 0, which the store holds
     assert waiting == Waiting(params.channel_id, "latest v1 came too late: the challenge period is over")
-    assert concluded == Concluded(params.channel_id, 0, E, E, concluded.tx)
+    assert concluded == Concluded(params.channel_id, 0, (E, E), concluded.tx)
 
 
 def test_watchtower__answer_mined_at_deadline__reverts_then_concludes_registered_state(
@@ -285,7 +285,7 @@ def test_watchtower__answer_mined_at_deadline__reverts_then_concludes_registered
     # Now the head is at the deadline: the watchtower concludes by the registered state (Bob's v1).
     waiting, concluded = tower.poll()
     assert waiting == Waiting(params.channel_id, "latest v2 came too late: the challenge period is over")
-    assert concluded == Concluded(params.channel_id, 1, 800 * M, 1200 * M, concluded.tx)
+    assert concluded == Concluded(params.channel_id, 1, (800 * M, 1200 * M), concluded.tx)
     assert_settled(ledger, params)
 
 
@@ -347,9 +347,9 @@ def test_watchtower__stale_virtual_registration__answered_and_both_ledgers_concl
     done = tower.poll()
     assert {a.channel: replace(a, tx="") for a in done} == {
         # Alice-Ingrid: Alice 0.6 + her virtual 0.15; Ingrid 0.8 + Bob's virtual 0.45.
-        hub.left.channel_id: Concluded(hub.left.channel_id, 1, 750 * M, 1250 * M, ""),
+        hub.left.channel_id: Concluded(hub.left.channel_id, 1, (750 * M, 1250 * M), ""),
         # Ingrid-Bob: Ingrid 0.6 + Alice's virtual 0.15; Bob 0.8 + his virtual 0.45.
-        hub.right.channel_id: Concluded(hub.right.channel_id, 1, 750 * M, 1250 * M, ""),
+        hub.right.channel_id: Concluded(hub.right.channel_id, 1, (750 * M, 1250 * M), ""),
     }
     for action in done:
         params = hub.left if action.channel == hub.left.channel_id else hub.right
@@ -398,7 +398,7 @@ def test_watchtower__ledger_conclusion_waits_for_virtual__registers_latest_at_va
 
     chain.mine(timestamp=v_deadline)
     (concluded,) = tower.poll()
-    assert concluded == Concluded(hub.right.channel_id, 1, 750 * M, 1250 * M, concluded.tx)
+    assert concluded == Concluded(hub.right.channel_id, 1, (750 * M, 1250 * M), concluded.tx)
     assert (wallets.gained(bob), wallets.sent(bob)) == (1250 * M, 0)
     assert wallets.gained(watcher) == -_fees(chain, [registered, concluded])
 

@@ -43,7 +43,7 @@ REFERENCES: dict[str, tuple[int | None, int | None, int]] = {
 # final contracts with only that optimisation undone, minus the final figures (`make gas` on both).
 OPTIMISATIONS: list[tuple[str, str]] = [
     (
-        "Deposits of both sides packed into one storage word (120 bits each, plus flags)",
+        "Deposits of both sides packed into one storage word with the flags (layout: SPEC 5.1)",
         "second deposit rewrites a non-zero slot: 29,463 instead of ~46,500 for a second fresh slot",
     ),
     (
@@ -51,7 +51,7 @@ OPTIMISATIONS: list[tuple[str, str]] = [
         "no `open` transaction: the first deposit is the channel's first write",
     ),
     (
-        "Dispute flag (bit 254) in the holdings word: `close` reads the dispute slot only if one exists",
+        "Dispute flag in the holdings word (SPEC 5.1): `close` reads the dispute slot only if one exists",
         "close -2,159 (a cold SLOAD); the first `register` pays +2,951 (a warm rewrite of the holdings word)",
     ),
     (

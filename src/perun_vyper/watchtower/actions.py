@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar, Literal
 
 Contract = Literal["ledger", "virtual"]
@@ -16,14 +16,17 @@ def hex_of(value: bytes | str) -> str:
 
 
 class _Line:
-    """An action prints as one line of the log: its ``LINE`` with the record as ``a`` and the channel id
-    in hex as ``channel``."""
+    """An action prints as one line of the log: its ``LINE`` filled with its fields, the channel id in
+    hex and an absent value (no earlier version, no transaction) as ``none``."""
 
     LINE: ClassVar[str]
 
     def __str__(self) -> str:
-        channel = getattr(self, "channel", None)
-        return self.LINE.format(a=self, channel=hex_of(channel) if channel is not None else "")
+        shown = {field.name: getattr(self, field.name) for field in fields(self)}  # type: ignore[arg-type]
+        shown = {name: "none" if value is None else value for name, value in shown.items()}
+        if "channel" in shown:
+            shown["channel"] = hex_of(shown["channel"])
+        return self.LINE.format(**shown)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Observed(_Line):
     """A ``Registered`` event of a store channel (not one of the watchtower's own transactions)."""
 
     LINE: ClassVar[str] = (
-        "observed   {a.contract} {channel} registered v{a.version} deadline={a.deadline} block={a.block} tx={a.tx}"
+        "observed   {contract} {channel} registered v{version} deadline={deadline} block={block} tx={tx}"
     )
     contract: Contract
     channel: bytes
@@ -45,7 +48,7 @@ class Observed(_Line):
 class Refuted(_Line):
     """A registered ledger state was replaced by the store's newer, non-final one (``register``)."""
 
-    LINE: ClassVar[str] = "refuted    ledger {channel} v{a.old_version} -> v{a.new_version} tx={a.tx}"
+    LINE: ClassVar[str] = "refuted    ledger {channel} v{old_version} -> v{new_version} tx={tx}"
     channel: bytes
     old_version: int
     new_version: int
@@ -54,17 +57,17 @@ class Refuted(_Line):
 
 @dataclass(frozen=True)
 class Closed(_Line):
-    """A registered ledger state was answered with the store's final state (``close``): concluded at once."""
+    """A registered ledger state was answered with the store's final state (``close``): concluded at once;
+    ``payouts`` are sides A and B as the ``Concluded`` event reports them."""
 
     LINE: ClassVar[str] = (
-        "closed     ledger {channel} v{a.old_version} -> final v{a.final_version}"
-        " payout_a={a.payout_a} payout_b={a.payout_b} tx={a.tx}"
+        "closed     ledger {channel} v{old_version} -> final v{final_version}"
+        " payout_a={payouts[0]} payout_b={payouts[1]} tx={tx}"
     )
     channel: bytes
     old_version: int
     final_version: int
-    payout_a: int
-    payout_b: int
+    payouts: tuple[int, int]
     tx: str
 
 
@@ -72,28 +75,22 @@ class Closed(_Line):
 class VirtualRegistered(_Line):
     """The store's latest virtual state was registered; ``old_version`` is None if nothing was registered."""
 
-    LINE: ClassVar[str] = "registered virtual {channel} {a.old} -> v{a.new_version} tx={a.tx}"
+    LINE: ClassVar[str] = "registered virtual {channel} v{new_version} replacing={old_version} tx={tx}"
     channel: bytes
     old_version: int | None
     new_version: int
     tx: str
 
-    @property
-    def old(self) -> str:
-        return "none" if self.old_version is None else f"v{self.old_version}"
-
 
 @dataclass(frozen=True)
 class Concluded(_Line):
-    """A disputed ledger channel was concluded by its registered state after the deadline."""
+    """A disputed ledger channel was concluded by its registered state after the deadline; ``payouts``
+    are sides A and B."""
 
-    LINE: ClassVar[str] = (
-        "concluded  ledger {channel} v{a.version} payout_a={a.payout_a} payout_b={a.payout_b} tx={a.tx}"
-    )
+    LINE: ClassVar[str] = "concluded  ledger {channel} v{version} payout_a={payouts[0]} payout_b={payouts[1]} tx={tx}"
     channel: bytes
     version: int
-    payout_a: int
-    payout_b: int
+    payouts: tuple[int, int]
     tx: str
 
 
@@ -101,22 +98,18 @@ class Concluded(_Line):
 class Failed(_Line):
     """A transaction the views said would succeed reverted (a race); not retried in the same situation."""
 
-    LINE: ClassVar[str] = "failed     {a.operation} {channel}: {a.reason} tx={a.shown_tx}"
+    LINE: ClassVar[str] = "failed     {operation} {channel}: {reason} tx={tx}"
     channel: bytes
     operation: str
     reason: str
     tx: str | None
-
-    @property
-    def shown_tx(self) -> str:
-        return self.tx or "-"
 
 
 @dataclass(frozen=True)
 class Waiting(_Line):
     """The watchtower cannot act on a channel now (or at all); reported once per reason."""
 
-    LINE: ClassVar[str] = "waiting    {channel}: {a.reason}"
+    LINE: ClassVar[str] = "waiting    {channel}: {reason}"
     channel: bytes
     reason: str
 
@@ -125,7 +118,7 @@ class Waiting(_Line):
 class PollFailed(_Line):
     """A whole round failed (the node is unreachable, say); ``run`` reports it and polls again."""
 
-    LINE: ClassVar[str] = "error      poll: {a.reason}"
+    LINE: ClassVar[str] = "error      poll: {reason}"
     reason: str
 
 

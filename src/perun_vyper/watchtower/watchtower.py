@@ -174,8 +174,7 @@ class Watchtower:
                 params.channel_id,
                 version,
                 latest.state.version,
-                int(event.payout_a),
-                int(event.payout_b),
+                (int(event.payout_a), int(event.payout_b)),
                 hex_of(receipt.txn_hash),
             )
         ]
@@ -208,7 +207,7 @@ class Watchtower:
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
-        return [Concluded(channel, version, int(event.payout_a), int(event.payout_b), hex_of(receipt.txn_hash))]
+        return [Concluded(channel, version, (int(event.payout_a), int(event.payout_b)), hex_of(receipt.txn_hash))]
 
     def _find(self, channel: bytes, version: int, locks_hash: bytes) -> LedgerState | None:
         """The stored ledger state registered: this version, with locks of this hash."""
