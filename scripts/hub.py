@@ -27,10 +27,10 @@ from eth_utils import is_address, to_checksum_address
 
 from perun_vyper import Domain, Hub, Store
 from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from perun_vyper.errors import PerunError
+from perun_vyper.errors import DeploymentError, PerunError
 from perun_vyper.node import HubServer, Policy
 from perun_vyper.node.guard import HubGuard
-from perun_vyper.tools.deployment import recorded_pair
+from perun_vyper.tools.deployment import adjudicator_pair
 from perun_vyper.watchtower import Watchtower
 
 # Loopback by default: exposing the hub is a decision (put a TLS terminator in front, docs/API.md 1).
@@ -134,13 +134,11 @@ def cli(
 ):
     """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
     host, port = _listen_address(listen)
-    if not (ledger_address and virtual_address):
-        path = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
-        recorded = recorded_pair(path, chain.chain_id)
-        ledger_address = ledger_address or recorded.get("ledger")
-        virtual_address = virtual_address or recorded.get("virtual")
-        if not (ledger_address and virtual_address):
-            raise click.ClickException(f"pass --ledger and --virtual ({path} records no deployment of this chain)")
+    record = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
+    try:
+        ledger_address, virtual_address = adjudicator_pair(ledger_address, virtual_address, record, chain.chain_id)
+    except DeploymentError as exc:
+        raise click.ClickException(str(exc)) from None
     ledger = _contract("ledger", ledger_address, project.LedgerAdjudicator)
     virtual = _contract("virtual", virtual_address, project.VirtualAdjudicator)
     if ledger.VIRTUAL_ADJUDICATOR() != virtual.address:

@@ -16,8 +16,9 @@ import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 
+from perun_vyper.errors import DeploymentError
 from perun_vyper.store import Store
-from perun_vyper.tools.deployment import recorded_pair
+from perun_vyper.tools.deployment import adjudicator_pair
 from perun_vyper.watchtower import Action, Watchtower, summary
 
 
@@ -45,13 +46,11 @@ def cli(
     from_block,
 ):
     """Answer stale registrations of the store's channels with their latest states; conclude when due."""
-    if not (ledger_address and virtual_address):
-        path = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
-        recorded = recorded_pair(path, chain.chain_id)
-        ledger_address = ledger_address or recorded.get("ledger")
-        virtual_address = virtual_address or recorded.get("virtual")
-        if not (ledger_address and virtual_address):
-            raise click.UsageError(f"pass --ledger and --virtual ({path} records no deployment of this chain)")
+    record = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
+    try:
+        ledger_address, virtual_address = adjudicator_pair(ledger_address, virtual_address, record, chain.chain_id)
+    except DeploymentError as exc:
+        raise click.UsageError(str(exc)) from None
     ledger = project.LedgerAdjudicator.at(ledger_address)
     virtual = project.VirtualAdjudicator.at(virtual_address)
     if ledger.VIRTUAL_ADJUDICATOR() != virtual.address:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, VirtualParams, compact, sign_state
+from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Store, VirtualParams, compact, sign_state
 from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 _nonces = itertools.count(1)
@@ -36,6 +36,21 @@ def no_source_tracebacks(monkeypatch):
     import ape.exceptions
 
     monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
+
+
+@pytest.fixture
+def store_at(tmp_path: Path) -> Callable[[str], Store]:
+    """``store_at(name)``: the party's store (one file per party), opened once per test."""
+    opened: dict[str, Store] = {}
+
+    def _open(name: str) -> Store:
+        if name not in opened:
+            opened[name] = Store(tmp_path / f"{name}.db")
+        return opened[name]
+
+    yield _open
+    for store in opened.values():
+        store.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from perun_vyper import ChannelParams, Hub, LedgerChannel, Store, exchange
+from perun_vyper import ChannelParams, Hub, LedgerChannel, exchange
 from tests.support.constants import E
 from tests.support.parties import (
     ALICE,
@@ -22,21 +20,6 @@ from tests.support.parties import (
     NOW,
     VIRTUAL_DOMAIN,
 )
-
-
-@pytest.fixture
-def store_at(tmp_path: Path) -> Callable[[str], Store]:
-    """``store_at(name)``: the party's store (one file per party), opened once per test."""
-    opened: dict[str, Store] = {}
-
-    def _open(name: str) -> Store:
-        if name not in opened:
-            opened[name] = Store(tmp_path / f"{name}.db")
-        return opened[name]
-
-    yield _open
-    for store in opened.values():
-        store.close()
 
 
 @pytest.fixture

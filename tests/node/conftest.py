@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -39,20 +39,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def store_at(tmp_path: Path) -> Callable[[str], Store]:
-    opened: dict[str, Store] = {}
-
-    def _open(name: str) -> Store:
-        if name not in opened:
-            opened[name] = Store(tmp_path / f"{name}.db")
-        return opened[name]
-
-    yield _open
-    for store in opened.values():
-        store.close()
 
 
 @pytest.fixture
@@ -124,3 +110,18 @@ async def worker_blocked(server: HubServer) -> AsyncIterator[threading.Event]:
 def error_of(answer: dict[str, Any]) -> tuple[int, str]:
     assert "result" not in answer, answer
     return answer["error"]["code"], answer["error"]["message"]
+
+
+@pytest.fixture
+def chain_hub(tmp_path: Path, ingrid, ledger, virtual_domain, chain) -> Hub:
+    """Ingrid's ``Hub`` on the test's Anvil: it reads the LedgerAdjudicator before signing (chain time as
+    its clock for validity); the server sends from her Ape account."""
+    with Store(tmp_path / "ingrid-chain.db") as store:
+        yield Hub(
+            ingrid.private_key,
+            store,
+            virtual_domain=virtual_domain,
+            max_validity=MAX_VALIDITY,
+            clock=lambda: chain.pending_timestamp,
+            adjudicator=ledger,
+        )

@@ -24,17 +24,8 @@ POLICY = Policy(collateral=2 * E)
 
 
 @pytest.fixture
-def hub(tmp_path, ingrid, ledger, virtual_domain, chain) -> Hub:
-    store = Store(tmp_path / "ingrid.db")
-    yield Hub(
-        ingrid.private_key,
-        store,
-        virtual_domain=virtual_domain,
-        max_validity=7 * 86400,
-        clock=lambda: chain.pending_timestamp,
-        adjudicator=ledger,
-    )
-    store.close()
+def hub(chain_hub) -> Hub:
+    return chain_hub
 
 
 @pytest.fixture

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
 
 import msgspec
 import pytest
 
 from perun_vyper import Signer
+from perun_vyper.client import LedgerChannel
 from perun_vyper.core.codec import hexstr
 from perun_vyper.core.virtual import VirtualParams, VirtualState
 from perun_vyper.errors import HubError, HubUnavailable
-from perun_vyper.node import HubClient
+from perun_vyper.node import HubClient, HubServer
 from perun_vyper.node.schema import update_to_msg
 from perun_vyper.node.virtual_schema import vparams_to_msg, vstate_to_msg
 from tests.node.conftest import call, error_of, raw, run
@@ -46,6 +50,31 @@ async def funded(server, client: HubClient, deposit: int = E, hub_deposit: int =
     return channel
 
 
+class Users(NamedTuple):
+    server: HubServer
+    alice: HubClient
+    bob: HubClient
+    left: LedgerChannel  # Alice's channel with the hub, funded
+    right: LedgerChannel  # Bob's
+
+
+@pytest.fixture
+def users(serving, store_at):
+    """``async with users() as (server, alice, bob, left, right)``: the hub served, Alice's and Bob's
+    wallets logged in, each with a funded ledger channel; options go to Alice's wallet."""
+
+    @asynccontextmanager
+    async def _users(**alice_options) -> AsyncIterator[Users]:
+        async with (
+            serving() as server,
+            vwallet(server, ALICE_KEY, store_at("alice"), **alice_options) as alice,
+            vwallet(server, BOB_KEY, store_at("bob")) as bob,
+        ):
+            yield Users(server, alice, bob, await funded(server, alice), await funded(server, bob))
+
+    return _users
+
+
 async def settled(predicate, timeout: float = 5.0) -> None:
     """Wait until ``predicate()`` holds (a wallet's background step finished)."""
     end = asyncio.get_running_loop().time() + timeout
@@ -54,14 +83,9 @@ async def settled(predicate, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def test_virtual__open_pay_both_ways_close__ledgers_follow_final_state_hub_neutral(serving, hub, store_at):
+def test_virtual__open_pay_both_ways_close__ledgers_follow_final_state_hub_neutral(users, hub, store_at):
     async def scenario():
-        async with (
-            serving() as server,
-            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
-            vwallet(server, BOB_KEY, store_at("bob")) as bob,
-        ):
-            left, right = await funded(server, alice), await funded(server, bob)
+        async with users() as (_server, alice, bob, left, right):
             channel = await alice.open_virtual(BOB, 400 * M, nonce=7)
             held = {
                 "alice lock": alice.channels[left.channel_id].state.locks,
@@ -115,14 +139,9 @@ def _vparams(left: bytes, right: bytes, **changes) -> VirtualParams:
     return VirtualParams(**(fields | changes), ledger_adjudicator=LEDGER_DOMAIN.verifying_contract, chain_id=31337)
 
 
-def test_propose__refusals__each_named__nothing_agreed(serving, hub, store_at):
+def test_propose__refusals__each_named__nothing_agreed(users, hub, store_at):
     async def scenario():
-        async with (
-            serving() as server,
-            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
-            vwallet(server, BOB_KEY, store_at("bob")) as bob,
-        ):
-            left, right = await funded(server, alice), await funded(server, bob)
+        async with users() as (server, _alice, bob, left, right):
             ok = _vparams(left.channel_id, right.channel_id)
             proposals = {
                 "not alice": _proposal(_vparams(right.channel_id, left.channel_id, alice=BOB, bob=ALICE), BOB_KEY),
@@ -160,14 +179,9 @@ def test_propose__refusals__each_named__nothing_agreed(serving, hub, store_at):
     assert hub.virtuals() == []
 
 
-def test_send__stranger_or_malformed__refused(serving, store_at):
+def test_send__stranger_or_malformed__refused(users, store_at):
     async def scenario():
-        async with (
-            serving() as server,
-            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
-            vwallet(server, BOB_KEY, store_at("bob")) as bob,
-        ):
-            await funded(server, alice), await funded(server, bob)
+        async with users() as (server, alice, _bob, _left, _right):
             channel = await alice.open_virtual(BOB, 100 * M)
             update = msgspec.to_builtins(update_to_msg(_any_update(alice)))
             target = hexstr(channel.channel_id)
@@ -195,14 +209,9 @@ def _any_update(client: HubClient):
     return channel.propose_payment(1)
 
 
-def test_pay__forged_update__peer_refuses_with_reason_through_hub(serving, store_at):
+def test_pay__forged_update__peer_refuses_with_reason_through_hub(users, store_at):
     async def scenario():
-        async with (
-            serving() as server,
-            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
-            vwallet(server, BOB_KEY, store_at("bob")) as bob,
-        ):
-            await funded(server, alice), await funded(server, bob)
+        async with users() as (server, alice, bob, _left, _right):
             channel = await alice.open_virtual(BOB, 100 * M)
             forged = channel.state.pay(10 * M, from_alice=True)
             signature = Signer(STRANGER_KEY).sign_state(forged, VIRTUAL_DOMAIN)
@@ -227,14 +236,9 @@ def _vstate(state: VirtualState) -> dict:
     return msgspec.to_builtins(vstate_to_msg(state))
 
 
-def test_lock__bob_before_alice__hub_refuses(serving, store_at):
+def test_lock__bob_before_alice__hub_refuses(users, store_at):
     async def scenario():
-        async with (
-            serving() as server,
-            vwallet(server, ALICE_KEY, store_at("alice")) as alice,
-            vwallet(server, BOB_KEY, store_at("bob")) as bob,
-        ):
-            left, right = await funded(server, alice), await funded(server, bob)
+        async with users() as (server, _alice, bob, left, right):
             params = _vparams(left.channel_id, right.channel_id)
             async with raw(server, ALICE_KEY) as ws:
                 assert "result" in await call(ws, "virtual.propose", _proposal(params, ALICE_KEY))
@@ -253,14 +257,9 @@ def test_lock__bob_before_alice__hub_refuses(serving, store_at):
     assert right.state.locks == ()
 
 
-def test_open__peer_declines__alice_times_out_nothing_locked(serving, hub, store_at):
+def test_open__peer_declines__alice_times_out_nothing_locked(users, hub, store_at):
     async def scenario():
-        async with (
-            serving() as server,
-            vwallet(server, ALICE_KEY, store_at("alice"), timeout=0.5) as alice,
-            vwallet(server, BOB_KEY, store_at("bob")) as bob,
-        ):
-            left, _ = await funded(server, alice), await funded(server, bob)
+        async with users(timeout=0.5) as (_server, alice, bob, left, _right):
             with pytest.raises(HubUnavailable) as waited:
                 await alice.open_virtual(BOB, 100 * M, 50 * M)  # locks Bob's funds: his default policy declines
             return waited.value, left, bob

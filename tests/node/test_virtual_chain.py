@@ -16,16 +16,8 @@ from tests.support.constants import E, M
 
 
 @pytest.fixture
-def hub(tmp_path, ingrid, ledger, virtual_domain, chain) -> Hub:
-    with Store(tmp_path / "ingrid.db") as store:
-        yield Hub(
-            ingrid.private_key,
-            store,
-            virtual_domain=virtual_domain,
-            max_validity=7 * 86400,
-            clock=lambda: chain.pending_timestamp,
-            adjudicator=ledger,
-        )
+def hub(chain_hub) -> Hub:
+    return chain_hub
 
 
 def test_virtual_on_chain__open_pay_close_then_ledgers_closed__payouts_exact_ingrid_neutral(

@@ -339,3 +339,15 @@ def recorded_pair(path: Path, chain_id: int) -> dict[str, str]:
         data = data[str(chain_id)]
     pairs = recorded_pairs(data)
     return pairs[-1] if pairs else {}
+
+
+def adjudicator_pair(ledger: str | None, virtual: str | None, record: Path, chain_id: int) -> tuple[str, str]:
+    """The adjudicator addresses a command attaches to: those given, else the newest pair ``record`` holds
+    for this chain; ``DeploymentError`` saying what to pass when neither names both."""
+    if not (ledger and virtual):
+        recorded = recorded_pair(record, chain_id)
+        ledger = ledger or recorded.get("ledger")
+        virtual = virtual or recorded.get("virtual")
+    if not (ledger and virtual):
+        raise DeploymentError(f"pass --ledger and --virtual ({record} records no deployment of this chain)")
+    return ledger, virtual
