@@ -25,8 +25,8 @@ STATE = {
 }
 METHODS = (
     "auth.challenge, auth.login, channel.list, hub.info, ledger.close, ledger.countersign, ledger.funded, "
-    "ledger.proposals, ledger.propose_open, ledger.update, virtual.accept, virtual.close, virtual.propose, "
-    "virtual.route, virtual.send"
+    "ledger.proposals, ledger.propose_open, ledger.update, virtual.accept, virtual.close, virtual.list, "
+    "virtual.propose, virtual.route, virtual.send"
 )
 
 

@@ -98,10 +98,13 @@ def test_virtual__open_pay_both_ways_close__ledgers_follow_final_state_hub_neutr
             await bob.pay_virtual(channel.channel_id, 50 * M)
             await alice.close_virtual(channel.channel_id)
             await settled(lambda: not right.state.locks)
-            return channel, held, left, right
+            listed = [msgspec.json.decode(await client.call("virtual.list")) for client in (alice, bob)]
+            return channel, held, left, right, listed
 
-    channel, held, left, right = run(scenario())
+    channel, held, left, right, listed = run(scenario())
     params = channel.params
+    entry = {"channel": hexstr(params.channel_id), "params": msgspec.to_builtins(vparams_to_msg(params))}
+    assert listed == [{"channels": [entry]}] * 2
     assert params == VirtualParams(
         ALICE,
         BOB,

@@ -34,7 +34,8 @@ from .session import Host, Methods, Notice, Session
 
 
 class VirtualApi:
-    """``virtual.route``, ``virtual.propose``, ``virtual.accept``, ``virtual.send``, ``virtual.close``."""
+    """``virtual.list``, ``virtual.route``, ``virtual.propose``, ``virtual.accept``, ``virtual.send``,
+    ``virtual.close``."""
 
     def __init__(self, server: Host) -> None:
         self.server = server
@@ -47,6 +48,7 @@ class VirtualApi:
 
     def methods(self) -> Methods:
         return {
+            "virtual.list": (vs.Empty, self._list, True),
             "virtual.route": (vs.RouteParams, self._route, True),
             "virtual.propose": (vs.ProposeVirtualParams, self._propose, True),
             "virtual.accept": (vs.AcceptVirtualParams, self._accept, True),
@@ -55,6 +57,17 @@ class VirtualApi:
         }
 
     # --- open -----------------------------------------------------------------------------------------
+
+    async def _list(self, session: Session, msg: vs.Empty) -> tuple[Any, Iterable[Notice]]:
+        return await self.server.work(self._list_sync, session.address), ()
+
+    def _list_sync(self, user: str) -> vs.VirtualListResult:
+        entries = [
+            vs.VirtualEntry(hexstr(params.channel_id), vs.vparams_to_msg(params))
+            for params in self.server.hub.virtuals()
+            if user in (params.alice, params.bob)
+        ]
+        return vs.VirtualListResult(entries)
 
     async def _route(self, session: Session, msg: vs.RouteParams) -> tuple[Any, Iterable[Notice]]:
         return await self.server.work(self._route_sync, to_checksum_address(msg.peer), msg.asset), ()

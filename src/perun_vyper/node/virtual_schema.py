@@ -70,6 +70,15 @@ class ReleaseMsg(Message):
 # --- method params and results --------------------------------------------------------------------------
 
 
+class VirtualEntry(Message):
+    channel: Bytes32
+    params: VirtualParamsMsg
+
+
+class VirtualListResult(Message):
+    channels: list[VirtualEntry]
+
+
 class RouteParams(Message):
     peer: Address
     asset: Address
