@@ -300,3 +300,19 @@ def test_pay__peer_offline_then_resume_after_restart__both_hold_payment(serving,
 
 async def vwallet_resume(client: HubClient):
     return await client.resume()
+
+
+def test_propose__a_leg_cannot_hold_its_lock__refused_nothing_agreed(users, hub):
+    async def scenario():
+        async with users() as (server, alice, _bob, left, right):
+            await alice.pay(left.channel_id, 900 * M)  # Alice keeps 0.1 in her channel
+            too_much = _vparams(left.channel_id, right.channel_id, funding_alice=200 * M)
+            async with raw(server, ALICE_KEY) as ws:
+                return right, error_of(await call(ws, "virtual.propose", _proposal(too_much, ALICE_KEY)))
+
+    _, answer = run(scenario())
+    assert answer[0] == 2001
+    assert answer[1].endswith(
+        f"cannot lock fundingAlice {200 * M}: the side that funds it holds {100 * M}; ask for less or top up first"
+    )
+    assert hub.virtuals() == []

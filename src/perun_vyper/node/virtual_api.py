@@ -23,7 +23,7 @@ from eth_utils import to_checksum_address
 
 from ..core.codec import hexstr, unhex
 from ..core.keys import verify_state
-from ..core.locks import lock_for
+from ..core.locks import lock_for, roles
 from ..core.protocol import Update
 from ..core.state import LedgerState
 from ..core.virtual import VirtualParams, VirtualState
@@ -105,8 +105,29 @@ class VirtualApi:
         # Checked before the hub records anything: an unsigned proposal leaves no trace.
         verify_state(VirtualState.initial(params), hub.virtual_domain, signature, user)
         if self._agreed(params.channel_id) is None:
+            self._require_room(params)
             hub.agree_virtual(params)
         self._endpoints[params.channel_id] = (params.alice, params.bob)
+
+    def _require_room(self, params: VirtualParams) -> None:
+        """Both legs must hold the locks now (each side's balance at least its part), so that Alice does not
+        lock her funds for a channel whose second lock the hub's channel with Bob would then refuse."""
+        for ledger_id in (params.ledger_alice, params.ledger_bob):
+            leg = self.server.hub.channel(ledger_id)
+            if leg.latest is None:
+                raise RefusedUpdate(f"ledger channel {hexstr(ledger_id)} holds no signed state yet")
+            side_alice, side_bob = roles(leg.params, params)
+            state = leg.latest.state
+            balances = (state.balance_a, state.balance_b)
+            for side, need, name in (
+                (side_alice, params.funding_alice, "fundingAlice"),
+                (side_bob, params.funding_bob, "fundingBob"),
+            ):
+                if balances[side] < need:
+                    raise RefusedUpdate(
+                        f"ledger channel {hexstr(ledger_id)} cannot lock {name} {need}: the side that funds it "
+                        f"holds {balances[side]}; ask for less or top up first"
+                    )
 
     async def _accept(self, session: Session, msg: vs.AcceptVirtualParams) -> tuple[Any, Iterable[Notice]]:
         params = await self.server.work(self._accept_sync, session.address, unhex(msg.channel), unhex(msg.signature))
