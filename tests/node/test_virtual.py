@@ -316,3 +316,28 @@ def test_propose__a_leg_cannot_hold_its_lock__refused_nothing_agreed(users, hub)
         f"cannot lock fundingAlice {200 * M}: the side that funds it holds {100 * M}; ask for less or top up first"
     )
     assert hub.virtuals() == []
+
+
+def test_pay_virtual__connection_drops_while_waiting__fails_at_once_not_at_timeout(users):
+    async def scenario():
+        async with users() as (_server, alice, bob, _left, _right):
+            channel = await alice.open_virtual(BOB, 100 * M)
+            stalled = asyncio.Event()
+
+            async def never_answer(_params) -> None:
+                stalled.set()
+                await asyncio.sleep(3)  # longer than the test waits, shorter than closing allows
+
+            bob._handlers["virtual.message"] = never_answer  # Bob's wallet hangs: no countersignature comes
+            paying = asyncio.ensure_future(alice.pay_virtual(channel.channel_id, 10 * M))
+            await asyncio.wait_for(stalled.wait(), 5)
+            started = asyncio.get_running_loop().time()
+            await alice._ws.close()  # Alice's connection to the hub drops while she waits
+            with pytest.raises(HubUnavailable) as raised:
+                await paying
+            return str(raised.value), asyncio.get_running_loop().time() - started, channel
+
+    message, waited, channel = run(scenario())
+    assert message.endswith("closed; reconnect and resume()")
+    assert waited < 2  # not the 30 s timeout
+    assert channel.pending() is not None  # the payment stays in flight for resume()

@@ -233,9 +233,11 @@ class HubClient(VirtualWallet):
         except ConnectionClosed:
             pass
         finally:
-            for future in self._waiting.values():
+            # Every wait ends now, for an answer or for a peer's message through the hub: neither can come.
+            closed = f"the connection to {self.url} closed; reconnect and resume()"
+            for future in [*self._waiting.values(), *self._expected.values()]:
                 if not future.done():
-                    future.set_exception(HubUnavailable(f"the connection to {self.url} closed; reconnect and resume()"))
+                    future.set_exception(HubUnavailable(closed))
 
     async def _handle(self, inbox: asyncio.Queue[tuple[str, Any]]) -> None:
         """Answer the hub's pushes one at a time, in arrival order; a bad one is logged, never fatal."""
