@@ -56,6 +56,7 @@ def test_hub_process__start_pause_resume_sigterm__lines_prefixed_exit_0(tmp_path
         hub.pause()  # a stopped hub is continued before SIGTERM
         assert hub.stop(timeout=10) == f"hub {HUB} stopped (SIGTERM)"
         assert shown[-1] == f"[hub] hub {HUB} stopped (SIGTERM)"
+        assert hub.exit_code == 0
         assert all(line.startswith("[hub] ") for line in shown)
     finally:
         hub.kill()
@@ -78,7 +79,7 @@ def test_hub_process__silent__bounded_wait_then_killed(tmp_path):
         hub.start(timeout=0.5)
     hub.kill()
     assert time.monotonic() - started < 10
-    assert hub._proc is not None and hub._proc.poll() is not None
+    assert hub.exit_code == -9  # SIGKILL
     with pytest.raises(HubUnavailable, match="the hub process is not running"):
         hub.pause()
 

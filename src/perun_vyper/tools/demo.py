@@ -20,7 +20,7 @@ from typing import Any
 
 from ..core.codec import Domain
 from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from ..errors import InvalidParams
+from ..errors import HubUnavailable, InvalidParams, PerunError
 from ..node import HubClient
 from ..store import Store
 from .demo_hub import HubProcess
@@ -79,6 +79,11 @@ class Demo(Phases):
         """Every phase; the hub process is stopped with SIGTERM at the end and killed on any failure."""
         try:
             return asyncio.run(self._run())
+        except PerunError as exc:
+            code = self.hub.exit_code if hasattr(self, "hub") else None
+            if code is not None and not str(exc).startswith("the hub process"):
+                raise HubUnavailable(f"the hub process ended unexpectedly (exit code {code}); then: {exc}") from exc
+            raise
         finally:
             if hasattr(self, "hub"):
                 self.hub.kill()

@@ -58,6 +58,11 @@ class HubProcess:
         self.address, self.url = match.group(1), match.group(2)
         return self.url
 
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit code once it ended (a negative signal number if killed), else None."""
+        return None if self._proc is None else self._proc.poll()
+
     def pause(self) -> None:
         """SIGSTOP: the hub (its server and its watchtower) is offline until ``resume``."""
         self._signal(signal.SIGSTOP)
