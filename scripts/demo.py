@@ -1,4 +1,5 @@
-"""`ape run demo`: a hub network working end to end on the local chain, every balance checked."""
+"""`ape run demo`: a hub network working end to end on the local chain, every balance checked. The hub runs
+as its own process (`ape run hub` on this chain); the users are its clients over WebSocket."""
 
 import tempfile
 from pathlib import Path
@@ -7,6 +8,7 @@ import click
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
+from perun_vyper.errors import PerunError
 from perun_vyper.tools.demo import Demo, summary_lines
 
 
@@ -21,8 +23,9 @@ from perun_vyper.tools.demo import Demo, summary_lines
     help="Where each party's SQLite store goes (default: a new temporary directory).",
 )
 def cli(network, users, payments, seed, store_dir):
-    """Deploy, open ledger and virtual channels, pay, close; then a dispute with Ingrid offline and a
-    stale-state attack the watchtower answers. Exits non-zero if any balance check fails."""
+    """Deploy, start the hub process, open ledger and virtual channels over its WebSocket API, pay, close;
+    then a dispute with the hub offline and a stale-state attack the hub's watchtower answers. Exits
+    non-zero if any balance check fails."""
     if not network.is_local:
         raise click.UsageError("the demo moves test-account funds around; run it on a local network only")
     directory = store_dir or Path(tempfile.mkdtemp(prefix="perun-demo-"))
@@ -48,7 +51,10 @@ def cli(network, users, payments, seed, store_dir):
         raise click.UsageError(str(exc)) from exc
     directory.mkdir(parents=True, exist_ok=True)
     click.echo(f"stores in {directory}")
-    result = demo.run()
+    try:
+        result = demo.run()
+    except PerunError as exc:
+        raise click.ClickException(str(exc)) from None
     for line in summary_lines(result):
         click.echo(line)
     if not result.ok:

@@ -1,4 +1,5 @@
-"""`ape run demo` end to end with a small network, and the summary's verdict logic."""
+"""`ape run demo` end to end with a small network (the hub as its own process, the users its WebSocket
+clients), and the summary's verdict logic."""
 
 from __future__ import annotations
 
@@ -33,18 +34,29 @@ def test_demo__two_users_small__every_check_passes(tmp_path):
     # 1 restart check, 3 cooperative (Ingrid + 2 users), 3 hub-offline, 5 attack checks.
     assert "12/12 checks passed" in out
     assert "FAILED" not in out
-    assert re.search(r"off-chain payments: 40 in [0-9.]+ s = [0-9,]+ payments/s", out)
+    assert "Traceback" not in out + done.stderr
+    assert re.search(r"off-chain payments: 40 in [0-9.]+ s = [0-9,]+ payments/s \(over WebSocket through the hub", out)
     for phase, txs in [
         ("deploy the adjudicators", 2),
         ("open 2 ledger channels with Ingrid", 4),
         ("40 off-chain payments", 0),
-        ("close everything cooperatively", 2),
+        ("close everything cooperatively", 2),  # the hub's two closes
         ("dispute with Ingrid offline", 9),
-        ("stale-state attack answered by the watchtower", 5),
+        ("stale-state attack answered by the hub's watchtower", 5),
     ]:
         assert re.search(rf"^{re.escape(phase)}\s+{txs}\s+[0-9,]+", out, re.MULTILINE), phase
-    assert re.search(r"watchtower: refuted\s+ledger 0x[0-9a-f]{64} v1 -> v3", out)
-    # Each party's store file stays behind, in WAL mode.
+    # The hub is its own process: started on the demo's chain, its lines prefixed, stopped by SIGTERM.
+    hub = r"\[hub\] hub 0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # TEST::1
+    assert re.search(rf"^{hub} listening on ws://127\.0\.0\.1:[0-9]+ chain=31337 ", out, re.MULTILINE)
+    assert re.search(rf"^{hub} stopped \(SIGTERM\)$", out, re.MULTILINE)
+    assert "2 wallets connected and logged in: alice, bob" in out
+    # With the hub stopped, the users registered alone; its watchtower saw it afterwards.
+    assert len(re.findall(r"^\[hub\] observed\s+ledger 0x[0-9a-f]{64} registered v1 ", out, re.MULTILINE)) >= 3
+    refuted = re.findall(r"^\[hub\] refuted\s+ledger (0x[0-9a-f]{64}) v1 -> v3 tx=0x[0-9a-f]{64}$", out, re.MULTILINE)
+    concluded = re.findall(r"^\[hub\] concluded\s+ledger (0x[0-9a-f]{64}) v3 ", out, re.MULTILINE)
+    assert len(refuted) == 1 and concluded == refuted
+    assert "bob's wallet heard chain.disputed from the hub" in out
+    # Each party's store file stays behind, in WAL mode: the two wallets' and the hub process's.
     assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["alice.sqlite", "bob.sqlite", "ingrid.sqlite"]
 
 
@@ -61,7 +73,16 @@ def test_summary__one_failed_check__says_demo_failed():
     assert not result.ok
     assert "[ok] a" in lines and "[FAILED] b" in lines
     assert lines[-1] == "1/2 checks passed -- DEMO FAILED"
-    assert "off-chain payments: 10 in 0.50 s = 20 payments/s (sign, verify, persist on both sides)" in lines
+    assert (
+        "off-chain payments: 10 in 0.50 s = 20 payments/s (over WebSocket through the hub: sign, verify, persist on "
+        "both sides)"
+    ) in lines
+    assert not any("rate limit" in line for line in lines)
+
+
+def test_summary__paced_payments__says_how_long_it_waited():
+    lines = summary_lines(Result(payments=10, payment_seconds=2.0, paced_seconds=1.25))
+    assert ("  of which 1.25 s waiting to stay within the hub's per-connection rate limit (hub.info limits)") in lines
 
 
 def test_summary__all_checks_pass__no_failure_marker():
