@@ -47,12 +47,12 @@ lint: setup
 # Statement coverage per Vyper source. One `ape test --coverage` process per test module (Ape holds
 # every trace of a session in memory), each saving its statement report (tests/conftest.py), then one
 # merged table (tools/coverage_merge.py). The stateful fuzzers are left out: traced, they take hours.
-# The off-chain suites (client, watchtower, deploy and demo scripts, which run as subprocesses) add no
+# The off-chain suites (client, hub node, watchtower, deploy and demo scripts, some as subprocesses) add no
 # contract statement the unit, scenario and adversarial suites miss, and are left out too.
 COVERAGE_MODULES = $(shell find tests -name 'test_*.py' -not -path 'tests/stateful/*' -not -path 'tests/client/*' \
-	-not -path 'tests/watchtower/*' -not -path 'tests/deploy/*' -not -path 'tests/demo/*' | sort)
+	-not -path 'tests/watchtower/*' -not -path 'tests/deploy/*' -not -path 'tests/demo/*' -not -path 'tests/node/*' | sort)
 # Changes the node's chain id mid-test; Ape's traced calls keep signing with the chain id it connected
-# with and fail. It runs in `make test`; docs/SECURITY.md lists the one line only it reaches.
+# with and fail. It runs in `make test`; docs/COVERAGE.md names the one branch only it reaches.
 COVERAGE_DESELECT = --deselect tests/adversarial/test_replay.py::test_replay__chain_id_change_on_same_node__separator_follows_and_old_signatures_stop
 coverage: setup
 	rm -rf .build/coverage-parts && mkdir -p .build/coverage-parts

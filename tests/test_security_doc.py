@@ -1,4 +1,5 @@
-"""docs/SECURITY.md names a test for every threat: each named test must exist (the suite runs it)."""
+"""docs/SECURITY.md names a test for every threat, docs/COVERAGE.md one for every kind of gap in the coverage
+report: each named test must exist (the suite runs it)."""
 
 import ast
 import re
@@ -22,3 +23,13 @@ def test_security_doc__every_named_test__exists():
     assert all(len(TEST_REF.findall(row)) == 1 for row in threat_rows)
     missing = [f"{file}::{name}" for file, name in refs if name not in _test_names(ROOT / file)]
     assert missing == []
+
+
+def test_coverage_doc__every_named_test__exists():
+    text = (ROOT / "docs" / "COVERAGE.md").read_text()
+    refs = TEST_REF.findall(text)
+    assert len(refs) >= 8
+    missing = [f"{file}::{name}" for file, name in refs if name not in _test_names(ROOT / file)]
+    assert missing == []
+    named_files = re.findall(r"`(tests/[\w/]+\.py)`", text)
+    assert [file for file in named_files if not (ROOT / file).is_file()] == []
