@@ -81,13 +81,15 @@ class ChainMachine:
     # ------------------------------------------------------------------ transactions
 
     def _receipt(self, tx_hash: str) -> dict[str, Any]:
-        # Anvil may answer eth_sendTransaction a moment before the automined block is stored.
-        for _ in range(200):
+        # Anvil may answer eth_sendTransaction a moment before the automined block is stored; on a loaded
+        # machine that moment can last seconds, and a failure here would make hypothesis see flaky data.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             receipt = self.rpc("eth_getTransactionReceipt", [tx_hash])
             if receipt is not None:
                 return receipt
             time.sleep(0.005)
-        raise AssertionError(f"transaction {tx_hash} was never mined")
+        raise AssertionError(f"transaction {tx_hash} was not mined within 60 s")
 
     def _expect_revert(self, sender: str, method: Any, args: Sequence[Any], reason: str, value: int = 0) -> None:
         """Send a transaction the model says must fail; check the exact reason and that nothing changed.
