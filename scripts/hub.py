@@ -119,6 +119,13 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
 @click.option("--max-validity", type=click.IntRange(min=1), default=7 * 86400, show_default=True, help="Seconds.")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True, help="Blocks per deposit.")
 @click.option("--watch-interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds.")
+@click.option(
+    "--max-head-age",
+    type=click.FloatRange(min=0, max=60),
+    default=0.0,
+    show_default=True,
+    help="Seconds a signing decision may use the last head read (0: one eth_blockNumber per signature).",
+)
 def cli(
     ecosystem,
     network,
@@ -131,6 +138,7 @@ def cli(
     max_validity,
     confirmations,
     watch_interval,
+    max_head_age,
 ):
     """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
     host, port = _listen_address(listen)
@@ -160,6 +168,7 @@ def cli(
             clock=lambda: int(chain.blocks.head.timestamp),
             adjudicator=ledger,
             confirmations=confirmations,
+            max_head_age=max_head_age,
         )
         server = HubServer(
             hub,
