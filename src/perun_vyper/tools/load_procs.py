@@ -8,6 +8,7 @@ Everything listens on 127.0.0.1 only. Every process started here is ended by ``P
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -40,15 +41,19 @@ def free_port() -> int:
 class Lines:
     """A process's output, read line by line on a daemon thread so that every wait has a time bound."""
 
-    def __init__(self, stream: IO[str], name: str) -> None:
+    def __init__(self, stream: IO[str], name: str, log: Path | None = None) -> None:
         self.name = name
+        self.log = log
         self.seen: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
     def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._queue.put(line.rstrip("\n"))
+        with (self.log or Path(os.devnull)).open("a") as log:
+            for line in stream:
+                log.write(line)
+                log.flush()
+                self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
     def until(self, predicate: Any, timeout: float, what: str) -> str:
@@ -86,44 +91,75 @@ class Processes:
 
     started: list[tuple[str, subprocess.Popen[str]]] = field(default_factory=list)
 
-    def start(self, name: str, command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[str]:
-        # stderr goes to a file: a pipe nobody reads would fill up and block the process.
+    def start(
+        self, name: str, command: list[str], env: dict[str, str], cwd: Path, log: Path, *, quiet: bool = False
+    ) -> subprocess.Popen[str]:
+        """Start ``command`` in a session (process group) of its own, so that ending it ends what it
+        started too (node_modules/.bin/anvil is a wrapper around the binary). stderr goes to ``log``, and
+        stdout too when ``quiet`` (Anvil logs every transaction: an unread pipe would fill and block it)."""
         with log.open("w") as err:
             proc = subprocess.Popen(
                 command,
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL if quiet else subprocess.PIPE,
+                stdout=err if quiet else subprocess.PIPE,
                 stderr=err,
                 text=True,
                 bufsize=1,
+                start_new_session=True,
             )
         self.started.append((name, proc))
         return proc
 
     def stop_all(self, grace: float = 20.0) -> dict[str, int | None]:
-        """SIGTERM every process still running (last started first), SIGKILL what is left after
-        ``grace`` seconds; returns each one's exit code."""
+        """SIGTERM every process group still running (last started first), SIGKILL what is left after
+        ``grace`` seconds; returns each leader's exit code (None: killed)."""
         for _, proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace
         codes: dict[str, int | None] = {}
         for name, proc in reversed(self.started):
             try:
                 codes[name] = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                codes[name] = None
+            _signal_group(proc, signal.SIGKILL)  # whatever of its group outlived it
+            if codes[name] is None:
                 proc.wait(timeout=10)
-                codes[name] = None  # killed
         return codes
 
 
+def _signal_group(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)  # the group we created for it (start_new_session): its id is its pid
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    for _ in range(1000):  # bounded: a process tree of the load test is a handful of processes
+        if not todo:
+            break
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+    """User + system CPU time so far of a process and its descendants (all threads), from /proc."""
+    total = 0
+    for member in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[float, float]:

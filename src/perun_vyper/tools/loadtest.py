@@ -67,7 +67,7 @@ class LoadTest:
         port = free_port()
         anvil_log = self.tmp / "anvil.log"
         self.anvil_proc = self.procs.start(
-            "anvil", ["anvil", "--port", str(port)], self.env, self.args.project, anvil_log
+            "anvil", ["anvil", "--port", str(port)], self.env, self.args.project, anvil_log, quiet=True
         )
         self.anvil = Anvil(port)
         self.chain_id = self.anvil.wait_ready(60)
@@ -91,7 +91,7 @@ class LoadTest:
             "--listen", "127.0.0.1:0", "--watch-interval", "600", "--max-head-age", str(self.args.max_head_age),
         )  # fmt: skip
         self.hub_proc = self.procs.start("hub", command, self.env, self.args.project, self.tmp / "hub.log")
-        self.hub_lines = Lines(self.hub_proc.stdout, "ape run hub")  # type: ignore[arg-type]
+        self.hub_lines = Lines(self.hub_proc.stdout, "ape run hub", self.tmp / "hub.out")  # type: ignore[arg-type]
         line = self.hub_lines.until(lambda text: text.startswith("hub 0x"), STARTUP, "its listening line")
         self.hub_address, self.url = line.split()[1], line.split(" on ")[1].split()[0]
 
@@ -113,6 +113,7 @@ class LoadTest:
                 "deposit": str(self.args.deposit), "hubDeposit": str(self.args.collateral),
                 "virtualFunding": str(self.args.deposit // 10), "amount": str(AMOUNT),
                 "dir": str(self.tmp), "timeout": 120.0, "wallets": wallets,
+                "rate": self.args.rate, "virtualRate": self.args.virtual_rate,
             }  # fmt: skip
             command = [sys.executable, "-m", "perun_vyper.tools.load_client"]
             proc = self.procs.start(f"client-{p}", command, self.env, self.args.project, self.tmp / f"client-{p}.log")
@@ -133,30 +134,45 @@ class LoadTest:
     # --- the run --------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        started = time.monotonic()
+        clock = time.monotonic()
+        phases: dict[str, float] = {}
+        self.result["phaseSeconds"] = phases
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            phases[name] = round(time.monotonic() - clock, 1)
+            clock = time.monotonic()
+
         self.start_chain()
         self.start_hub()
+        lap("chain, deploy, hub")
         for address in self.addresses:
             if self.anvil.balance(address) != 0:
                 raise LoadTestFailed(f"wallet {address} holds ETH before the test; its payout could not be checked")
         self.start_clients()
         opened = self.phase(None, "opened", STARTUP)
+        lap("channels opened")
         channels = {address: unhex(cid) for event in opened for address, cid in event["channels"].items()}
         funder = self.anvil.accounts()[1]
         deposits = [self.anvil.deposit(self.ledger, funder, channels[a], 0, self.args.deposit) for a in self.addresses]
         for tx in deposits:
             self.anvil.receipt(tx)
+        lap("wallets deposited")
         self.hub_start = self.anvil.balance(self.hub_address)
         self.phase({"phase": "funded"}, "funded", STARTUP)
+        lap("hub deposited")
         self.phase({"phase": "virtual"}, "virtual", STARTUP)
-        self.result["setupSeconds"] = round(time.monotonic() - started, 1)
+        lap("virtual channels opened")
         self.pay_phase()
+        lap("paid")
         closed = self.phase({"phase": "close"}, "closed", STARTUP)
         self.wallets = [wallet for event in closed for wallet in event["wallets"]]
         for proc, _ in self.clients:  # done: each client process closes its stores and exits by itself
             proc.stdin.close()
             proc.wait(timeout=60)
+        lap("closed")
         self.check()
+        lap("checked")
 
     def pay_phase(self) -> None:
         seconds = self.args.seconds
@@ -196,7 +212,10 @@ class LoadTest:
                 "loadavg1Before": round(load_before, 2),
                 "loadavg1After": round(os.getloadavg()[0], 2),
             },
-            rateCap=round(0.4 * 50 * self.args.clients, 0),
+            offered={
+                "hub": min(self.args.rate, 20) * self.args.clients,
+                "virtual": min(self.args.virtual_rate, 20) * self.args.clients // 2,
+            },
         )
 
     # --- the checks -----------------------------------------------------------------------------------
@@ -232,7 +251,7 @@ class LoadTest:
         left = self.anvil.balance(self.ledger)
         if left:
             problems.append(f"the LedgerAdjudicator still holds {left} wei after every channel closed")
-        if not self.result["hubPayments"] or not self.result["virtualPayments"]:
+        if not self.result["hubPayments"] or (self.args.virtual_rate > 0 and not self.result["virtualPayments"]):
             problems.append("no payments were made")
         self.result.update(balancesChecked=not problems, hubEarned=earned, hubTransactions=len(hub_txs))
         if problems:
@@ -247,7 +266,7 @@ def report(result: dict[str, Any]) -> None:
     cpu, machine = result["cpu"], result["machineCpu"]
     ledger, virtual = result["ledgerLatencyMs"], result["virtualLatencyMs"]
     print(f"\nhub service load: {result['clients']} clients in {result['processes']} processes, {result['seconds']} s")
-    print(f"  setup (chain, deploy, hub, channels opened and funded, virtual channels): {result['setupSeconds']} s")
+    print("  phases (s): " + ", ".join(f"{name} {seconds}" for name, seconds in result["phaseSeconds"].items()))
     print(
         f"  hub payments (ledger.update, countersigned): {result['hubPayments']:>8}  "
         f"{result['hubPaymentsPerSecond']:>8.1f}/s  p50 {ledger['p50']} ms  p99 {ledger['p99']} ms"
@@ -256,7 +275,8 @@ def report(result: dict[str, Any]) -> None:
         f"  virtual payments (relayed by the hub):       {result['virtualPayments']:>8}  "
         f"{result['virtualPaymentsPerSecond']:>8.1f}/s  p50 {virtual['p50']} ms  p99 {virtual['p99']} ms"
     )
-    print(f"  client pacing cap (40% of the hub's 50 frames/s per connection, per loop): {result['rateCap']:.0f}/s")
+    offered = result["offered"]
+    print(f"  offered: {offered['hub']:.0f} hub payments/s, {offered['virtual']:.0f} virtual payments/s")
     print("  CPU over the pay phase (cores):")
     for name, cores in cpu.items():
         print(f"    {name:10} {cores:6.2f}")
@@ -274,17 +294,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=100, help="wallets (an even number, 2-1000)")
     parser.add_argument("--processes", type=int, default=4, help="client processes (1-64)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the pay phase (1-600)")
+    parser.add_argument("--rate", type=float, default=10.0, help="hub payments/s each wallet offers (max 20)")
+    parser.add_argument("--virtual-rate", type=float, default=5.0, help="virtual payments/s each pair offers (max 20)")
     parser.add_argument("--max-head-age", type=float, default=1.0, help="the hub's --max-head-age (seconds)")
     parser.add_argument("--deposit", type=int, default=E, help="wei each wallet deposits")
     parser.add_argument("--collateral", type=int, default=E, help="wei the hub deposits per channel")
     parser.add_argument("--timeout", type=float, default=1200.0, help="hard limit for the whole run (seconds)")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the stores and logs in this new directory")
     parser.add_argument("--project", type=Path, default=Path.cwd(), help="the Ape project (scripts/hub.py)")
     args = parser.parse_args(argv)
     if not (2 <= args.clients <= 1000 and args.clients % 2 == 0 and 1 <= args.processes <= 64):
         parser.error("--clients must be even, 2-1000; --processes 1-64")
     if not 1 <= args.seconds <= 600:
         parser.error("--seconds must be 1-600")
+    if args.rate <= 0 or args.virtual_rate < 0:
+        parser.error("--rate must be positive, --virtual-rate at least 0")
 
     def expire(signum: int, frame: Any) -> None:
         raise LoadTestFailed(f"the load test exceeded its hard limit of {args.timeout:g}s")
@@ -292,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, expire)
     signal.alarm(int(args.timeout))
     with tempfile.TemporaryDirectory(prefix="perun-loadtest-") as tmp:
-        test = LoadTest(args, Path(tmp))
+        if args.keep is not None:
+            args.keep.mkdir(parents=True)
+        test = LoadTest(args, Path(tmp) if args.keep is None else args.keep)
         try:
             test.run()
             outcome = 0
@@ -302,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             signal.alarm(0)
             codes = test.procs.stop_all()
-        if "cpu" in test.result:
+        if "hubPayments" in test.result:
             report(test.result)
         if args.json is not None:
             args.json.write_text(json.dumps({**test.result, "exitCodes": codes}, indent=2))
