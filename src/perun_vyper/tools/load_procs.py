@@ -162,6 +162,13 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def main_thread_seconds(pid: int) -> float:
+    """User + system CPU time of a process's main thread only (the hub's event loop; its other busy thread
+    is the channel worker), from /proc/<pid>/task/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat (all processes, ours or not)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]

@@ -34,7 +34,7 @@ from ..core.codec import hexstr, unhex
 from ..core.keys import Signer
 from ..errors import LoadTestFailed
 from .deployment import recorded_pair
-from .load_procs import Anvil, Lines, Processes, ape_command, cpu_seconds, free_port, machine_cpu
+from .load_procs import Anvil, Lines, Processes, ape_command, cpu_seconds, free_port, machine_cpu, main_thread_seconds
 
 E = 10**18
 AMOUNT = 10**9  # wei per payment, ledger and virtual
@@ -183,9 +183,11 @@ class LoadTest:
         pids.update({f"client-{p}": proc.pid for p, (proc, _) in enumerate(self.clients)})
         time.sleep(max(0.0, start - time.time()))
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        loop_before = main_thread_seconds(self.hub_proc.pid)
         machine_before, load_before = machine_cpu(), os.getloadavg()[0]
         time.sleep(max(0.0, start + seconds - time.time()))
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        hub_loop = (main_thread_seconds(self.hub_proc.pid) - loop_before) / seconds
         machine_after = machine_cpu()
         paid = self.phase(None, "paid", 180)
         hub_payments = sum(event["hubPayments"] for event in paid)
@@ -205,6 +207,7 @@ class LoadTest:
                 "p99": _ms(percentile(virtual_latency, 0.99)),
             },
             cpu={name: round((after[name] - before[name]) / seconds, 3) for name in pids},
+            hubLoopCpu=round(hub_loop, 3),
             machineCpu={
                 "busy": round(busy / seconds, 2),
                 "cores": os.cpu_count(),
@@ -279,14 +282,22 @@ def report(result: dict[str, Any]) -> None:
     print(f"  offered: {offered['hub']:.0f} hub payments/s, {offered['virtual']:.0f} virtual payments/s")
     print("  CPU over the pay phase (cores):")
     for name, cores in cpu.items():
-        print(f"    {name:10} {cores:6.2f}")
+        detail = (
+            f"  (event loop {result['hubLoopCpu']:.2f}, channel worker and others the rest)" if name == "hub" else ""
+        )
+        print(f"    {name:10} {cores:6.2f}{detail}")
     print(
         f"    {'machine':10} {machine['busy']:6.2f} of {machine['cores']} busy, {machine['others']:.2f} of it other "
         f"processes; load average {machine['loadavg1Before']} -> {machine['loadavg1After']}"
     )
     if result["hubPayments"]:
         work = result["hubPayments"] + result["virtualPayments"]
-        print(f"  hub CPU per payment (ledger + virtual): {cpu['hub'] * result['seconds'] / work * 1e6:.0f} us")
+        per = result["seconds"] / work * 1e6
+        clients = sum(cores for name, cores in cpu.items() if name.startswith("client"))
+        print(
+            f"  CPU per payment (ledger + virtual): hub {cpu['hub'] * per:.0f} us (event loop "
+            f"{result['hubLoopCpu'] * per:.0f} us), clients {clients * per:.0f} us"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
