@@ -325,7 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     def expire(signum: int, frame: Any) -> None:
         raise LoadTestFailed(f"the load test exceeded its hard limit of {args.timeout:g}s")
 
+    def stopped(signum: int, frame: Any) -> None:
+        raise LoadTestFailed(f"stopped by {signal.Signals(signum).name}")
+
     signal.signal(signal.SIGALRM, expire)
+    # The processes run in sessions of their own (a terminal's Ctrl-C reaches only this one): a SIGTERM
+    # must end the run through the same clean-up as a failure.
+    signal.signal(signal.SIGTERM, stopped)
     signal.alarm(int(args.timeout))
     with tempfile.TemporaryDirectory(prefix="perun-loadtest-") as tmp:
         if args.keep is not None:
