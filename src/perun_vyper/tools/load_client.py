@@ -28,8 +28,10 @@ capped below the hub's per-connection rate limit (``hub.info`` limits), as a pol
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -256,7 +258,14 @@ async def main() -> None:
             elif command["phase"] == "virtual":
                 await group.open_virtual()
             elif command["phase"] == "go":
+                # PERUN_CLIENT_PROFILE=<prefix>: a cProfile of this process's pay phase, <prefix>.<pid>.
+                profile = cProfile.Profile() if os.environ.get("PERUN_CLIENT_PROFILE") else None
+                if profile is not None:
+                    profile.enable()
                 await group.pay(float(command["start"]), float(command["end"]))
+                if profile is not None:
+                    profile.disable()
+                    profile.dump_stats(f"{os.environ['PERUN_CLIENT_PROFILE']}.{os.getpid()}")
             elif command["phase"] == "close":
                 await group.close()
                 return
