@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # Ape finds vyper and anvil on PATH only.
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup demo test deploy lint coverage gas bench clean
+.PHONY: setup demo test deploy lint coverage gas bench loadtest clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -73,6 +73,16 @@ gas: setup
 TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 bench: setup
 	$(TASKSET) python -m perun_vyper.tools.bench $(BENCH_ARGS)
+
+# The hub as a service under load (README "Hub service load"): Anvil, `ape run deploy`, `ape run hub` and
+# CLIENTS wallets in PROCESSES client processes paying for SECONDS, every balance checked at the end; a
+# hard time limit ends every process it started. More options through LOADTEST_ARGS, e.g.
+# LOADTEST_ARGS='--rate 20 --virtual-rate 0 --json load.json'.
+CLIENTS ?= 100
+PROCESSES ?= 4
+SECONDS ?= 20
+loadtest: setup
+	python -m perun_vyper.tools.loadtest --clients $(CLIENTS) --processes $(PROCESSES) --seconds $(SECONDS) $(LOADTEST_ARGS)
 
 deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0

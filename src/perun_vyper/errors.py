@@ -71,3 +71,7 @@ class DeploymentError(PerunError):
 
 class DemoFailed(PerunError):
     """A check of the demo failed: a balance or an outcome differs from what the protocol guarantees."""
+
+
+class LoadTestFailed(PerunError):
+    """The load test could not run (a process failed, a phase timed out) or a balance check failed."""

@@ -21,7 +21,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from typing import Any
 
@@ -39,6 +38,7 @@ from .auth import Challenge, login_message, personal_digest
 from .ledger_api import LedgerApi
 from .session import Limits, Methods, Notice, Policy, Session
 from .virtual_api import VirtualApi
+from .worker import ChannelWorker
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class HubServer:
         self.policy = policy
         self.limits = limits or Limits()
         self.clock = clock
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-channels")
+        self.worker = ChannelWorker()
         self._server: Server | None = None
         self._sessions: dict[str, set[Session]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,7 +125,7 @@ class HubServer:
             await self._server.wait_closed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.worker.shutdown(wait=True)
+        self.worker.shutdown()
 
     @property
     def busy(self) -> int:
@@ -248,7 +248,7 @@ class HubServer:
     async def work(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the worker thread, after the channel work queued before it: how anything
         outside a request (an operator, a test, a chain watcher) touches the hub's channels."""
-        return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(fn, *args))
+        return await self.worker.submit(functools.partial(fn, *args))
 
     async def pay(self, channel_id: bytes, amount: int, *, timeout: float = 30.0) -> SignedState:
         """The hub pays ``amount`` to the wallet of ``channel_id`` (an operator's call): returns the state

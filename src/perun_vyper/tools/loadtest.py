@@ -1,0 +1,359 @@
+"""``make loadtest``: the hub as a service under load, everything on this machine over loopback.
+
+Anvil on a free port, the adjudicators deployed by ``ape run deploy``, Ingrid served by ``ape run hub``
+(its own process), and ``--clients`` wallets in ``--processes`` client processes (``load_client``). Each
+wallet opens a ledger channel with the hub; the driver deposits the wallets' sides on-chain and the hub
+its own (``ledger.funded``); wallets pair up (wallet 2k is Alice, 2k+1 her Bob, in another process when
+there are several) in one virtual channel each pair. Then, for ``--seconds``, every wallet pays the hub
+(``ledger.update``, one in flight) and every Alice pays her Bob in the virtual channel (relayed by the
+hub). At the end every virtual channel is closed off-chain and every ledger channel closed on-chain by the
+hub, and every balance is checked: each wallet's payout on-chain equals its final state and what it paid;
+the hub got back its collateral plus exactly the ledger payments it received (its balance on-chain,
+gas accounted for), so the virtual channels neither gained nor cost it anything; the adjudicator is left
+holding nothing. Prints the throughput, the latencies (p50/p99), the CPU of every process over the pay
+phase, and ``loadtest: OK`` (exit 0) or ``loadtest: FAILED ...`` (exit 1).
+
+    python -m perun_vyper.tools.loadtest [--clients 100] [--processes 4] [--seconds 20] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eth_utils import keccak
+
+from ..core.codec import hexstr, unhex
+from ..core.keys import Signer
+from ..errors import LoadTestFailed
+from .deployment import recorded_pair
+from .load_procs import Anvil, Lines, Processes, ape_command, cpu_seconds, free_port, machine_cpu, main_thread_seconds
+
+E = 10**18
+AMOUNT = 10**9  # wei per payment, ledger and virtual
+STARTUP = 300.0  # seconds any start-up step (Ape, compiling, the hub) may take
+
+
+def wallet_key(index: int) -> bytes:
+    """A deterministic test key per wallet (fresh addresses: they hold nothing but their payouts)."""
+    return keccak(b"perun-vyper loadtest wallet " + index.to_bytes(4, "big"))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+class LoadTest:
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.procs = Processes()
+        self.env = {**os.environ, "APE_DATA_FOLDER": str(tmp / "ape-data"), "PYTHONWARNINGS": "ignore"}
+        self.keys = [wallet_key(i) for i in range(args.clients)]
+        self.addresses = [Signer(key).address for key in self.keys]
+        self.result: dict[str, Any] = {"clients": args.clients, "processes": args.processes, "seconds": args.seconds}
+
+    # --- start-up -------------------------------------------------------------------------------------
+
+    def start_chain(self) -> None:
+        port = free_port()
+        anvil_log = self.tmp / "anvil.log"
+        self.anvil_proc = self.procs.start(
+            "anvil", ["anvil", "--port", str(port)], self.env, self.args.project, anvil_log, quiet=True
+        )
+        self.anvil = Anvil(port)
+        self.chain_id = self.anvil.wait_ready(60)
+        deploy = self.procs.start(
+            "deploy",
+            ape_command("run", "deploy", "--network", self.anvil.url, "--account", "TEST::0", "--yes",
+                        "--deployments-dir", str(self.tmp / "deployments")),
+            self.env, self.args.project, self.tmp / "deploy.log",
+        )  # fmt: skip
+        Lines(deploy.stdout, "ape run deploy").until(lambda line: line.startswith("record"), STARTUP, "its record")  # type: ignore[arg-type]
+        deploy.wait(timeout=60)
+        pair = recorded_pair(self.tmp / "deployments" / "ethereum-custom.json", self.chain_id)
+        if not pair:
+            raise LoadTestFailed("ape run deploy recorded no deployment")
+        self.ledger, self.virtual = pair["ledger"], pair["virtual"]
+
+    def start_hub(self) -> None:
+        command = ape_command(
+            "run", "hub", "--network", self.anvil.url, "--account", "TEST::3", "--store", str(self.tmp / "hub.db"),
+            "--ledger", self.ledger, "--virtual", self.virtual, "--collateral", str(self.args.collateral),
+            "--listen", "127.0.0.1:0", "--watch-interval", "600", "--max-head-age", str(self.args.max_head_age),
+        )  # fmt: skip
+        self.hub_proc = self.procs.start("hub", command, self.env, self.args.project, self.tmp / "hub.log")
+        self.hub_lines = Lines(self.hub_proc.stdout, "ape run hub", self.tmp / "hub.out")  # type: ignore[arg-type]
+        line = self.hub_lines.until(lambda text: text.startswith("hub 0x"), STARTUP, "its listening line")
+        self.hub_address, self.url = line.split()[1], line.split(" on ")[1].split()[0]
+
+    def start_clients(self) -> None:
+        k = self.args.processes
+        self.clients: list[tuple[Any, Lines]] = []
+        for p in range(k):
+            wallets = [
+                {
+                    "index": i,
+                    "key": hexstr(self.keys[i]),
+                    "alice": i % 2 == 0,
+                    "peer": self.addresses[i + 1 if i % 2 == 0 else i - 1],
+                }
+                for i in range(p, self.args.clients, k)  # wallet i in process i % k: a pair spans two processes
+            ]
+            config = {
+                "url": self.url, "chainId": self.chain_id, "ledger": self.ledger, "virtual": self.virtual,
+                "deposit": str(self.args.deposit), "hubDeposit": str(self.args.collateral),
+                "virtualFunding": str(self.args.deposit // 10), "amount": str(AMOUNT),
+                "dir": str(self.tmp), "timeout": 120.0, "wallets": wallets,
+                "rate": self.args.rate, "virtualRate": self.args.virtual_rate,
+            }  # fmt: skip
+            command = [sys.executable, "-m", "perun_vyper.tools.load_client"]
+            proc = self.procs.start(f"client-{p}", command, self.env, self.args.project, self.tmp / f"client-{p}.log")
+            self.clients.append((proc, Lines(proc.stdout, f"client process {p}")))  # type: ignore[arg-type]
+            self._send(proc, config)
+
+    def _send(self, proc: Any, message: dict[str, Any]) -> None:
+        proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+
+    def phase(self, message: dict[str, Any] | None, event: str, timeout: float) -> list[dict[str, Any]]:
+        """Send ``message`` to every client process, then wait for each one's ``event``."""
+        if message is not None:
+            for proc, _ in self.clients:
+                self._send(proc, message)
+        return [lines.event(event, timeout) for _, lines in self.clients]
+
+    # --- the run --------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        clock = time.monotonic()
+        phases: dict[str, float] = {}
+        self.result["phaseSeconds"] = phases
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            phases[name] = round(time.monotonic() - clock, 1)
+            clock = time.monotonic()
+
+        self.start_chain()
+        self.start_hub()
+        lap("chain, deploy, hub")
+        for address in self.addresses:
+            if self.anvil.balance(address) != 0:
+                raise LoadTestFailed(f"wallet {address} holds ETH before the test; its payout could not be checked")
+        self.start_clients()
+        opened = self.phase(None, "opened", STARTUP)
+        lap("channels opened")
+        channels = {address: unhex(cid) for event in opened for address, cid in event["channels"].items()}
+        funder = self.anvil.accounts()[1]
+        deposits = [self.anvil.deposit(self.ledger, funder, channels[a], 0, self.args.deposit) for a in self.addresses]
+        for tx in deposits:
+            self.anvil.receipt(tx)
+        lap("wallets deposited")
+        self.hub_start = self.anvil.balance(self.hub_address)
+        self.phase({"phase": "funded"}, "funded", STARTUP)
+        lap("hub deposited")
+        self.phase({"phase": "virtual"}, "virtual", STARTUP)
+        lap("virtual channels opened")
+        self.pay_phase()
+        lap("paid")
+        closed = self.phase({"phase": "close"}, "closed", STARTUP)
+        self.wallets = [wallet for event in closed for wallet in event["wallets"]]
+        for proc, _ in self.clients:  # done: each client process closes its stores and exits by itself
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        lap("closed")
+        self.check()
+        lap("checked")
+
+    def pay_phase(self) -> None:
+        seconds = self.args.seconds
+        start = time.time() + 1.0  # every process has the line by then
+        for proc, _ in self.clients:
+            self._send(proc, {"phase": "go", "start": start, "end": start + seconds})
+        pids = {"hub": self.hub_proc.pid, "anvil": self.anvil_proc.pid}
+        pids.update({f"client-{p}": proc.pid for p, (proc, _) in enumerate(self.clients)})
+        time.sleep(max(0.0, start - time.time()))
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        loop_before = main_thread_seconds(self.hub_proc.pid)
+        machine_before, load_before = machine_cpu(), os.getloadavg()[0]
+        time.sleep(max(0.0, start + seconds - time.time()))
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        hub_loop = (main_thread_seconds(self.hub_proc.pid) - loop_before) / seconds
+        machine_after = machine_cpu()
+        paid = self.phase(None, "paid", 180)
+        hub_payments = sum(event["hubPayments"] for event in paid)
+        virtual_payments = sum(event["virtualPayments"] for event in paid)
+        ledger_latency = [x for event in paid for x in event["ledgerLatency"]]
+        virtual_latency = [x for event in paid for x in event["virtualLatency"]]
+        busy = machine_after[0] - machine_before[0]
+        ours = sum(after[name] - before[name] for name in pids)
+        self.result.update(
+            hubPayments=hub_payments,
+            virtualPayments=virtual_payments,
+            hubPaymentsPerSecond=round(hub_payments / seconds, 1),
+            virtualPaymentsPerSecond=round(virtual_payments / seconds, 1),
+            ledgerLatencyMs={"p50": _ms(percentile(ledger_latency, 0.5)), "p99": _ms(percentile(ledger_latency, 0.99))},
+            virtualLatencyMs={
+                "p50": _ms(percentile(virtual_latency, 0.5)),
+                "p99": _ms(percentile(virtual_latency, 0.99)),
+            },
+            cpu={name: round((after[name] - before[name]) / seconds, 3) for name in pids},
+            hubLoopCpu=round(hub_loop, 3),
+            machineCpu={
+                "busy": round(busy / seconds, 2),
+                "cores": os.cpu_count(),
+                "others": round(max(0.0, busy - ours) / seconds, 2),
+                "loadavg1Before": round(load_before, 2),
+                "loadavg1After": round(os.getloadavg()[0], 2),
+            },
+            offered={
+                "hub": min(self.args.rate, 20) * self.args.clients,
+                "virtual": min(self.args.virtual_rate, 20) * self.args.clients // 2,
+            },
+        )
+
+    # --- the checks -----------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Every balance, on-chain and in the final states; raises ``LoadTestFailed`` with the first miss."""
+        deposit, collateral, problems = self.args.deposit, self.args.collateral, []
+        by_address = {w["address"]: w for w in self.wallets}
+        if sorted(by_address) != sorted(self.addresses):
+            raise LoadTestFailed(f"{len(by_address)} wallets reported, {len(self.addresses)} expected")
+        hub_side, hub_txs = 0, set()
+        for i, address in enumerate(self.addresses):
+            w = by_address[address]
+            peer = by_address[self.addresses[i + 1 if i % 2 == 0 else i - 1]]
+            virtual = -w["virtualPayments"] if w["alice"] else peer["virtualPayments"]
+            expected = deposit - AMOUNT * w["hubPayments"] + AMOUNT * virtual
+            expected_hub = collateral + AMOUNT * w["hubPayments"] - AMOUNT * virtual
+            on_chain = self.anvil.balance(address)
+            if (int(w["balance"]), int(w["hubBalance"]), on_chain) != (expected, expected_hub, expected):
+                problems.append(
+                    f"wallet {address}: final state ({w['balance']}, {w['hubBalance']}), paid out {on_chain}; "
+                    f"expected ({expected}, {expected_hub}) and {expected} paid out"
+                )
+            hub_side += int(w["hubBalance"])
+            hub_txs.update(w["txs"])
+        earned = AMOUNT * sum(w["hubPayments"] for w in self.wallets)
+        if hub_side != len(self.addresses) * collateral + earned:
+            problems.append(f"the hub's final sides sum to {hub_side}, not its collateral plus {earned} earned")
+        fees = sum(self.anvil.fee(tx) for tx in hub_txs)
+        hub_gain = self.anvil.balance(self.hub_address) - self.hub_start + fees
+        if hub_gain != earned:
+            problems.append(f"the hub's account gained {hub_gain} (gas added back), not the {earned} it was paid")
+        left = self.anvil.balance(self.ledger)
+        if left:
+            problems.append(f"the LedgerAdjudicator still holds {left} wei after every channel closed")
+        if not self.result["hubPayments"] or (self.args.virtual_rate > 0 and not self.result["virtualPayments"]):
+            problems.append("no payments were made")
+        self.result.update(balancesChecked=not problems, hubEarned=earned, hubTransactions=len(hub_txs))
+        if problems:
+            raise LoadTestFailed("; ".join(problems[:5]))
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def report(result: dict[str, Any]) -> None:
+    cpu, machine = result["cpu"], result["machineCpu"]
+    ledger, virtual = result["ledgerLatencyMs"], result["virtualLatencyMs"]
+    print(f"\nhub service load: {result['clients']} clients in {result['processes']} processes, {result['seconds']} s")
+    print("  phases (s): " + ", ".join(f"{name} {seconds}" for name, seconds in result["phaseSeconds"].items()))
+    print(
+        f"  hub payments (ledger.update, countersigned): {result['hubPayments']:>8}  "
+        f"{result['hubPaymentsPerSecond']:>8.1f}/s  p50 {ledger['p50']} ms  p99 {ledger['p99']} ms"
+    )
+    print(
+        f"  virtual payments (relayed by the hub):       {result['virtualPayments']:>8}  "
+        f"{result['virtualPaymentsPerSecond']:>8.1f}/s  p50 {virtual['p50']} ms  p99 {virtual['p99']} ms"
+    )
+    offered = result["offered"]
+    print(f"  offered: {offered['hub']:.0f} hub payments/s, {offered['virtual']:.0f} virtual payments/s")
+    print("  CPU over the pay phase (cores):")
+    for name, cores in cpu.items():
+        detail = (
+            f"  (event loop {result['hubLoopCpu']:.2f}, channel worker and others the rest)" if name == "hub" else ""
+        )
+        print(f"    {name:10} {cores:6.2f}{detail}")
+    print(
+        f"    {'machine':10} {machine['busy']:6.2f} of {machine['cores']} busy, {machine['others']:.2f} of it other "
+        f"processes; load average {machine['loadavg1Before']} -> {machine['loadavg1After']}"
+    )
+    if result["hubPayments"]:
+        work = result["hubPayments"] + result["virtualPayments"]
+        per = result["seconds"] / work * 1e6
+        clients = sum(cores for name, cores in cpu.items() if name.startswith("client"))
+        print(
+            f"  CPU per payment (ledger + virtual): hub {cpu['hub'] * per:.0f} us (event loop "
+            f"{result['hubLoopCpu'] * per:.0f} us), clients {clients * per:.0f} us"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=100, help="wallets (an even number, 2-1000)")
+    parser.add_argument("--processes", type=int, default=4, help="client processes (1-64)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the pay phase (1-600)")
+    parser.add_argument("--rate", type=float, default=11.0, help="hub payments/s each wallet offers (max 20)")
+    parser.add_argument("--virtual-rate", type=float, default=1.0, help="virtual payments/s each pair offers (max 20)")
+    parser.add_argument("--max-head-age", type=float, default=1.0, help="the hub's --max-head-age (seconds)")
+    parser.add_argument("--deposit", type=int, default=E, help="wei each wallet deposits")
+    parser.add_argument("--collateral", type=int, default=E, help="wei the hub deposits per channel")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="hard limit for the whole run (seconds)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the stores and logs in this new directory")
+    parser.add_argument("--project", type=Path, default=Path.cwd(), help="the Ape project (scripts/hub.py)")
+    args = parser.parse_args(argv)
+    if not (2 <= args.clients <= 1000 and args.clients % 2 == 0 and 1 <= args.processes <= 64):
+        parser.error("--clients must be even, 2-1000; --processes 1-64")
+    if not 1 <= args.seconds <= 600:
+        parser.error("--seconds must be 1-600")
+    if args.rate <= 0 or args.virtual_rate < 0:
+        parser.error("--rate must be positive, --virtual-rate at least 0")
+
+    def expire(signum: int, frame: Any) -> None:
+        raise LoadTestFailed(f"the load test exceeded its hard limit of {args.timeout:g}s")
+
+    def stopped(signum: int, frame: Any) -> None:
+        raise LoadTestFailed(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGALRM, expire)
+    # The processes run in sessions of their own (a terminal's Ctrl-C reaches only this one): a SIGTERM
+    # must end the run through the same clean-up as a failure.
+    signal.signal(signal.SIGTERM, stopped)
+    signal.alarm(int(args.timeout))
+    with tempfile.TemporaryDirectory(prefix="perun-loadtest-") as tmp:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True)
+        test = LoadTest(args, Path(tmp) if args.keep is None else args.keep)
+        try:
+            test.run()
+            outcome = 0
+        except (LoadTestFailed, OSError, ValueError) as exc:
+            print(f"loadtest: FAILED: {exc}")
+            outcome = 1
+        finally:
+            signal.alarm(0)
+            codes = test.procs.stop_all()
+        if "hubPayments" in test.result:
+            report(test.result)
+        if args.json is not None:
+            args.json.write_text(json.dumps({**test.result, "exitCodes": codes}, indent=2))
+    if outcome == 0:
+        print("loadtest: OK (every payout on-chain equals the final states; the hub earned exactly its payments)")
+    return outcome
+
+
+if __name__ == "__main__":
+    sys.exit(main())
