@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import HubUnavailable
+from .lines import Lines
 
 LISTENING = re.compile(r"^hub (0x[0-9a-fA-F]{40}) listening on (ws://\S+)")
 PREFIX = "[hub] "
@@ -36,7 +35,7 @@ class HubProcess:
         self.address = ""
         self.paused = False
         self._proc: subprocess.Popen[str] | None = None
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._output: Lines | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -52,7 +51,9 @@ class HubProcess:
             text=True,
             bufsize=1,
         )
-        threading.Thread(target=self._pump, args=(self._proc.stdout,), daemon=True).start()
+        assert self._proc.stdout is not None
+        self._output = Lines(self._proc.stdout, echo=lambda line: self.echo(PREFIX + line))
+        self.lines = self._output.seen
         match = LISTENING.match(self.until(lambda line: LISTENING.match(line) is not None, "listening on", timeout))
         assert match is not None
         self.address, self.url = match.group(1), match.group(2)
@@ -106,62 +107,26 @@ class HubProcess:
 
     # --- output ---------------------------------------------------------------------------------------
 
-    def _pump(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def _take(self, timeout: float) -> str | None:
-        """The next line (shown), None at the end of the output; raises ``queue.Empty`` after ``timeout``."""
-        line = self._queue.get(timeout=max(timeout, 0.0))
-        if line is None:
-            self._queue.put(None)  # the end stays the end for later readers
-            return None
-        self.lines.append(line)
-        self.echo(PREFIX + line)
-        return line
-
     def until(self, match: Callable[[str], bool], what: str, timeout: float) -> str:
         """Show lines until one ``match``es and return it; ``HubUnavailable`` if the process ends first or
         nothing matches within ``timeout`` seconds."""
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._take(end - time.monotonic())
-            except queue.Empty:
-                raise HubUnavailable(f"no {what!r} line from the hub within {timeout:g}s; {self._last()}") from None
-            if line is None:
-                raise HubUnavailable(
-                    f"the hub process ended (exit code {self._returncode()}) before {what!r}; {self._last()}"
-                )
-            if match(line):
-                return line
+        assert self._output is not None
+        line = self._output.until(match, timeout)
+        if line is not None:
+            return line
+        if self._output.ended:
+            raise HubUnavailable(
+                f"the hub process ended (exit code {self._returncode()}) before {what!r}; {self._last()}"
+            )
+        raise HubUnavailable(f"no {what!r} line from the hub within {timeout:g}s; {self._last()}")
 
     def watch(self, seconds: float) -> list[str]:
         """Show the lines that come within ``seconds``; returns them."""
-        seen: list[str] = []
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            try:
-                line = self._take(left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            seen.append(line)
-        return seen
+        return [] if self._output is None else self._output.within(seconds)
 
     def drain(self) -> list[str]:
         """Show the lines already read, without waiting."""
-        seen: list[str] = []
-        while True:
-            try:
-                line = self._take(0)
-            except queue.Empty:
-                return seen
-            if line is None:
-                return seen
-            seen.append(line)
+        return self.watch(0)
 
     def _returncode(self) -> int | None:
         if self._proc is None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 from ..errors import LoadTestFailed
+from .lines import Lines
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -38,39 +37,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Lines:
-    """A process's output, read line by line on a daemon thread so that every wait has a time bound."""
+class ProcessLines(Lines):
+    """A load-test process's output (``tools.lines.Lines``, copied to ``log``) with the failures of the
+    load test: ``LoadTestFailed`` naming the process when it ends first or nothing comes in time."""
 
     def __init__(self, stream: IO[str], name: str, log: Path | None = None) -> None:
+        super().__init__(stream, log=log)
         self.name = name
-        self.log = log
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
-    def _pump(self, stream: IO[str]) -> None:
-        with (self.log or Path(os.devnull)).open("a") as log:
-            for line in stream:
-                log.write(line)
-                log.flush()
-                self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def until(self, predicate: Any, timeout: float, what: str) -> str:
+    def expect(self, predicate: Any, timeout: float, what: str) -> str:
         """The next line for which ``predicate`` holds; ``LoadTestFailed`` if the process ends first or
         nothing comes within ``timeout`` seconds."""
-        end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                tail = "\n".join(self.seen[-20:])
-                raise LoadTestFailed(f"{self.name} ended before {what}; its last lines:\n{tail}")
-            self.seen.append(line)
-            if predicate(line):
-                return line
+        line = self.until(predicate, timeout)
+        if line is not None:
+            return line
+        if self.ended:
+            tail = "\n".join(self.seen[-20:])
+            raise LoadTestFailed(f"{self.name} ended before {what}; its last lines:\n{tail}")
         raise LoadTestFailed(f"{self.name}: no {what} within {timeout:g}s")
 
     def event(self, name: str, timeout: float) -> dict[str, Any]:
@@ -79,7 +62,7 @@ class Lines:
         def wanted(line: str) -> bool:
             return line.startswith("{") and json.loads(line).get("event") in (name, "error")
 
-        message: dict[str, Any] = json.loads(self.until(wanted, timeout, f"the {name!r} event"))
+        message: dict[str, Any] = json.loads(self.expect(wanted, timeout, f"the {name!r} event"))
         if message["event"] == "error":
             raise LoadTestFailed(f"{self.name}: {message['message']}")
         return message

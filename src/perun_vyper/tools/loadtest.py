@@ -34,7 +34,16 @@ from ..core.codec import hexstr, unhex
 from ..core.keys import Signer
 from ..errors import LoadTestFailed
 from .deployment import recorded_pair
-from .load_procs import Anvil, Lines, Processes, ape_command, cpu_seconds, free_port, machine_cpu, main_thread_seconds
+from .load_procs import (
+    Anvil,
+    Processes,
+    ProcessLines,
+    ape_command,
+    cpu_seconds,
+    free_port,
+    machine_cpu,
+    main_thread_seconds,
+)
 
 E = 10**18
 AMOUNT = 10**9  # wei per payment, ledger and virtual
@@ -77,7 +86,9 @@ class LoadTest:
                         "--deployments-dir", str(self.tmp / "deployments")),
             self.env, self.args.project, self.tmp / "deploy.log",
         )  # fmt: skip
-        Lines(deploy.stdout, "ape run deploy").until(lambda line: line.startswith("record"), STARTUP, "its record")  # type: ignore[arg-type]
+        ProcessLines(deploy.stdout, "ape run deploy").expect(
+            lambda line: line.startswith("record"), STARTUP, "its record"
+        )  # type: ignore[arg-type]
         deploy.wait(timeout=60)
         pair = recorded_pair(self.tmp / "deployments" / "ethereum-custom.json", self.chain_id)
         if not pair:
@@ -91,13 +102,13 @@ class LoadTest:
             "--listen", "127.0.0.1:0", "--watch-interval", "600", "--max-head-age", str(self.args.max_head_age),
         )  # fmt: skip
         self.hub_proc = self.procs.start("hub", command, self.env, self.args.project, self.tmp / "hub.log")
-        self.hub_lines = Lines(self.hub_proc.stdout, "ape run hub", self.tmp / "hub.out")  # type: ignore[arg-type]
-        line = self.hub_lines.until(lambda text: text.startswith("hub 0x"), STARTUP, "its listening line")
+        self.hub_lines = ProcessLines(self.hub_proc.stdout, "ape run hub", self.tmp / "hub.out")  # type: ignore[arg-type]
+        line = self.hub_lines.expect(lambda text: text.startswith("hub 0x"), STARTUP, "its listening line")
         self.hub_address, self.url = line.split()[1], line.split(" on ")[1].split()[0]
 
     def start_clients(self) -> None:
         k = self.args.processes
-        self.clients: list[tuple[Any, Lines]] = []
+        self.clients: list[tuple[Any, ProcessLines]] = []
         for p in range(k):
             wallets = [
                 {
@@ -117,7 +128,7 @@ class LoadTest:
             }  # fmt: skip
             command = [sys.executable, "-m", "perun_vyper.tools.load_client"]
             proc = self.procs.start(f"client-{p}", command, self.env, self.args.project, self.tmp / f"client-{p}.log")
-            self.clients.append((proc, Lines(proc.stdout, f"client process {p}")))  # type: ignore[arg-type]
+            self.clients.append((proc, ProcessLines(proc.stdout, f"client process {p}")))  # type: ignore[arg-type]
             self._send(proc, config)
 
     def _send(self, proc: Any, message: dict[str, Any]) -> None:
