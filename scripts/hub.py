@@ -31,7 +31,7 @@ from eth_utils import is_address, to_checksum_address
 from perun_vyper import Domain, Hub, Store
 from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from perun_vyper.errors import DeploymentError, PerunError
-from perun_vyper.node import HubServer, Policy
+from perun_vyper.node import HubServer, Limits, Policy
 from perun_vyper.node.guard import HubGuard
 from perun_vyper.tools.deployment import adjudicator_pair
 from perun_vyper.watchtower import Watchtower
@@ -145,6 +145,8 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
     show_default=True,
     help="Seconds a signing decision may use the last head read (0: one eth_blockNumber per signature).",
 )
+@click.option("--rate", type=click.FloatRange(min=1), default=50.0, show_default=True, help="Frames/s per connection.")
+@click.option("--burst", type=click.IntRange(min=1), default=100, show_default=True, help="Frames at once.")
 def cli(
     ecosystem,
     network,
@@ -158,6 +160,8 @@ def cli(
     confirmations,
     watch_interval,
     max_head_age,
+    rate,
+    burst,
 ):
     """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
     host, port = _listen_address(listen)
@@ -191,6 +195,7 @@ def cli(
             hub,
             Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain_id, ledger.address),
             Policy(collateral=collateral),
+            Limits(rate_per_second=rate, burst=burst),
             account=account,
         )
         guard = HubGuard(server, Watchtower(store, ledger, virtual, account), watch_interval, click.echo)

@@ -49,7 +49,7 @@ def test_hub_cli__wallet_opens_funds_pays__stale_registration_answered__sigterm_
     uri = chain.provider.uri
     command = _hub_command(
         uri, tmp_path / "hub.db", str(ledger.address), str(virtual.address),
-        "--listen", "127.0.0.1:0", "--watch-interval", "0.3",
+        "--listen", "127.0.0.1:0", "--watch-interval", "0.3", "--rate", "200", "--burst", "300",
     )  # fmt: skip
     proc = subprocess.Popen(
         command, cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -69,6 +69,7 @@ def test_hub_cli__wallet_opens_funds_pays__stale_registration_answered__sigterm_
                     channel = await client.open_channel(E, E)
                     client.deposit(channel.channel_id, E, alice)
                     funded = await client.funded(channel.channel_id)
+                    assert (client.info.limits.rate_per_second, client.info.limits.burst) == (200.0, 300)
                     await client.pay(channel.channel_id, 100 * M)
                     await client.pay(channel.channel_id, 50 * M)
                     stale_state = store.state(channel.channel_id, 1)
