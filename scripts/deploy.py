@@ -441,7 +441,10 @@ def run_check(provider: ProviderAPI, salt: bytes | None, records_dir: Path) -> N
 @click.option(
     "--salt",
     default=None,
-    help='CREATE2 salt: 0x + 64 hex digits, or any text (hashed with keccak256). Default: keccak256("perun-vyper").',
+    help=(
+        "CREATE2 salt: 0x + 64 hex digits, or text without 0x (hashed with keccak256). "
+        'Default: keccak256("perun-vyper").'
+    ),
 )
 @click.option("--yes", "-y", is_flag=True, help="Deploy to a live network without asking.")
 @click.option("--check", is_flag=True, help="Re-check the recorded deployments of this chain; send nothing.")

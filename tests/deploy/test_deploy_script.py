@@ -278,6 +278,21 @@ def test_deploy__salt__gives_a_new_set_of_addresses(start_anvil, ape_home: ApeHo
     assert sorted(records) == sorted(["0x" + DEFAULT_SALT.hex(), "0x" + keccak(text="second set").hex()])
 
 
+def test_deploy__malformed_hex_salt__one_error_line_nothing_sent_or_written(start_anvil, ape_home: ApeHome):
+    anvil = _local_node(start_anvil, ape_home)
+
+    result = ape_home.run("--network", "ethereum:local:node", "--account", "TEST::0", "--salt", "0x1234")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: --salt 0x1234 has 4 hex digits; a hex salt is 0x and 64 hex digits (32 bytes), and text without "
+        "0x is hashed into one. Nothing was deployed."
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (anvil.block_number(), anvil.nonce(TEST0)) == (0, 0)
+    assert not (ape_home.deployments / "ethereum-local.json").exists()
+
+
 def test_deploy__local_chain_without_proxy__reports_and_installs_it(start_anvil, ape_home: ApeHome, compiled):
     anvil = _local_node(start_anvil, ape_home, "--disable-default-create2-deployer")
     virtual, ledger = compiled.addresses(DEFAULT_SALT)

@@ -41,7 +41,20 @@ def test_deploy_helpers__salt__hex_as_is_text_hashed_default_project_salt():
     assert parse_salt(None) == DEFAULT_SALT == keccak(text="perun-vyper")
     assert parse_salt("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
     assert parse_salt("second set") == keccak(text="second set")
-    assert parse_salt("0xabc") == keccak(text="0xabc")  # not 32 bytes: text
+    assert parse_salt("0X" + "CD" * 32) == bytes.fromhex("cd" * 32)
+
+
+@pytest.mark.parametrize(
+    ("salt", "what"),
+    [("0x1234", "has 4 hex digits"), ("0x" + "a" * 63, "has 63 hex digits"), ("0xzzz", "has non-hex characters")],
+)
+def test_deploy_helpers__malformed_hex_salt__refused(salt: str, what: str):
+    with pytest.raises(DeploymentError) as refused:
+        parse_salt(salt)
+    assert str(refused.value) == (
+        f"--salt {salt} {what}; a hex salt is 0x and 64 hex digits (32 bytes), and text without 0x is hashed into "
+        "one. Nothing was deployed."
+    )
 
 
 def test_deploy_helpers__local_rule__local_network_and_forks_only():

@@ -70,16 +70,25 @@ def is_local_network(network_name: str) -> bool:
     return network_name == LOCAL_NETWORK or network_name.endswith(FORK_SUFFIX)
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def parse_salt(value: str | None) -> bytes:
-    """``0x`` + 64 hex digits is taken as it is; any other text is hashed with keccak256; None: the default."""
+    """``0x`` + 64 hex digits is taken as it is; text without ``0x`` is hashed with keccak256; None: the
+    default. Anything else starting with ``0x`` is refused (``DeploymentError``): a mistyped hex salt
+    silently hashed as text would deploy at other addresses."""
     if value is None:
         return DEFAULT_SALT
-    if value.startswith(("0x", "0X")) and len(value) == 66:
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    return keccak(text=value)
+    if not value.startswith(("0x", "0X")):
+        return keccak(text=value)
+    digits = value[2:]
+    if len(digits) == 64 and set(digits) <= _HEX_DIGITS:
+        return bytes.fromhex(digits)
+    what = "has non-hex characters" if not set(digits) <= _HEX_DIGITS else f"has {len(digits)} hex digits"
+    raise DeploymentError(
+        f"--salt {value[:80]} {what}; a hex salt is 0x and 64 hex digits (32 bytes), and text without 0x is "
+        "hashed into one. Nothing was deployed."
+    )
 
 
 def create2_address(salt: bytes, init_code: bytes, deployer: str = PROXY_ADDRESS) -> str:
