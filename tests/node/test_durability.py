@@ -11,63 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 from perun_vyper import Store
 from perun_vyper.core.codec import hexstr
 from perun_vyper.errors import PerunError
 from perun_vyper.node import HubClient
+from perun_vyper.tools.demo_hub import HubProcess
+from perun_vyper.tools.load_procs import free_port
 from tests.node.conftest import run
 from tests.node.test_hub_cli import ROOT, _env, _hub_command
 from tests.support.constants import E
-from tests.support.process import Output
 
 USERS = 4
 KILLS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class HubProcess:
-    """`ape run hub` on a fixed port and store, started and killed at will."""
-
-    def __init__(self, command: list[str], tmp_path: Path) -> None:
-        self.command, self.tmp_path = command, tmp_path
-        self.proc: subprocess.Popen | None = None
-        self.outputs: list[Output] = []
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=ROOT,
-            env=_env(self.tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        output = Output(self.proc)
-        self.outputs.append(output)
-        output.until("hub ", timeout=120)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            return self.proc.wait(timeout=30)
-        return self.proc.returncode
 
 
 async def _pay_until_failure(client: HubClient, channel_id: bytes, acknowledged: dict[bytes, object]) -> int:
@@ -88,12 +45,13 @@ def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_walle
 ):
     seed = random.randrange(2**32)
     rng = random.Random(seed)
-    port = _free_port()
+    port = free_port()
     command = _hub_command(
         chain.provider.uri, tmp_path / "hub.db", str(ledger.address), str(virtual.address),
         "--listen", f"127.0.0.1:{port}", "--watch-interval", "60",
     )  # fmt: skip
-    hub = HubProcess(command, tmp_path)
+    hub = HubProcess(command, ROOT, _env(tmp_path), echo=lambda _line: None)
+    lines: list[str] = []  # every run's output
     users = [accounts[6 + index] for index in range(USERS)]
     stores = [Store(tmp_path / f"user{index}.db") for index in range(USERS)]
     url = f"ws://127.0.0.1:{port}"
@@ -141,6 +99,7 @@ def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_walle
         for kill in range(KILLS):
             kill_after = rng.uniform(0.2, 1.0)
             acknowledged, paid = run(load_then_kill(channels, kill_after), 60)
+            lines += hub.lines
             hub.start()
             views = run(resume_all(channels), 120)
             context = f"seed {seed}, kill {kill} after {kill_after:.2f}s, payments {paid}"
@@ -153,14 +112,13 @@ def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_walle
                 # ...and the hub holds exactly the wallet's latest, both signatures included.
                 assert entry.latest.state.version == latest.state.version, context
                 assert (entry.latest.sig_a, entry.latest.sig_b) == (hexstr(latest.sig_a), hexstr(latest.sig_b))
-        assert hub.stop() == 0
+        hub.stop()  # SIGTERM: its stopped line and exit code 0, or HubUnavailable
+        lines += hub.lines
     finally:
-        if hub.proc is not None and hub.proc.poll() is None:
-            hub.proc.kill()
-            hub.proc.wait()
+        hub.kill()
     with Store(tmp_path / "hub.db") as hub_store:
         for channel_id, store in zip(channels, stores, strict=True):
             assert hub_store.latest(channel_id) == store.latest(channel_id), f"seed {seed}"
     for store in stores:
         store.close()
-    assert not any("Traceback" in line for output in hub.outputs for line in output.lines)
+    assert not any("Traceback" in line for line in lines)

@@ -18,6 +18,7 @@ from ..core.keys import verify_state
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
 from ..errors import ChainUnavailable, InvalidParams, RefusedUpdate, WalletUnavailable
+from ..watchtower.actions import hex_of
 from . import rpc, schema
 from .session import Host, Methods, Notice, Session
 
@@ -154,7 +155,7 @@ class LedgerApi:
         missing = agreed[hub_side] - channel.holdings()[hub_side]
         tx = None
         if missing > 0:
-            tx = _tx_hash(channel.deposit(missing, self.server.account))
+            tx = hex_of(channel.deposit(missing, self.server.account).txn_hash)
         deposit_a, deposit_b, _ = channel.holdings()
         return schema.FundedResult(tx, schema.HoldingsMsg(str(deposit_a), str(deposit_b)))
 
@@ -173,7 +174,7 @@ class LedgerApi:
         self._require_chain("close the channel")
         if channel.holdings()[2]:
             return schema.CloseResult(None)  # closed already (a repeat, or the wallet closed it itself)
-        return schema.CloseResult(_tx_hash(channel.close(self.server.account)))
+        return schema.CloseResult(hex_of(channel.close(self.server.account).txn_hash))
 
     def _require_chain(self, what: str) -> None:
         if self.server.hub.adjudicator is None or self.server.account is None:
@@ -257,9 +258,3 @@ class LedgerApi:
                 f"channel {hexstr(channel_id)} is not a channel of {user} with this hub; channel.list shows yours",
             )
         return channel
-
-
-def _tx_hash(receipt: Any) -> str:
-    value = receipt.txn_hash
-    text = value if isinstance(value, str) else "0x" + bytes(value).hex()
-    return text.lower() if text.startswith("0x") else "0x" + text.lower()

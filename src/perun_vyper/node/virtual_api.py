@@ -145,6 +145,7 @@ class VirtualApi:
         """After the hub countersigned ``after`` in one of its ledger channels: a lock of a virtual channel it
         agreed to that is new in ``after`` is announced to the endpoints that act next (worker thread)."""
         known = set() if before is None else set(before.locks)
+        ledger_params = self.server.hub.channels[after.channel].params
         notices: list[Notice] = []
         for lock in after.locks:
             if lock in known:
@@ -152,7 +153,6 @@ class VirtualApi:
             params = self._agreed(lock.channel)
             if params is None:
                 continue
-            ledger_params = self.server.hub.channels[after.channel].params
             if lock != lock_for(ledger_params, params):
                 continue
             leg = "alice" if after.channel == params.ledger_alice else "bob"

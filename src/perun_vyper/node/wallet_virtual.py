@@ -272,6 +272,8 @@ class VirtualWallet:
 
     def _expect(self, *key: Any) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # A wait may be abandoned (the request before it failed): its failure is then nobody's to report.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._expected[key] = future
         return future
 
