@@ -389,8 +389,11 @@ def test_watchtower__ledger_conclusion_waits_for_virtual__registers_latest_at_va
     chain.mine(timestamp=vparams.validity)
     (registered,) = tower.poll()
     assert registered == VirtualRegistered(vparams.channel_id, None, 2, registered.tx)
-    v_deadline = vparams.validity + HOUR
-    events = chain.get_receipt(registered.tx).decode_logs(virtual.Registered)
+    receipt = chain.get_receipt(registered.tx)
+    # Mined in the block after the one at `validity`: Anvil may stamp it a wall-clock second later.
+    assert vparams.validity <= receipt.timestamp <= vparams.validity + 5
+    v_deadline = receipt.timestamp + HOUR
+    events = receipt.decode_logs(virtual.Registered)
     assert [(e.version, e.deadline, e.balance_alice, e.balance_bob) for e in events] == [
         (2, v_deadline, 150 * M, 450 * M)
     ]
