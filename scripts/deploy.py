@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from ape import project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from eth_utils import keccak, to_checksum_address
 
 from perun_vyper.core.codec import Domain
 from perun_vyper.core.constants import DOMAIN_VERSION
+from perun_vyper.tools.cli import OperatorCommand, unattended_signer
 from perun_vyper.tools.deployment import (
     DEFAULT_SALT_TEXT,
     DOMAIN_NAMES,
@@ -310,13 +311,14 @@ def summary(targets: list[Target], recorded: dict | None) -> None:
 
 @contextmanager
 def signing_session(account: AccountAPI, enabled: bool) -> Iterator[None]:
-    """A keyfile account is unlocked once (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt) and
-    signs the planned transactions without asking again: the plan was confirmed (or --yes) already."""
+    """A keyfile account is unlocked once (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE, or one prompt on a
+    terminal) and signs the planned transactions without asking again: the plan was confirmed (or --yes)
+    already."""
     autosign = getattr(account, "set_autosign", None)
     if not enabled or autosign is None:
         yield
         return
-    autosign(True)
+    unattended_signer(account)  # unlocked once, refused in one line if it cannot be (tools/cli.py)
     try:
         yield
     finally:
@@ -436,7 +438,7 @@ def run_check(provider: ProviderAPI, salt: bytes | None, records_dir: Path) -> N
     echo("checked", f"{len(entries)} recorded deployment(s) in {shown(path)}: ok")
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @account_option(prompt=False)
 @click.option(
     "--salt",

@@ -19,21 +19,17 @@ import cProfile
 import gc
 import os
 import signal
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import click
 from ape import chain, project
-from ape.cli import ConnectedProviderCommand, account_option
-from eth_utils import is_address, to_checksum_address
+from ape.cli import account_option
 
-from perun_vyper import Domain, Hub, Store
-from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
-from perun_vyper.errors import DeploymentError, PerunError
+from perun_vyper import Domain, Hub
 from perun_vyper.node import HubServer, Limits, Policy
 from perun_vyper.node.guard import HubGuard
-from perun_vyper.tools.deployment import adjudicator_pair
+from perun_vyper.store import StoreIdentity
+from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
 from perun_vyper.watchtower import Watchtower
 
 # Loopback by default: exposing the hub is a decision (put a TLS terminator in front, docs/API.md 1).
@@ -49,41 +45,6 @@ def _listen_address(value: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise click.ClickException(f"--listen {value} is not HOST:PORT; pass e.g. --listen {DEFAULT_LISTEN}")
     return host.strip("[]"), int(port)
-
-
-def _contract(kind: str, address: str, contract_type: Any) -> Any:
-    if not is_address(address):
-        raise click.ClickException(f"--{kind} {address} is not an address; pass the 0x address ape run deploy printed")
-    address = to_checksum_address(address)
-    if not chain.provider.get_code(address):
-        raise click.ClickException(
-            f"no contract at --{kind} {address} on chain {chain.chain_id}; pass the address `ape run deploy` printed "
-            "for this chain"
-        )
-    return contract_type.at(address)
-
-
-def _channel_key(account: Any) -> str:
-    """The account's private key: a test account holds it; a keyfile account is unlocked for it."""
-    key = getattr(account, "private_key", None)
-    if key is None and hasattr(account, "set_autosign"):
-        account.set_autosign(True)  # the hub sends transactions unattended too
-        key = getattr(getattr(account, "_KeyfileAccount__cached_signer", None), "private_key", None)
-    if key is None:
-        raise click.ClickException(
-            f"account {account.address} does not give its key to this process; the hub signs channel states "
-            "itself, so use a keyfile account (ape accounts import) or a test account"
-        )
-    return str(key)
-
-
-def _open_store(path: Path) -> Store:
-    try:
-        return Store(path)
-    except (PerunError, OSError, sqlite3.Error) as exc:
-        raise click.ClickException(
-            f"cannot open the store {path}: {exc}; pass --store with a writable file path (created if missing)"
-        ) from None
 
 
 async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, describe: str) -> str:
@@ -128,7 +89,7 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
         await server.close()
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @account_option()
 @click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Store.")
 @click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to accept wallets on.")
@@ -166,25 +127,15 @@ def cli(
     """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
     host, port = _listen_address(listen)
     record = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
-    try:
-        ledger_address, virtual_address = adjudicator_pair(ledger_address, virtual_address, record, chain.chain_id)
-    except DeploymentError as exc:
-        raise click.ClickException(str(exc)) from None
-    ledger = _contract("ledger", ledger_address, project.LedgerAdjudicator)
-    virtual = _contract("virtual", virtual_address, project.VirtualAdjudicator)
-    if ledger.VIRTUAL_ADJUDICATOR() != virtual.address:
-        raise click.ClickException(
-            f"LedgerAdjudicator {ledger.address} reads VirtualAdjudicator {ledger.VIRTUAL_ADJUDICATOR()}, not "
-            f"{virtual.address}; pass the pair one deployment made"
-        )
-    key = _channel_key(account)
+    ledger, virtual = attach_adjudicators(ledger_address, virtual_address, record, project, chain)
+    signer = unattended_signer(account)
     chain_id = chain.chain_id
-    store = _open_store(store_path)
+    store = open_store(store_path, identity=StoreIdentity(chain_id, ledger.address, virtual.address))
     try:
         hub = Hub(
-            key,
+            signer,
             store,
-            virtual_domain=Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, virtual.address),
+            virtual_domain=Domain.virtual(chain_id, virtual.address),
             max_validity=max_validity,
             clock=lambda: int(chain.blocks.head.timestamp),
             adjudicator=ledger,
@@ -193,7 +144,7 @@ def cli(
         )
         server = HubServer(
             hub,
-            Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain_id, ledger.address),
+            Domain.ledger(chain_id, ledger.address),
             Policy(collateral=collateral),
             Limits(rate_per_second=rate, burst=burst),
             account=account,

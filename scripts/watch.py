@@ -14,15 +14,14 @@ from pathlib import Path
 
 import click
 from ape import chain, project
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 
-from perun_vyper.errors import DeploymentError
-from perun_vyper.store import Store
-from perun_vyper.tools.deployment import adjudicator_pair
+from perun_vyper.store import StoreIdentity
+from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
 from perun_vyper.watchtower import Action, Watchtower, summary
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @account_option()
 @click.option("--store", "store_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Store file.")
 @click.option("--ledger", "ledger_address", help="LedgerAdjudicator address.")
@@ -47,21 +46,18 @@ def cli(
 ):
     """Answer stale registrations of the store's channels with their latest states; conclude when due."""
     record = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
-    try:
-        ledger_address, virtual_address = adjudicator_pair(ledger_address, virtual_address, record, chain.chain_id)
-    except DeploymentError as exc:
-        raise click.UsageError(str(exc)) from None
-    ledger = project.LedgerAdjudicator.at(ledger_address)
-    virtual = project.VirtualAdjudicator.at(virtual_address)
-    if ledger.VIRTUAL_ADJUDICATOR() != virtual.address:
-        raise click.UsageError(f"LedgerAdjudicator {ledger.address} does not read VirtualAdjudicator {virtual.address}")
+    ledger, virtual = attach_adjudicators(ledger_address, virtual_address, record, project, chain)
+    unattended_signer(account)  # a keyfile account sends the watchtower's transactions without a prompt
+    store = open_store(
+        store_path, identity=StoreIdentity(chain.chain_id, ledger.address, virtual.address), create=False
+    )
     actions: list[Action] = []
 
     def report(action: Action) -> None:
         actions.append(action)
         click.echo(str(action))
 
-    with Store(store_path) as store:
+    with store:
         tower = Watchtower(store, ledger, virtual, account, start_block=from_block)
         click.echo(
             f"watching   {len(store.channels('ledger'))} ledger and {len(store.channels('virtual'))} virtual"

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Store, VirtualParams, compact, sign_state
-from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 _nonces = itertools.count(1)
 
@@ -107,12 +106,12 @@ def virtual_hashing(project, deployer):
 
 @pytest.fixture(scope="session")
 def virtual_domain(virtual, chain) -> Domain:
-    return Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, virtual.address)
+    return Domain.virtual(chain.chain_id, virtual.address)
 
 
 @pytest.fixture(scope="session")
 def domain(ledger, chain) -> Domain:
-    return Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, ledger.address)
+    return Domain.ledger(chain.chain_id, ledger.address)
 
 
 @pytest.fixture(scope="session")

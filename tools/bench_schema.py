@@ -16,7 +16,6 @@ from pydantic.alias_generators import to_camel
 
 from perun_vyper import ChannelParams, LedgerState, Signer
 from perun_vyper.core.codec import Domain
-from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
 from perun_vyper.node import rpc, schema
 
 Bytes32 = Annotated[str, StringConstraints(pattern="^0x[0-9a-fA-F]{64}$")]
@@ -67,7 +66,7 @@ def _frame() -> bytes:
     signer = Signer(key)
     params = ChannelParams(signer.address, Signer(bytes.fromhex("1d" * 32)).address, nonce=1)
     state = LedgerState.initial(params.channel_id, 10**18, 10**18).pay(12345, 0)
-    domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, 1, "0x" + "5e" * 20)
+    domain = Domain.ledger(1, "0x" + "5e" * 20)
     update = schema.UpdateMsg(schema.state_to_msg(state), "0x" + signer.sign_state(state, domain).hex())
     body = {"jsonrpc": "2.0", "id": 7, "method": "ledger.update", "params": {"update": update}}
     import msgspec

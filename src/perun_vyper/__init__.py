@@ -12,7 +12,7 @@ The names below are the public API.
 
 from importlib.metadata import version as _version
 
-from .chain import ChainView, LedgerStatus, VirtualStatus
+from .chain import ChainView, LedgerStatus, VirtualStatus, check_domain, read_domain, signer_of
 from .client import (
     Acceptance,
     Hub,
@@ -27,7 +27,16 @@ from .client import (
 from .core import calls
 from .core.channel import ChannelParams
 from .core.codec import Domain
-from .core.constants import ETH, MAX_AMOUNT, MAX_CHALLENGE_DURATION, MAX_LOCKS, MIN_CHALLENGE_DURATION
+from .core.constants import (
+    DOMAIN_VERSION,
+    ETH,
+    LEDGER_DOMAIN_NAME,
+    MAX_AMOUNT,
+    MAX_CHALLENGE_DURATION,
+    MAX_LOCKS,
+    MIN_CHALLENGE_DURATION,
+    VIRTUAL_DOMAIN_NAME,
+)
 from .core.keys import (
     Signer,
     compact,
@@ -44,6 +53,7 @@ from .core.protocol import SignedState, Update, VirtualFinal, verify_final
 from .core.state import LedgerState, Lock
 from .core.virtual import VirtualParams, VirtualState
 from .errors import (
+    AccountError,
     ChainUnavailable,
     DemoFailed,
     DeploymentError,
@@ -60,12 +70,16 @@ from .store import ChannelRecord, Store
 __version__ = _version("perun_vyper")
 
 __all__ = [
+    "DOMAIN_VERSION",
     "ETH",
+    "LEDGER_DOMAIN_NAME",
     "MAX_AMOUNT",
     "MAX_CHALLENGE_DURATION",
     "MAX_LOCKS",
     "MIN_CHALLENGE_DURATION",
+    "VIRTUAL_DOMAIN_NAME",
     "Acceptance",
+    "AccountError",
     "ChainUnavailable",
     "ChainView",
     "ChannelParams",
@@ -96,6 +110,7 @@ __all__ = [
     "VirtualStatus",
     "__version__",
     "calls",
+    "check_domain",
     "close_virtual",
     "close_virtual_channel",
     "compact",
@@ -105,11 +120,13 @@ __all__ = [
     "open_virtual",
     "open_virtual_channel",
     "pay",
+    "read_domain",
     "recover",
     "recover_digest",
     "resume",
     "sign_digest",
     "sign_state",
+    "signer_of",
     "verify",
     "verify_final",
     "verify_state",

@@ -61,6 +61,11 @@ class WalletUnavailable(PerunError):
     (``HubClient.resume`` countersigns what ``ledger.proposals`` lists)."""
 
 
+class AccountError(PerunError):
+    """An account cannot be used to sign unattended (locked keyfile without its passphrase, a hardware
+    wallet, a key that does not match its address)."""
+
+
 class ChainUnavailable(PerunError):
     """A chain operation was asked of a client that has no adjudicator contract attached."""
 

@@ -29,7 +29,6 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 from perun_vyper import ChannelParams, Domain, LedgerState, Lock, VirtualState, compact, open_virtual, sign_state
-from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from tests.support.constants import (
     LEDGER_OTHER_CHANNEL,
     LEDGER_WRONG_SIGNER,
@@ -55,11 +54,11 @@ pytestmark = pytest.mark.usefixtures("ledger_hashing")
 
 
 def _ledger_domain(chain_id: int, address) -> Domain:
-    return Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain_id, str(address))
+    return Domain.ledger(chain_id, str(address))
 
 
 def _virtual_domain(chain_id: int, address) -> Domain:
-    return Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, str(address))
+    return Domain.virtual(chain_id, str(address))
 
 
 def _sigs(state, domain: Domain, *accounts) -> tuple[tuple[bytes, bytes], ...]:

@@ -44,7 +44,6 @@ from perun_vyper import (
     sign_state,
 )
 from perun_vyper.chain import REACTION_TIME
-from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
 from tests.support.constants import VIRTUAL_CONCLUDED, E
 
 FA, FB = 3 * 10**17, 10**17  # Alice's and Bob's virtual funding
@@ -241,7 +240,7 @@ def ledger2(project, deployer, virtual):
 
 @pytest.fixture
 def domain2(ledger2, chain) -> Domain:
-    return Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, ledger2.address)
+    return Domain.ledger(chain.chain_id, ledger2.address)
 
 
 # --- Finding 1(a): Ingrid's releases after Alice registered her leg --------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from perun_vyper import Domain, Signer, Store, Update
-from perun_vyper.core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 ALICE_KEY = bytes.fromhex("a1" * 32)
 BOB_KEY = bytes.fromhex("b0" * 32)
@@ -11,8 +10,8 @@ INGRID_KEY = bytes.fromhex("1d" * 32)
 STRANGER_KEY = bytes.fromhex("42" * 32)
 ALICE, BOB, INGRID = (Signer(key).address for key in (ALICE_KEY, BOB_KEY, INGRID_KEY))
 KEYS = {ALICE: ALICE_KEY, BOB: BOB_KEY, INGRID: INGRID_KEY}
-LEDGER_DOMAIN = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "5e" * 20)
-VIRTUAL_DOMAIN = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, 31337, "0x" + "7f" * 20)
+LEDGER_DOMAIN = Domain.ledger(31337, "0x" + "5e" * 20)
+VIRTUAL_DOMAIN = Domain.virtual(31337, "0x" + "7f" * 20)
 NOW = 1_700_000_000
 MAX_VALIDITY = 7 * 86400
 

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ..chain import ChainView
+from ..chain import ChainView, signer_of
+from ..chain.accounts import Key
 from ..core import calls
 from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr
-from ..core.keys import Signer
 from ..core.locks import check_leg, roles
 from ..core.protocol import SignedState, Update, VirtualFinal, verify_final
 from ..core.virtual import VirtualParams, VirtualState
@@ -38,7 +38,7 @@ class Hub:
 
     def __init__(
         self,
-        key: Signer | bytes | str,
+        key: Key,
         store: Store,
         *,
         virtual_domain: Domain,
@@ -52,7 +52,7 @@ class Hub:
         # One view of the chain for all of Ingrid's channels: statuses are read once per head for all of
         # them, and with ``max_head_age`` > 0 the head itself at most that often (SPEC 11.1).
         self.chain = ChainView(adjudicator, confirmations=confirmations, max_head_age=max_head_age)
-        self._signer = key if isinstance(key, Signer) else Signer(key)
+        self._signer = signer_of(key)
         self.store = store
         self.virtual_domain = virtual_domain
         self.max_validity = max_validity

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict, Unpack
 
-from ..chain import REACTION_TIME, ChainView
+from ..chain import REACTION_TIME, ChainView, check_domain, signer_of
+from ..chain.accounts import Key
 from ..core import calls
 from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr
@@ -71,7 +72,7 @@ class LedgerChannel(Party):
         cls,
         params: ChannelParams,
         domain: Domain,
-        key: Signer | bytes | str,
+        key: Key,
         store: Store,
         deposit_a: int,
         deposit_b: int,
@@ -79,8 +80,10 @@ class LedgerChannel(Party):
     ) -> LedgerChannel:
         """Record a new channel and our signature of its initial state (each side owns what it will
         deposit). Send ``pending()`` to the counterpart, who opened the same channel, to exchange it."""
-        signer = key if isinstance(key, Signer) else Signer(key)
+        signer = signer_of(key)
         params.side_of(signer.address)
+        if chain.get("adjudicator") is not None:
+            check_domain(domain, chain["adjudicator"], "ledger")
         record = ChannelRecord(params.channel_id, "ledger", params, domain, signer.address)
         channel = cls(record, signer, store, **chain)
         channel._open(LedgerState.initial(params.channel_id, deposit_a, deposit_b))
@@ -91,11 +94,11 @@ class LedgerChannel(Party):
         cls,
         store: Store,
         channel_id: bytes,
-        key: Signer | bytes | str,
+        key: Key,
         **chain: Unpack[ChainOptions],
     ) -> LedgerChannel:
         """The channel as the store holds it, with our proposal in flight (if any) in ``pending()``."""
-        signer = key if isinstance(key, Signer) else Signer(key)
+        signer = signer_of(key)
         record = store.channel(channel_id)
         if record.owner != signer.address:
             raise StoreError(

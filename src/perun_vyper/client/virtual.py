@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..chain import ChainView
+from ..chain import ChainView, check_domain
 from ..core import calls
 from ..core.codec import Domain, hexstr
 from ..core.locks import check_leg, lock_for
@@ -53,6 +53,8 @@ class VirtualChannel(Party):
     ) -> VirtualChannel:
         """Record the virtual channel (this is also what lets ``ledger`` accept its lock) and sign its
         initial state. Exchange ``pending()`` with the other endpoint."""
+        if adjudicator is not None:
+            check_domain(domain, adjudicator, "virtual")
         record = ChannelRecord(params.channel_id, "virtual", params, domain, ledger.address)
         channel = cls(record, ledger, adjudicator)
         channel._open(VirtualState.initial(params))

@@ -19,6 +19,8 @@ from typing import Any
 
 from eth_utils import to_canonical_address, to_checksum_address
 
+from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+
 try:
     from Crypto.Hash import keccak as _keccak
 
@@ -205,6 +207,19 @@ class Domain:
     version: str
     chain_id: int
     verifying_contract: str
+
+    @classmethod
+    def ledger(cls, chain_id: int, address: str) -> Domain:
+        """The domain of a LedgerAdjudicator deployed at ``address`` on ``chain_id``."""
+        return cls(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain_id, to_checksum_address(address))
+
+    @classmethod
+    def virtual(cls, chain_id: int, address: str) -> Domain:
+        """The domain of a VirtualAdjudicator deployed at ``address`` on ``chain_id``."""
+        return cls(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, to_checksum_address(address))
+
+    def describe(self) -> str:
+        return f"{self.name} v{self.version} at {to_checksum_address(self.verifying_contract)} on chain {self.chain_id}"
 
     def as_tuple(self) -> tuple[str, str, int, str]:
         return (self.name, self.version, self.chain_id, to_checksum_address(self.verifying_contract))

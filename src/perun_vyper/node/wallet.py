@@ -32,11 +32,12 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from ..chain import signer_of
+from ..chain.accounts import Key
 from ..client import LedgerChannel
 from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr, unhex
 from ..core.constants import ETH, MIN_CHALLENGE_DURATION
-from ..core.keys import Signer
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
 from ..errors import HubError, HubUnavailable, InvalidParams, PerunError, RefusedUpdate
@@ -69,7 +70,7 @@ class HubClient(VirtualWallet):
     def __init__(
         self,
         url: str,
-        key: Signer | bytes | str,
+        key: Key,
         store: Store,
         ledger_domain: Domain,
         *,
@@ -85,7 +86,7 @@ class HubClient(VirtualWallet):
         self.virtual_domain = virtual_domain
         self.accept_virtual = accept_virtual
         self.clock = clock
-        self._signer = key if isinstance(key, Signer) else Signer(key)
+        self._signer = signer_of(key)
         self.store = store
         self.ledger_domain = ledger_domain
         self.timeout = timeout

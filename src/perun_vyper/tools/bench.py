@@ -29,7 +29,6 @@ from pathlib import Path
 from ..client import LedgerChannel, exchange, pay
 from ..core.channel import ChannelParams
 from ..core.codec import Domain
-from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME
 from ..core.keys import Signer, recover
 from ..core.protocol import SignedState
 from ..core.state import LedgerState
@@ -38,7 +37,7 @@ from ..store import ChannelRecord, Store
 ALICE_KEY = bytes.fromhex("a1" * 32)
 BOB_KEY = bytes.fromhex("b0" * 32)
 DEPOSIT = 10**18
-DOMAIN = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, 1, "0x" + "5e" * 20)
+DOMAIN = Domain.ledger(1, "0x" + "5e" * 20)
 
 
 def environment(directory: Path) -> dict[str, str]:

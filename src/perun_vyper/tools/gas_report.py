@@ -13,7 +13,6 @@ from typing import Any
 from ..core import calls
 from ..core.channel import ChannelParams
 from ..core.codec import Domain
-from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from ..core.keys import sign_state
 from ..core.locks import open_virtual
 from ..core.protocol import SignedState
@@ -189,8 +188,8 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     fig["ledger.deploy"] = int(chain.get_receipt(ledger.txn_hash).gas_used)
     fig["deploy.total"] = fig["virtual.deploy"] + fig["ledger.deploy"]
     report.deployed = {"ledger": str(ledger.address), "virtual": str(virtual.address)}
-    domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, ledger.address)
-    vdomain = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, virtual.address)
+    domain = Domain.ledger(chain.chain_id, ledger.address)
+    vdomain = Domain.virtual(chain.chain_id, virtual.address)
 
     def signed(state: Any, a: Any, b: Any, dom: Domain = domain) -> SignedState:
         return SignedState(state, sign_state(a.private_key, state, dom), sign_state(b.private_key, state, dom))

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from ..core.codec import Domain, hexstr
-from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from ..core.state import LedgerState
 from ..errors import LoadTestFailed, PerunError
 from ..node import HubClient
@@ -100,8 +99,8 @@ class Group:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         chain_id = int(config["chainId"])
-        ledger = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain_id, config["ledger"])
-        virtual = Domain(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, config["virtual"])
+        ledger = Domain.ledger(chain_id, config["ledger"])
+        virtual = Domain.virtual(chain_id, config["virtual"])
         directory = Path(config["dir"])
         self.timeout = float(config["timeout"])
         self.amount = int(config["amount"])

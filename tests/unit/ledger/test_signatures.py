@@ -21,7 +21,7 @@ from perun_vyper import (
     sign_state,
     verify_state,
 )
-from perun_vyper.core.constants import DOMAIN_VERSION, HALF_N, LEDGER_DOMAIN_NAME, SECP256K1_N
+from perun_vyper.core.constants import HALF_N, SECP256K1_N
 from tests.support.constants import LEDGER_OTHER_CHANNEL, LEDGER_WRONG_SIGNER, S_MASK, V_BIT, ZERO_HASH
 
 INVALID = "ledger: invalid signature"
@@ -299,7 +299,7 @@ def test_signatures__signed_for_other_channel__reverts(ledger, entry, open_chann
 def test_signatures__signed_for_other_deployment__reverts(ledger, virtual, entry, project, deployer, alice, bob, chain):
     submit, params, state = entry
     second = deployer.deploy(project.LedgerAdjudicator, virtual)
-    other_domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, second.address)
+    other_domain = Domain.ledger(chain.chain_id, second.address)
     assert second.DOMAIN_SEPARATOR() == other_domain.separator != ledger.DOMAIN_SEPARATOR()
     sigs = tuple(compact(sign_state(account.private_key, state, other_domain)) for account in (alice, bob))
     with ape.reverts(LEDGER_WRONG_SIGNER):
@@ -313,7 +313,7 @@ def test_signatures__signed_for_other_deployment__reverts(ledger, virtual, entry
 
 def test_signatures__signed_for_other_chain_id__reverts(ledger, entry, alice, bob, chain):
     submit, params, state = entry
-    other_chain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id + 1, ledger.address)
+    other_chain = Domain.ledger(chain.chain_id + 1, ledger.address)
     sigs = tuple(compact(sign_state(account.private_key, state, other_chain)) for account in (alice, bob))
     with ape.reverts(LEDGER_WRONG_SIGNER):
         submit(state, *sigs)
@@ -440,6 +440,6 @@ def test_verify_state__other_channel_or_domain__raises(signed_digest, domain, ma
     other_state = LedgerState(**{**state.__dict__, "channel": make_params().channel_id})
     with pytest.raises(InvalidSignature):
         verify_state(other_state, domain, sig, alice.address)
-    other_domain = Domain(LEDGER_DOMAIN_NAME, DOMAIN_VERSION, chain.chain_id, "0x" + "11" * 20)
+    other_domain = Domain.ledger(chain.chain_id, "0x" + "11" * 20)
     with pytest.raises(InvalidSignature):
         verify_state(state, other_domain, sig, alice.address)

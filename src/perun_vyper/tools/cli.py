@@ -1,0 +1,139 @@
+"""What every ``ape run`` command of this project shares: one line per failure, the node it runs on, the
+accounts it signs with and the adjudicators it attaches to (README, "Operating the tools").
+
+An operator runs these commands unattended. Whatever goes wrong (a node that does not answer, a network
+choice that would sign for another chain, an address without the expected contract, a locked account)
+ends in one ``Error:`` line naming the cause and the fix, with exit status 1 and nothing sent or written,
+never in a traceback.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import click
+from ape.cli import ConnectedProviderCommand
+from ape.exceptions import ApeException
+from eth_utils import is_address, to_checksum_address
+
+from ..chain import read_domain, signer_of
+from ..core.codec import Domain
+from ..core.keys import Signer
+from ..errors import PerunError
+from ..store import Store
+from .deployment import adjudicator_pair
+
+NODE_HOWTO = (
+    "for an Anvil you started, run with APE_FOUNDRY_HOST=<its url> and --network ethereum:local:foundry; "
+    "for another node pass --network <its url> (README, 'A node you started')"
+)
+
+
+class OperatorCommand(ConnectedProviderCommand):
+    """Ape's connected command, with every error as one ``Error:`` line and the node's chain id checked
+    before the command's body runs."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except PerunError as exc:
+            raise click.ClickException(str(exc)) from None
+        except ApeException as exc:
+            raise click.ClickException(_ape_error(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+    def _invoke(self, ctx: click.Context, provider: Any = None) -> Any:
+        if provider is not None:
+            check_chain_id(provider)
+        return super()._invoke(ctx, provider=provider)
+
+
+def _ape_error(exc: ApeException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "node found" in text or "connect" in text.lower():
+        return f"{text}; start the node first, or check the url. {NODE_HOWTO}"
+    return f"{type(exc).__name__}: {text}"
+
+
+def check_chain_id(provider: Any) -> None:
+    """Refuse a network choice whose configured chain id differs from the node's: Ape would sign every
+    transaction for the configured one and the node would refuse them (``invalid chain id for signer``)."""
+    web3 = getattr(provider, "web3", None)
+    if web3 is None:
+        return
+    actual, assumed = int(web3.eth.chain_id), int(provider.chain_id)
+    if actual != assumed:
+        raise click.ClickException(
+            f"the node at {getattr(provider, 'uri', '?')} has chain id {actual}, but the network "
+            f"{provider.network.ecosystem.name}:{provider.network.name} signs for chain id {assumed}; {NODE_HOWTO}"
+        )
+
+
+def unattended_signer(account: Any) -> Signer:
+    """The account's key for channel states, its transactions sent without a prompt (chain/accounts.py)."""
+    try:
+        return signer_of(account)
+    except PerunError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def open_store(path: Path, *, identity: Any = None, create: bool = True) -> Store:
+    """The store at ``path`` for this deployment (``identity``); one line naming the cause and the fix if it
+    is not a perun-vyper store, belongs to another chain or deployment, or cannot be opened. Refused
+    stores are left as they were."""
+    try:
+        return Store(path, identity=identity, create=create)
+    except PerunError as exc:  # the store's own refusals name the file, the cause and the fix
+        raise click.ClickException(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(
+            f"cannot open the store {path}: {exc}; pass --store with a writable file path (created if missing)"
+        ) from None
+
+
+def contract_at(kind: str, address: str, contract_type: Any, chain: Any) -> tuple[Any, Domain]:
+    """The adjudicator of ``kind`` ('ledger' or 'virtual') at ``address`` and the domain it answers; one
+    line naming the cause and the fix if the address is malformed, holds no code, or holds another
+    contract."""
+    if not is_address(address):
+        raise click.ClickException(f"--{kind} {address} is not an address; pass the 0x address ape run deploy printed")
+    address = to_checksum_address(address)
+    if not chain.provider.get_code(address):
+        raise click.ClickException(
+            f"no contract at --{kind} {address} on chain {chain.chain_id}; pass the address `ape run deploy` printed "
+            "for this chain"
+        )
+    contract = contract_type.at(address)
+    try:
+        domain = read_domain(contract, kind)
+    except PerunError as exc:
+        raise click.ClickException(f"--{kind} {exc}") from None
+    if domain.chain_id != chain.chain_id:
+        raise click.ClickException(
+            f"--{kind} {address} answers chain id {domain.chain_id} but the node is chain {chain.chain_id}"
+        )
+    return contract, domain
+
+
+def attach_adjudicators(
+    ledger_address: str | None, virtual_address: str | None, record: Path, project: Any, chain: Any
+) -> tuple[Any, Any]:
+    """The deployed pair a command works with: the addresses given, else the newest ``record`` holds for
+    this chain; each checked (``contract_at``) and the ledger checked to read this virtual adjudicator."""
+    try:
+        ledger_address, virtual_address = adjudicator_pair(ledger_address, virtual_address, record, chain.chain_id)
+    except PerunError as exc:
+        raise click.UsageError(str(exc)) from None
+    virtual, _ = contract_at("virtual", virtual_address, project.VirtualAdjudicator, chain)
+    ledger, _ = contract_at("ledger", ledger_address, project.LedgerAdjudicator, chain)
+    if ledger.VIRTUAL_ADJUDICATOR() != virtual.address:
+        raise click.ClickException(
+            f"LedgerAdjudicator {ledger.address} reads VirtualAdjudicator {ledger.VIRTUAL_ADJUDICATOR()}, not "
+            f"--virtual {virtual.address}; pass the pair `ape run deploy` printed"
+        )
+    return ledger, virtual
