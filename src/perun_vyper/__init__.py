@@ -65,7 +65,7 @@ from .errors import (
     StoreError,
     Unenforceable,
 )
-from .store import ChannelRecord, Store
+from .store import ChannelRecord, Store, StoreIdentity
 
 __version__ = _version("perun_vyper")
 
@@ -101,6 +101,7 @@ __all__ = [
     "Signer",
     "Store",
     "StoreError",
+    "StoreIdentity",
     "Unenforceable",
     "Update",
     "VirtualChannel",

@@ -10,6 +10,16 @@ Durability levels (``synchronous``):
   commits; this is what lets one core persist thousands of payments a second.
 - ``"FULL"``: every commit is fsynced, so it also survives a power cut, at the cost of one disk flush
   per commit.
+
+What the file is (``meta.py``): before writing anything, ``Store`` reads the file and refuses one that
+is not a SQLite database, holds another application's tables, is of a newer schema, or (``create=False``)
+holds no store; a refused file is left byte for byte as it was.
+
+Identity: signatures are bound to one chain and two adjudicators, so a store belongs to one deployment.
+Opened with ``identity=StoreIdentity(chain_id, ledger, virtual)``, a store records it (after checking
+that the channels it already holds are of that deployment) and from then on refuses a run on another
+deployment and a channel of another domain. Opened without ``identity``, no deployment is checked
+or recorded (``add_channel`` still refuses a foreign channel if the store recorded one earlier).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Literal
 from ..core.codec import hexstr
 from ..core.protocol import SignedState
 from ..errors import StoreError
+from .meta import META_SCHEMA, StoreIdentity, describe_domain, peek, settle
 from .records import (
     ChannelRecord,
     Kind,
@@ -34,42 +45,70 @@ from .records import (
     encode_state,
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS channels (
+# One statement each: executescript would commit the transaction they run in.
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS channels (
     id BLOB PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('ledger', 'virtual')),
     params TEXT NOT NULL,
     domain TEXT NOT NULL,
     owner TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS states (
+)""",
+    """CREATE TABLE IF NOT EXISTS states (
     channel BLOB NOT NULL REFERENCES channels (id),
     version INTEGER NOT NULL,
     state TEXT NOT NULL,
     sig_a BLOB,
     sig_b BLOB,
     PRIMARY KEY (channel, version)
-);
-"""
+)""",
+    META_SCHEMA,
+)
 
 
 class Store:
     """One party's channels and signed states in one SQLite file (WAL mode)."""
 
-    def __init__(self, path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        *,
+        identity: StoreIdentity | None = None,
+        create: bool = True,
+    ) -> None:
+        """Open (or, with ``create``, start) the store at ``path``. ``identity`` names the deployment
+        this run is on: recorded on first use, refused if the store belongs to another one."""
         if synchronous not in ("NORMAL", "FULL"):
             raise StoreError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         self.path = Path(path)
+        peek(self.path, identity, create)
         # Autocommit mode: every write below opens and commits its own transaction explicitly.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise StoreError(f"{self.path}: SQLite refused WAL mode ({mode}); use a local file system")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
         self._depth = 0  # transactions open (nested ones join the outermost)
         self._on_commit: list[Callable[[], None]] = []
+        try:
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{self.path}: SQLite refused WAL mode ({mode}); use a local file system")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self.transaction():
+                # peek read without a lock: decide again under the write lock, so that two first opens
+                # of one file (two processes) cannot both record an identity.
+                verdict = settle(self._db, self.path, identity, create)
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._db.executemany("INSERT INTO perun_meta (key, value) VALUES (?, ?)", verdict.writes.items())
+        except BaseException:
+            self._db.close()
+            raise
+        self._identity = verdict.identity
+
+    @property
+    def identity(self) -> StoreIdentity | None:
+        """The deployment this store records, or None if no run has named one yet."""
+        return self._identity
 
     def close(self) -> None:
         self._db.close()
@@ -116,6 +155,11 @@ class Store:
 
     def add_channel(self, record: ChannelRecord) -> None:
         """Remember a channel. Adding the same channel again is a no-op; different data is refused."""
+        if self._identity is not None and not self._identity.admits(record.kind, record.domain):
+            raise StoreError(
+                f"channel {hexstr(record.channel_id)} is of {describe_domain(record.kind, record.domain)}, but"
+                f" {self.path} is the store of {self._identity.describe()}; add it to the store of its deployment"
+            )
         params, domain = encode_params(record.params), encode_domain(record.domain)
         query = "SELECT id, kind, params, domain, owner FROM channels WHERE id = ?"
         existing = self._db.execute(query, (record.channel_id,)).fetchone()

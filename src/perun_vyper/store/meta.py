@@ -1,0 +1,214 @@
+"""What a store file says about itself: the ``perun_meta`` table, and the checks ``Store`` makes on a
+file before it writes anything to it.
+
+``perun_meta`` holds ``format`` (always ``perun-vyper store``), ``schema_version`` (``SCHEMA_VERSION``)
+and, once a run has named its deployment, the identity: ``chain_id``, ``ledger`` and ``virtual`` (the
+checksummed adjudicator addresses). A store written before the table existed (schema version 0: just
+``channels`` and ``states``) is adopted on its next open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from eth_utils import to_checksum_address
+
+from ..core.codec import Domain, hexstr
+from ..errors import InvalidParams, StoreError
+from .records import Kind, decode_domain
+
+SCHEMA_VERSION = 1
+FORMAT = "perun-vyper store"
+
+META_SCHEMA = "CREATE TABLE IF NOT EXISTS perun_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+_HEADER = b"SQLite format 3\x00"
+# The columns of the two tables perun-vyper wrote before perun_meta existed (schema version 0).
+_LEGACY = {
+    "channels": ("id", "kind", "params", "domain", "owner"),
+    "states": ("channel", "version", "state", "sig_a", "sig_b"),
+}
+_IDENTITY_KEYS = ("chain_id", "ledger", "virtual")
+_OTHER_DEPLOYMENT = "pass the store of this deployment (or the --ledger/--virtual it was written for)"
+_OURS = "pass the store file perun-vyper wrote, or a new path"
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """The deployment a store belongs to: every signature it holds is bound to this chain and these
+    adjudicators, so it is useless (and misleading) anywhere else. Addresses are kept checksummed."""
+
+    chain_id: int
+    ledger: str
+    virtual: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chain_id, int) or isinstance(self.chain_id, bool) or self.chain_id <= 0:
+            raise InvalidParams(f"chain_id must be a positive integer, got {self.chain_id!r}")
+        for name in ("ledger", "virtual"):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, to_checksum_address(value))
+            except (TypeError, ValueError) as exc:
+                raise InvalidParams(
+                    f"{name} must be an adjudicator address (0x and 40 hex digits), got {value!r}"
+                ) from exc
+
+    def describe(self) -> str:
+        return f"chain {self.chain_id}, ledger {self.ledger}, virtual {self.virtual}"
+
+    def address(self, kind: Kind) -> str:
+        """The adjudicator that channels of ``kind`` are signed for."""
+        return self.ledger if kind == "ledger" else self.virtual
+
+    def admits(self, kind: Kind, domain: Domain) -> bool:
+        """Whether a channel of ``kind`` signed in ``domain`` belongs to this deployment."""
+        return domain.chain_id == self.chain_id and domain.verifying_contract.lower() == self.address(kind).lower()
+
+
+def describe_domain(kind: Kind, domain: Domain) -> str:
+    """A channel's deployment in the words of ``StoreIdentity.describe``."""
+    try:
+        contract = to_checksum_address(domain.verifying_contract)
+    except (TypeError, ValueError):
+        contract = domain.verifying_contract
+    return f"chain {domain.chain_id}, {kind} {contract}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A file ``Store`` may use: the identity it records (after the writes) and the meta rows to add."""
+
+    identity: StoreIdentity | None
+    writes: dict[str, str] = field(default_factory=dict)
+
+
+def peek(path: Path, identity: StoreIdentity | None, create: bool) -> None:
+    """Refuse a file ``Store`` must not touch, by reading it only: no byte of it changes and no
+    ``-wal``/``-shm``/``-journal`` file appears. ``settle`` repeats the checks under the write lock."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory; {_OURS}")
+    size = path.stat().st_size if path.exists() else 0
+    if size == 0:
+        if not create:
+            cause = "the file is empty" if path.exists() else "the file does not exist"
+            raise StoreError(f"{path} holds no perun-vyper store ({cause}); pass the store your wallet or hub wrote")
+        return
+    with path.open("rb") as file:
+        head = file.read(20)
+    if head[:16] != _HEADER:
+        raise StoreError(f"{path} is not a SQLite database (its first bytes are not the SQLite header); {_OURS}")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    # Even a read-only connection creates -wal and -shm beside a WAL-mode file (bytes 18 and 19 are 2)
+    # and leaves them. Without a -wal no connection has the file open, so reading it as immutable
+    # is safe then; with one, the siblings exist already.
+    if head[18:20] == b"\x02\x02" and not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    try:
+        db = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} cannot be opened for reading ({exc}); {_OURS}") from exc
+    try:
+        settle(db, path, identity, create)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} cannot be read as a SQLite database ({exc}); {_OURS}") from exc
+    finally:
+        db.close()
+
+
+def settle(db: sqlite3.Connection, path: Path, identity: StoreIdentity | None, create: bool) -> Verdict:
+    """Read what the file holds and decide: refuse it (StoreError), or return what to record."""
+    tables = [
+        name
+        for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+            " ORDER BY name"
+        )
+    ]
+    meta: dict[str, str] = {}
+    if "perun_meta" in tables:
+        # A table of that name without our columns is not ours: left empty, the file is foreign.
+        with suppress(sqlite3.OperationalError):
+            meta = dict(db.execute("SELECT key, value FROM perun_meta").fetchall())
+    ours = "perun_meta" in tables and meta.get("format") == FORMAT
+    writes: dict[str, str] = {}
+    if ours:
+        _check_version(path, meta)
+        recorded = _recorded(path, meta)
+    elif tables and _legacy(db, tables):
+        recorded, writes = None, {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
+    elif tables:
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise StoreError(
+            f"{path} holds another application's tables ({shown}), not a perun-vyper store; nothing was changed."
+            f" Pass the store file perun-vyper wrote, or a new path"
+        )
+    elif not create:
+        raise StoreError(
+            f"{path} holds no perun-vyper store (a SQLite database without tables); "
+            "pass the store your wallet or hub wrote"
+        )
+    else:
+        recorded, writes = None, {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
+    if identity is None:
+        return Verdict(recorded, writes)
+    if recorded is not None:
+        if recorded != identity:
+            raise StoreError(
+                f"{path} is the store of {recorded.describe()}; this run is on {identity.describe()};"
+                f" {_OTHER_DEPLOYMENT}"
+            )
+        return Verdict(recorded, writes)
+    if "channels" in tables:
+        for channel_id, kind, text in db.execute("SELECT id, kind, domain FROM channels ORDER BY rowid"):
+            domain = decode_domain(text)
+            if not identity.admits(kind, domain):
+                raise StoreError(
+                    f"{path} holds channel {hexstr(channel_id)} of {describe_domain(kind, domain)}; this run is on"
+                    f" {identity.describe()}; {_OTHER_DEPLOYMENT}"
+                )
+    writes.update(chain_id=str(identity.chain_id), ledger=identity.ledger, virtual=identity.virtual)
+    return Verdict(identity, writes)
+
+
+def _legacy(db: sqlite3.Connection, tables: list[str]) -> bool:
+    if set(tables) != set(_LEGACY):
+        return False
+    return all(
+        tuple(row[1] for row in db.execute(f"PRAGMA table_info({name})")) == columns
+        for name, columns in _LEGACY.items()
+    )
+
+
+def _check_version(path: Path, meta: dict[str, str]) -> None:
+    text = meta.get("schema_version", "")
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise StoreError(
+            f"{path} records schema_version {text!r} in perun_meta, not a version perun-vyper writes;"
+            " restore the store from a backup"
+        )
+    if int(text) > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} is a perun-vyper store of schema version {int(text)}, newer than version {SCHEMA_VERSION}"
+            " that this perun-vyper reads; upgrade perun-vyper to open it"
+        )
+
+
+def _recorded(path: Path, meta: dict[str, str]) -> StoreIdentity | None:
+    present = [key for key in _IDENTITY_KEYS if key in meta]
+    if not present:
+        return None
+    try:
+        if len(present) < len(_IDENTITY_KEYS):
+            raise InvalidParams(f"only {', '.join(present)} recorded")
+        if not (meta["chain_id"].isascii() and meta["chain_id"].isdigit()):
+            raise InvalidParams(f"chain_id {meta['chain_id']!r}")
+        return StoreIdentity(int(meta["chain_id"]), meta["ledger"], meta["virtual"])
+    except InvalidParams as exc:
+        raise StoreError(
+            f"{path} records a malformed identity in perun_meta ({exc}); restore the store from a backup"
+        ) from exc
