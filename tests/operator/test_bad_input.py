@@ -73,8 +73,8 @@ def test_watch__bad_node_or_address__one_line_nothing_written(
         )
     elif case == "ledger is the proxy":
         assert line == (
-            f"Error: --ledger {PROXY_ADDRESS} does not answer eip712Domain() like a perun-vyper PerunLedger "
-            "(ContractLogicError); pass the address `ape run deploy` printed for this chain"
+            f"Error: --ledger {PROXY_ADDRESS} does not answer eip712Domain() like a perun-vyper PerunLedger; pass "
+            "the address `ape run deploy` printed for this chain"
         )
     else:
         assert line == (

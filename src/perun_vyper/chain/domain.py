@@ -28,10 +28,10 @@ def read_domain(contract: Any, kind: str) -> Domain:
     expected = _KINDS[kind]
     try:
         fields, name, version, chain_id, verifying, _salt, _extensions = contract.eip712Domain()
-    except Exception as exc:  # any revert or undecodable answer: whatever is there, it is not ours
+    except Exception:  # any revert or undecodable answer: whatever is there, it is not ours
         raise DeploymentError(
-            f"{address} does not answer eip712Domain() like a perun-vyper {expected} "
-            f"({type(exc).__name__}); pass the address `ape run deploy` printed for this chain"
+            f"{address} does not answer eip712Domain() like a perun-vyper {expected}; pass the address "
+            "`ape run deploy` printed for this chain"
         ) from None
     got = Domain(str(name), str(version), int(chain_id), to_checksum_address(str(verifying)))
     fields_int = int.from_bytes(bytes(fields), "big") if not isinstance(fields, int) else fields
