@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from perun_vyper.tools.demo import Check, Phase, Result, summary_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,25 @@ def test_demo__two_users_small__every_check_passes(tmp_path):
     assert "12/12 checks passed" in out
     assert "FAILED" not in out
     assert "Traceback" not in out + done.stderr
+    # Ape's per-transaction lines are off (the demo's and the hub's) unless -v asks for them.
+    assert "Confirmed" not in out + done.stderr and "INFO:" not in out + done.stderr
+    # Not a terminal: the payments' progress is one line per quarter.
+    assert re.findall(r"^   paid .*$", out, re.MULTILINE) == [
+        f"   paid {n}/40 ({n * 5 // 2}%)" for n in (10, 20, 30, 40)
+    ]
+    # Ids and hashes in full, amounts in ETH beside wei.
+    funded = re.findall(
+        r"^   (alice|bob)-ingrid ledger channel 0x[0-9a-f]{64} funded with 10 ETH \(10000000000000000000 wei\) from "
+        r"each side \(the hub's deposit 0x[0-9a-f]{64}\)$",
+        out,
+        re.MULTILINE,
+    )
+    assert funded == ["alice", "bob", "alice", "bob", "bob"]
+    assert "   alice <-> bob over Ingrid, 1 ETH (1000000000000000000 wei) locked from each side" in out
+    assert "   alice paid bob 0.55 ETH (550000000000000000 wei) in 10 payments; the hub process is stopped" in out
+    # Each party's fees, exact in wei, in the summary.
+    for party in ("deployer", "ingrid", "alice", "bob"):
+        assert re.search(rf"^   {party} +0\.[0-9]+ ETH \([1-9][0-9]* wei\)$", out, re.MULTILINE), party
     assert re.search(r"off-chain payments: 40 in [0-9.]+ s = [0-9,]+ payments/s \(over WebSocket through the hub", out)
     for phase, txs in [
         ("deploy the adjudicators", 2),
@@ -51,20 +72,29 @@ def test_demo__two_users_small__every_check_passes(tmp_path):
     assert re.search(rf"^{hub} stopped \(SIGTERM\)$", out, re.MULTILINE)
     assert "2 wallets connected and logged in: alice, bob" in out
     # With the hub stopped, the users registered alone; its watchtower saw it afterwards.
-    assert len(re.findall(r"^\[hub\] observed\s+ledger 0x[0-9a-f]{64} registered v1 ", out, re.MULTILINE)) >= 3
+    observed = r"^\[hub\] observed\s+ledger 0x[0-9a-f]{64} registered v1 deadline=[0-9-]+ [0-9:]+ UTC \((.*)\) "
+    assert len(re.findall(observed, out, re.MULTILINE)) >= 3
     refuted = re.findall(r"^\[hub\] refuted\s+ledger (0x[0-9a-f]{64}) v1 -> v3 tx=0x[0-9a-f]{64}$", out, re.MULTILINE)
-    concluded = re.findall(r"^\[hub\] concluded\s+ledger (0x[0-9a-f]{64}) v3 ", out, re.MULTILINE)
+    concluded = re.findall(
+        r"^\[hub\] concluded\s+ledger (0x[0-9a-f]{64}) v3 payout_a=7 ETH \(7000000000000000000 wei\) "
+        r"payout_b=13 ETH \(13000000000000000000 wei\) tx=0x[0-9a-f]{64}$",
+        out,
+        re.MULTILINE,
+    )
     assert len(refuted) == 1 and concluded == refuted
     assert "bob's wallet heard chain.disputed from the hub" in out
     # Each party's store file stays behind, in WAL mode: the two wallets' and the hub process's.
     assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["alice.sqlite", "bob.sqlite", "ingrid.sqlite"]
 
 
-def test_demo__one_user__usage_error_and_nothing_deployed(tmp_path):
-    done = _run_demo(tmp_path, "--users", "1")
+@pytest.mark.parametrize("verbosity", [(), ("-v", "INFO")])
+def test_demo__one_user__usage_error_and_nothing_deployed(tmp_path, verbosity):
+    done = _run_demo(tmp_path, "--users", "1", *verbosity)
     assert done.returncode != 0
     assert "--users must be between 2 and 7" in done.stdout + done.stderr
     assert "deploy the adjudicators" not in done.stdout
+    # Ape's INFO lines (here: Anvil starting) only when asked for with -v.
+    assert ("INFO:     Starting 'anvil' process." in done.stdout + done.stderr) == bool(verbosity)
 
 
 def test_summary__one_failed_check__says_demo_failed():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from perun_vyper import Store
 from perun_vyper.core import calls
 from perun_vyper.core.codec import hexstr
 from perun_vyper.node import HubClient
+from perun_vyper.tools.display import utc
 from tests.node.conftest import run
 from tests.support.constants import HOUR, E, M
 from tests.support.process import Output
@@ -84,10 +86,11 @@ def test_hub_cli__wallet_opens_funds_pays__stale_registration_answered__sigterm_
         assert funded.deposit_tx is not None
         assert (funded.holdings.deposit_a, funded.holdings.deposit_b) == (str(E), str(E))
         deadline = stale.timestamp + HOUR
-        assert observed == (
-            f"observed   ledger {channel_hex} registered v1 deadline={deadline} block={stale.block_number}"
-            f" tx={str(stale.txn_hash).lower()}"
-        )
+        assert re.fullmatch(
+            rf"observed   ledger {channel_hex} registered v1 deadline={re.escape(utc(deadline))} "
+            rf"\((in 1 h|in 59 min( [0-9]+ s)?)\) block={stale.block_number} tx={str(stale.txn_hash).lower()}",
+            observed,
+        ), observed
         assert refuted.startswith(f"refuted    ledger {channel_hex} v1 -> v2 tx=0x")
         assert chain.get_receipt(refuted.split("tx=")[1]).sender == ingrid.address
         assert (method, params) == ("chain.disputed", {"channel": channel_hex, "version": 1, "deadline": deadline})

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from perun_vyper.tools.deployment import recorded_pair, recorded_pairs
+from perun_vyper.tools.display import utc
 from tests.support.checks import assert_settled
 from tests.support.constants import HOUR, E, M
 from tests.support.process import Output
@@ -58,17 +60,22 @@ def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
         deadline = stale.timestamp + HOUR
         channel = "0x" + params.channel_id.hex()
         observed = output.until("observed")
-        assert observed == (
-            f"observed   ledger {channel} registered v1 deadline={deadline} block={stale.block_number}"
-            f" tx={str(stale.txn_hash).lower()}"
-        )
+        # The deadline relative to the block time of the round that saw it (the registering block or later).
+        assert re.fullmatch(
+            rf"observed   ledger {channel} registered v1 deadline={re.escape(utc(deadline))} "
+            rf"\((in 1 h|in 59 min( [0-9]+ s)?)\) block={stale.block_number} tx={str(stale.txn_hash).lower()}",
+            observed,
+        ), observed
         refuted = output.until("refuted")
         assert refuted.startswith(f"refuted    ledger {channel} v1 -> v2 tx=0x")
         assert tuple(ledger.dispute(params.channel_id)) == (2, deadline, bytes(32))  # no locks: no locks hash
 
         chain.mine(timestamp=deadline)
         concluded = output.until("concluded")
-        assert concluded.startswith(f"concluded  ledger {channel} v2 payout_a={1400 * M} payout_b={600 * M} tx=0x")
+        assert concluded.startswith(
+            f"concluded  ledger {channel} v2 payout_a=1.4 ETH (1400000000000000000 wei) "
+            "payout_b=0.6 ETH (600000000000000000 wei) tx=0x"
+        )
         summary = output.until("summary")
         assert summary == "summary    3 actions: 1 Observed, 1 Refuted, 1 Concluded"
         assert proc.wait(timeout=30) == 0

@@ -14,6 +14,7 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState, VirtualState, open_virtual
+from perun_vyper.tools.display import utc
 from perun_vyper.watchtower import Watchtower, summary
 from perun_vyper.watchtower.actions import (
     Closed,
@@ -377,7 +378,7 @@ def test_watchtower__ledger_conclusion_waits_for_virtual__registers_latest_at_va
     reg = ledger.register(hub.right.as_tuple(), *signed(right, ingrid, bob), sender=ingrid)
     deadline = reg.timestamp + HOUR
     assert vparams.validity > deadline
-    not_yet = f"a ledger dispute waits for this channel; only Alice or Bob may register before {vparams.validity}"
+    not_yet = f"a ledger dispute waits for this channel; only Alice or Bob may register before {utc(vparams.validity)}"
     assert tower.poll() == [
         Observed("ledger", hub.right.channel_id, 1, deadline, reg.block_number, _hash(reg)),
         Waiting(vparams.channel_id, not_yet),

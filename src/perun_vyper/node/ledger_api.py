@@ -18,7 +18,7 @@ from ..core.keys import verify_state
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
 from ..errors import ChainUnavailable, InvalidParams, RefusedUpdate, WalletUnavailable
-from ..watchtower.actions import hex_of
+from ..tools.display import hex_of
 from . import rpc, schema
 from .session import Host, Methods, Notice, Session
 

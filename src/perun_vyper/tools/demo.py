@@ -50,6 +50,7 @@ class Demo(Phases):
         echo: Callable[[str], None] = print,
         progress: Callable[[Iterable[int], int], Any] | None = None,
         watch_interval: float = 0.3,
+        hub_log_level: str = "WARNING",
     ) -> None:
         if not 2 <= users <= MAX_USERS:
             raise InvalidParams(f"--users must be between 2 and {MAX_USERS} (test accounts {FIRST_USER}..{LAST_USER})")
@@ -66,8 +67,17 @@ class Demo(Phases):
         self.echo = echo
         self.progress = progress
         self.watch_interval = watch_interval
-        self.result = Result()
+        self.hub_log_level = hub_log_level  # Ape's --verbosity for the hub process
+        self.result = Result(parties=[("deployer", str(self.deployer.address)), *self._party_addresses()])
         self.clients: list[HubClient] = []
+
+    def _party_addresses(self) -> list[tuple[str, str]]:
+        parties = [("ingrid", self.ingrid_account), *zip(self.names, self.user_accounts, strict=True)]
+        return [(name, str(account.address)) for name, account in parties]
+
+    def store_accounts(self) -> list[tuple[str, int]]:
+        """Each store's name (``<name>.sqlite``) and the test account index of its owner."""
+        return [("ingrid", INGRID), *((name, FIRST_USER + i) for i, name in enumerate(self.names))]
 
     def _pick(self, count: int) -> int:
         return self.random.randrange(count)
@@ -129,7 +139,7 @@ class Demo(Phases):
             "--store", str(self.hub_store_path), "--listen", "127.0.0.1:0",
             "--ledger", str(self.ledger.address), "--virtual", str(self.virtual.address),
             "--collateral", str(DEPOSIT), "--max-validity", str(MAX_VALIDITY),
-            "--watch-interval", str(self.watch_interval),
+            "--watch-interval", str(self.watch_interval), "--verbosity", self.hub_log_level,
         ]  # fmt: skip
 
     def _hub_env(self) -> dict[str, str]:

@@ -23,9 +23,10 @@ from ..core.virtual import VirtualParams
 from ..errors import HubUnavailable
 from ..node import HubClient
 from ..store import Store
-from ..watchtower.actions import hex_of
+from ..tools.display import hex_of
 from .demo_hub import HubProcess, Pacer
 from .demo_report import Check, Phase, Result
+from .display import amount, plural
 
 ETHER = 10**18
 DEPOSIT = 10 * ETHER  # each side of each ledger channel
@@ -94,18 +95,17 @@ class Phases:
         channel = await client.open_channel(DEPOSIT, DEPOSIT)
         client.deposit(channel.channel_id, DEPOSIT, account)
         funded = await client.funded(channel.channel_id)
-        by_hub = f"the hub's deposit {funded.deposit_tx[:12]}.." if funded.deposit_tx else "no deposit by the hub"
+        by_hub = f"the hub's deposit {hex_of(funded.deposit_tx)}" if funded.deposit_tx else "no deposit by the hub"
         self.echo(
-            f"   {name}-ingrid ledger channel {hexstr(channel.channel_id)[:18]}.. funded "
-            f"{DEPOSIT // ETHER} + {DEPOSIT // ETHER} ETH ({by_hub})"
+            f"   {name}-ingrid ledger channel {hexstr(channel.channel_id)} funded with {amount(DEPOSIT)} "
+            f"from each side ({by_hub})"
         )
         return channel
 
     async def _open_virtual(self, alice: int, bob: int) -> VirtualChannel:
         channel = await self.clients[alice].open_virtual(self.clients[bob].address, VIRTUAL_FUNDING, VIRTUAL_FUNDING)
         self.echo(
-            f"   {self.names[alice]} <-> {self.names[bob]} over Ingrid, "
-            f"{VIRTUAL_FUNDING // ETHER} + {VIRTUAL_FUNDING // ETHER} ETH locked"
+            f"   {self.names[alice]} <-> {self.names[bob]} over Ingrid, {amount(VIRTUAL_FUNDING)} locked from each side"
         )
         return channel
 
@@ -144,7 +144,7 @@ class Phases:
         pairs = [(0, 1)] if len(self.names) == 2 else [(i, (i + 1) % len(self.names)) for i in users]
         virtuals = [(a, b, (await self._open_virtual(a, b)).channel_id) for a, b in pairs]
         self._finish(virtual_phase)
-        virtual_phase.note = f"{len(virtuals)} virtual channels, no transaction"
+        virtual_phase.note = f"{plural(len(virtuals), 'virtual channel')}, no transaction"
 
         paying = self._phase(f"{self.payment_count} off-chain payments")
         net = [0] * len(self.names)
@@ -155,12 +155,12 @@ class Phases:
         iterator = self.progress(steps, self.payment_count) if self.progress else None
         for _ in iterator if iterator is not None else steps:
             a, b, virtual_id = virtuals[self._pick(len(virtuals))]
-            amount = self._amount()
+            value = self._amount()
             payer, payee = (a, b) if self._pick(2) == 0 else (b, a)
             if pacer is not None:
                 await pacer.take(payer, payee)
-            await self.clients[payer].pay_virtual(virtual_id, amount)
-            net[payer], net[payee] = net[payer] - amount, net[payee] + amount
+            await self.clients[payer].pay_virtual(virtual_id, value)
+            net[payer], net[payee] = net[payer] - value, net[payee] + value
         self.result.payment_seconds = time.perf_counter() - started
         self.result.payments = self.payment_count
         self._finish(paying)
@@ -175,7 +175,10 @@ class Phases:
             await self.clients[user].finalize(channel.channel_id)
             await self.clients[user].close_channel(channel.channel_id)  # the hub sends close
         self._finish(closing)
-        closing.note = f"{len(virtuals)} virtual channels released off-chain, {len(ledgers)} ledger closes by the hub"
+        closing.note = (
+            f"{plural(len(virtuals), 'virtual channel')} released off-chain, "
+            f"{plural(len(ledgers), 'ledger close')} by the hub"
+        )
 
         self._check_restart(ledgers, [(a, b, v) for a, b, v in virtuals])
         phases = (opening, virtual_phase, paying, closing)
@@ -183,8 +186,8 @@ class Phases:
         for name, account, gain in parties:
             fees = sum(phase.fees(str(account.address)) for phase in phases)
             self._check(
-                f"cooperative: {name} ends with deposits back {'+' if gain >= 0 else '-'} "
-                f"{abs(gain)} wei of payments - fees",
+                f"cooperative: {name} ends with its deposits back {'plus' if gain >= 0 else 'minus'} "
+                f"{amount(abs(gain))} of payments, minus its fees",
                 before[str(account.address)] + gain - fees,
                 self._balance(account),
             )
@@ -226,11 +229,11 @@ class Phases:
         virtual_id = (await self._open_virtual(0, 1)).channel_id
         moved = 0
         for i in range(10):
-            amount = (i + 1) * ETHER // 100
-            await self.clients[0].pay_virtual(virtual_id, amount)
-            moved += amount
+            value = (i + 1) * ETHER // 100
+            await self.clients[0].pay_virtual(virtual_id, value)
+            moved += value
         self.hub.pause()
-        self.echo(f"   {self.names[0]} paid {self.names[1]} {moved} wei in 10 payments; the hub process is stopped")
+        self.echo(f"   {self.names[0]} paid {self.names[1]} {amount(moved)} in 10 payments; the hub process is stopped")
         on_chain = VirtualChannel.restore(left, virtual_id, adjudicator=self.virtual)
         on_chain.register(sender=alice)
         left.register(sender=alice)
@@ -247,7 +250,8 @@ class Phases:
         gains = {self.names[0]: -moved, self.names[1]: moved, "ingrid": 0}
         for name, account in parties:
             self._check(
-                f"hub offline: {name} ends with {gains[name]:+} wei of virtual payments - fees",
+                f"hub offline: {name} ends with {'plus' if gains[name] >= 0 else 'minus'} "
+                f"{amount(abs(gains[name]))} of virtual payments, minus its fees",
                 before[name] + gains[name] - phase.fees(str(account.address)),
                 self._balance(account),
             )
@@ -268,8 +272,8 @@ class Phases:
         assert isinstance(latest, LedgerState) and stale is not None and isinstance(stale.state, LedgerState)
         self.ledger.register(*calls.register(channel.params, stale), sender=account)
         self.echo(
-            f"   {name} registers version {stale.state.version} (it holds {stale.state.balance_a} wei there, "
-            f"{latest.balance_a} in version {latest.version})"
+            f"   {name} registers version {stale.state.version}, where it holds {amount(stale.state.balance_a)}; "
+            f"in version {latest.version} it holds {amount(latest.balance_a)}"
         )
         refuted = await self._hub_line("refuted ", channel.channel_id)
         heard = await self._heard_dispute(client, channel.channel_id)
@@ -301,12 +305,12 @@ class Phases:
             ),
         )
         self._check(
-            f"attack: {name} ends with the latest balance ({latest.balance_a} wei) - its fees",
+            f"attack: {name} ends with the latest balance, {amount(latest.balance_a)}, minus its fees",
             before[name] - DEPOSIT + latest.balance_a - phase.fees(str(account.address)),
             self._balance(account),
         )
         self._check(
-            f"attack: ingrid ends with the latest balance ({latest.balance_b} wei) - her fees",
+            f"attack: ingrid ends with the latest balance, {amount(latest.balance_b)}, minus her fees",
             before["ingrid"] - DEPOSIT + latest.balance_b - phase.fees(str(self.ingrid_account.address)),
             self._balance(self.ingrid_account),
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .display import amount
+
 
 @dataclass
 class Phase:
@@ -43,6 +45,7 @@ class Result:
     payments: int = 0
     payment_seconds: float = 0.0
     paced_seconds: float = 0.0  # of payment_seconds, waited to stay within the hub's rate limit
+    parties: list[tuple[str, str]] = field(default_factory=list)  # (name, address): whose fees the summary shows
 
     @property
     def ok(self) -> bool:
@@ -54,7 +57,7 @@ class Result:
 
 
 def summary_lines(result: Result) -> list[str]:
-    """The summary table: phases with transactions and gas, throughput, checks."""
+    """The summary table: phases with transactions and gas, throughput, each party's fees, checks."""
     lines = ["", f"{'phase':52} {'txs':>4} {'gas':>12}  notes", "-" * 100]
     for phase in result.phases:
         lines.append(f"{phase.name:52} {len(phase.receipts):>4} {phase.gas:>12,}  {phase.note}")
@@ -72,6 +75,12 @@ def summary_lines(result: Result) -> list[str]:
             f"  of which {result.paced_seconds:.2f} s waiting to stay within the hub's per-connection rate limit "
             "(hub.info limits)"
         )
+    if result.parties:
+        lines += ["", "transaction fees paid, every phase (each party's balance checks subtract its own):"]
+        width = max(len(name) for name, _ in result.parties)
+        for name, address in result.parties:
+            paid = sum(phase.fees(address) for phase in result.phases)
+            lines.append(f"   {name:{width}}  {amount(paid)}")
     lines.append("")
     for check in result.checks:
         lines.append(f"[{'ok' if check.ok else 'FAILED'}] {check.what}")

@@ -2,31 +2,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import ClassVar, Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+from ..tools.display import ETH_SYMBOL, amount, hex_of, utc, when
 
 Contract = Literal["ledger", "virtual"]
 
 
-def hex_of(value: bytes | str) -> str:
-    """``0x``-prefixed lower-case hex of bytes (a channel id) or of a hex string (a transaction hash)."""
-    if isinstance(value, str):
-        return value.lower() if value.startswith("0x") else "0x" + value.lower()
-    return "0x" + bytes(value).hex()
-
-
 class _Line:
     """An action prints as one line of the log: its ``LINE`` filled with its fields, the channel id in
-    hex and an absent value (no earlier version, no transaction) as ``none``."""
+    full hex and an absent value (no earlier version, no transaction) as ``none``. Fields that only
+    serve the line (the round's time, an asset's unit) are left out of comparisons: the records stay the
+    same machine values for tests and log readers."""
 
     LINE: ClassVar[str]
 
-    def __str__(self) -> str:
+    def _shown(self) -> dict[str, Any]:
         shown = {field.name: getattr(self, field.name) for field in fields(self)}  # type: ignore[arg-type]
         shown = {name: "none" if value is None else value for name, value in shown.items()}
         if "channel" in shown:
             shown["channel"] = hex_of(shown["channel"])
-        return self.LINE.format(**shown)
+        return shown
+
+    def __str__(self) -> str:
+        return self.LINE.format(**self._shown())
+
+
+class _Payouts(_Line):
+    """Payouts (sides A and B) in the channel's asset, units beside the base value."""
+
+    payouts: tuple[int, int]
+    symbol: str
+    decimals: int
+
+    def _shown(self) -> dict[str, Any]:
+        shown = super()._shown()
+        shown["payout_a"], shown["payout_b"] = (amount(p, self.symbol, self.decimals) for p in self.payouts)
+        return shown
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,12 @@ class Observed(_Line):
     deadline: int
     block: int
     tx: str
+    now: int | None = field(default=None, compare=False)  # the block time of the round that saw it
+
+    def _shown(self) -> dict[str, Any]:
+        shown = super()._shown()
+        shown["deadline"] = utc(self.deadline) if self.now is None else when(self.deadline, self.now)
+        return shown
 
 
 @dataclass(frozen=True)
@@ -56,19 +75,21 @@ class Refuted(_Line):
 
 
 @dataclass(frozen=True)
-class Closed(_Line):
+class Closed(_Payouts):
     """A registered ledger state was answered with the store's final state (``close``): concluded at once;
     ``payouts`` are sides A and B as the ``Concluded`` event reports them."""
 
     LINE: ClassVar[str] = (
         "closed     ledger {channel} v{old_version} -> final v{final_version}"
-        " payout_a={payouts[0]} payout_b={payouts[1]} tx={tx}"
+        " payout_a={payout_a} payout_b={payout_b} tx={tx}"
     )
     channel: bytes
     old_version: int
     final_version: int
     payouts: tuple[int, int]
     tx: str
+    symbol: str = field(default=ETH_SYMBOL, compare=False)
+    decimals: int = field(default=18, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,15 +104,17 @@ class VirtualRegistered(_Line):
 
 
 @dataclass(frozen=True)
-class Concluded(_Line):
+class Concluded(_Payouts):
     """A disputed ledger channel was concluded by its registered state after the deadline; ``payouts``
     are sides A and B."""
 
-    LINE: ClassVar[str] = "concluded  ledger {channel} v{version} payout_a={payouts[0]} payout_b={payouts[1]} tx={tx}"
+    LINE: ClassVar[str] = "concluded  ledger {channel} v{version} payout_a={payout_a} payout_b={payout_b} tx={tx}"
     channel: bytes
     version: int
     payouts: tuple[int, int]
     tx: str
+    symbol: str = field(default=ETH_SYMBOL, compare=False)
+    decimals: int = field(default=18, compare=False)
 
 
 @dataclass(frozen=True)

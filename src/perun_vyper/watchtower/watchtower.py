@@ -27,6 +27,7 @@ from ..core.protocol import SignedState
 from ..core.state import LedgerState, Lock
 from ..core.virtual import VirtualParams
 from ..store import ChannelRecord, Store
+from ..tools.display import AssetUnits, hex_of, plural, utc
 from .actions import (
     Action,
     Closed,
@@ -37,7 +38,6 @@ from .actions import (
     Refuted,
     VirtualRegistered,
     Waiting,
-    hex_of,
 )
 
 
@@ -64,6 +64,7 @@ class Watchtower:
         self._failed: set[tuple[Any, ...]] = set()
         self._waiting: dict[bytes, str] = {}
         self._block = self.next_block - 1
+        self._units = AssetUnits(self._call)
 
     # --- the loop -----------------------------------------------------------------------------------
 
@@ -74,7 +75,8 @@ class Watchtower:
         self._block, now = int(head.number), int(head.timestamp)
         ledgers = self.store.channels("ledger")
         virtuals = {record.channel_id: record for record in self.store.channels("virtual")}
-        actions: list[Action] = [*self._observe(int(head.number), {r.channel_id for r in ledgers} | set(virtuals))]
+        channels = {r.channel_id for r in ledgers} | set(virtuals)
+        actions: list[Action] = [*self._observe(int(head.number), now, channels)]
         # Virtual channels first: a ledger conclusion may wait for one to settle.
         for record in virtuals.values():
             actions += self._guarded(record.channel_id, self._watch_virtual, record, now)
@@ -110,7 +112,7 @@ class Watchtower:
 
     # --- events -------------------------------------------------------------------------------------
 
-    def _observe(self, head: int, channels: set[bytes]) -> list[Observed]:
+    def _observe(self, head: int, now: int, channels: set[bytes]) -> list[Observed]:
         if self.next_block > head:
             return []
         found: list[Observed] = []
@@ -118,9 +120,8 @@ class Watchtower:
             for log in adjudicator.Registered.range(self.next_block, head + 1):
                 channel, tx = bytes(log.channel), hex_of(log.transaction_hash)
                 if channel in channels and tx not in self._own_txs:
-                    found.append(
-                        Observed(contract, channel, int(log.version), int(log.deadline), int(log.block_number), tx)
-                    )
+                    version, deadline, block = int(log.version), int(log.deadline), int(log.block_number)
+                    found.append(Observed(contract, channel, version, deadline, block, tx, now=now))
         self.next_block = head + 1
         return sorted(found, key=lambda action: action.block)
 
@@ -169,15 +170,10 @@ class Watchtower:
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
-        return [
-            Closed(
-                params.channel_id,
-                version,
-                latest.state.version,
-                (int(event.payout_a), int(event.payout_b)),
-                hex_of(receipt.txn_hash),
-            )
-        ]
+        payouts = (int(event.payout_a), int(event.payout_b))
+        symbol, decimals = self._units.of(params.asset)
+        tx = hex_of(receipt.txn_hash)
+        return [Closed(params.channel_id, version, latest.state.version, payouts, tx, symbol, decimals)]
 
     def _conclude(
         self, params: ChannelParams, locks_hash: bytes, version: int, virtuals: dict[bytes, ChannelRecord]
@@ -207,7 +203,9 @@ class Watchtower:
         if receipt is None:
             return failure
         (event,) = receipt.decode_logs(self.ledger.Concluded)
-        return [Concluded(channel, version, (int(event.payout_a), int(event.payout_b)), hex_of(receipt.txn_hash))]
+        payouts = (int(event.payout_a), int(event.payout_b))
+        symbol, decimals = self._units.of(params.asset)
+        return [Concluded(channel, version, payouts, hex_of(receipt.txn_hash), symbol, decimals)]
 
     def _find(self, channel: bytes, version: int, locks_hash: bytes) -> LedgerState | None:
         """The stored ledger state registered: this version, with locks of this hash."""
@@ -240,7 +238,10 @@ class Watchtower:
         if all(int(self._view(self.ledger.dispute, ledger)[1]) == 0 for ledger in ledgers):
             return []
         if self.sender.address not in (params.alice, params.bob) and now < params.validity:
-            reason = f"a ledger dispute waits for this channel; only Alice or Bob may register before {params.validity}"
+            # An absolute time: a reason is reported again only when it changes.
+            reason = (
+                f"a ledger dispute waits for this channel; only Alice or Bob may register before {utc(params.validity)}"
+            )
             return self._wait(channel, reason)
         return self._register_virtual(params, latest, None, 0)
 
@@ -257,6 +258,11 @@ class Watchtower:
 
     def _view(self, method: Any, *args: Any) -> Any:
         return method(*args, block_id=self._block)
+
+    def _call(self, address: str, data: bytes) -> bytes:
+        """A plain ``eth_call`` (a token's ``symbol()``, ``decimals()``: for display only)."""
+        web3 = self._chain.provider.web3
+        return bytes(web3.eth.call({"to": address, "data": "0x" + data.hex()}, self._block))
 
     def _send(self, key: tuple[Any, ...], method: Any, *args: Any) -> tuple[Any, list[Action]]:
         """Send unless the same transaction failed before in the same situation; a revert is reported."""
@@ -292,9 +298,10 @@ class Watchtower:
 
 
 def summary(actions: Sequence[Action]) -> str:
-    """``"3 actions: 1 Observed, 1 Refuted, 1 Concluded"``, for the end of a run."""
+    """``"3 actions: 1 Observed, 1 Refuted, 1 Concluded"`` (``"1 action: ..."``, ``"0 actions"``), for the
+    end of a run."""
     counts: dict[str, int] = {}
     for action in actions:
         counts[type(action).__name__] = counts.get(type(action).__name__, 0) + 1
     parts = ", ".join(f"{n} {name}" for name, n in counts.items())
-    return f"{len(actions)} actions" + (f": {parts}" if parts else "")
+    return plural(len(actions), "action") + (f": {parts}" if parts else "")
