@@ -18,6 +18,7 @@ from ape.cli import account_option
 
 from perun_vyper.store import StoreIdentity
 from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
+from perun_vyper.tools.display import plural
 from perun_vyper.watchtower import Action, Watchtower, summary
 
 
@@ -59,9 +60,9 @@ def cli(
 
     with store:
         tower = Watchtower(store, ledger, virtual, account, start_block=from_block)
+        counts = (plural(len(store.channels(kind)), f"{kind} channel") for kind in ("ledger", "virtual"))
         click.echo(
-            f"watching   {len(store.channels('ledger'))} ledger and {len(store.channels('virtual'))} virtual"
-            f" channels of {store_path} on {ecosystem.name}:{network.name} as {account.address}"
+            f"watching   {' and '.join(counts)} of {store_path} on {ecosystem.name}:{network.name} as {account.address}"
             f" (ledger {ledger.address}, virtual {virtual.address}, events from block {tower.next_block})"
         )
         try:

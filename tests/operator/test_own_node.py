@@ -80,6 +80,8 @@ def test_own_node__deploy_then_keyfile_watchtower_unattended__node_kept(own_anvi
     assert watched.returncode == 0, output
     assert "Traceback" not in output and "Sign:" not in output
     [started] = [line for line in watched.stdout.splitlines() if line.startswith("watching")]
-    assert started.startswith(f"watching   0 ledger and 0 virtual channels of {store} on ethereum:local as {watcher}")
+    assert started.startswith(
+        f"watching   0 ledger channels and 0 virtual channels of {store} on ethereum:local as {watcher}"
+    )
     assert int(str(_rpc(own_anvil, "eth_chainId")), 16) == ANVIL_CHAIN_ID  # the node is still up
     assert Path(store).stat().st_size > 0

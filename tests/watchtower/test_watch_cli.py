@@ -53,7 +53,7 @@ def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
     output = Output(proc)
     try:
         started = output.until("watching")
-        assert f"1 ledger and 0 virtual channels of {store.path}" in started
+        assert f"1 ledger channel and 0 virtual channels of {store.path}" in started
         assert f"as {watcher.address}" in started
 
         stale = ledger.register(params.as_tuple(), *signed(s1), sender=bob)
