@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # Ape finds vyper and anvil on PATH only.
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup demo test deploy lint coverage gas bench loadtest clean
+.PHONY: setup demo test deploy lint coverage gas abis bench loadtest clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -68,6 +68,11 @@ coverage: setup
 gas: setup
 	ape run gas --network ethereum:local:foundry
 
+# The adjudicators' ABIs as package data (src/perun_vyper/abi/*.json), from the compiled contracts; run it
+# after changing a contract's interface (tests/deploy/test_package.py fails until then).
+abis: setup
+	python tools/export_abis.py
+
 # Off-chain payments per second (sign, verify, persist on both sides), pinned to one core when taskset
 # exists; README "Off-chain speed". Options through BENCH_ARGS, e.g. BENCH_ARGS='--payments 50000 --profile'.
 TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
@@ -88,4 +93,4 @@ deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0
 
 clean:
-	rm -rf $(VENV) node_modules .build .pytest_cache .hypothesis src/*.egg-info
+	rm -rf $(VENV) node_modules .build .pytest_cache .hypothesis src/*.egg-info build dist

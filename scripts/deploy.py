@@ -28,6 +28,7 @@ from ape import project
 from ape.cli import account_option
 from eth_utils import keccak, to_checksum_address
 
+from perun_vyper.contracts import record_path
 from perun_vyper.core.codec import Domain
 from perun_vyper.core.constants import DOMAIN_VERSION
 from perun_vyper.tools.cli import OperatorCommand, unattended_signer
@@ -52,7 +53,6 @@ from perun_vyper.tools.deployment import (
     parse_salt,
     proxy_calldata,
     read_immutables_layout,
-    record_path,
     save_records,
     source_revision,
     upsert_entry,

@@ -26,6 +26,7 @@ from ape import chain, project
 from ape.cli import account_option
 
 from perun_vyper import Domain, Hub
+from perun_vyper.contracts import record_path
 from perun_vyper.node import HubServer, Limits, Policy
 from perun_vyper.node.guard import HubGuard
 from perun_vyper.store import StoreIdentity
@@ -126,7 +127,7 @@ def cli(
 ):
     """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
     host, port = _listen_address(listen)
-    record = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
+    record = record_path(Path(project.path) / "deployments", ecosystem.name, network.name)
     ledger, virtual = attach_adjudicators(ledger_address, virtual_address, record, project, chain)
     signer = unattended_signer(account)
     chain_id = chain.chain_id

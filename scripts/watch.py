@@ -16,6 +16,7 @@ import click
 from ape import chain, project
 from ape.cli import account_option
 
+from perun_vyper.contracts import record_path
 from perun_vyper.store import StoreIdentity
 from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
 from perun_vyper.tools.display import plural
@@ -46,7 +47,7 @@ def cli(
     from_block,
 ):
     """Answer stale registrations of the store's channels with their latest states; conclude when due."""
-    record = Path(project.path) / "deployments" / f"{ecosystem.name}-{network.name}.json"
+    record = record_path(Path(project.path) / "deployments", ecosystem.name, network.name)
     ledger, virtual = attach_adjudicators(ledger_address, virtual_address, record, project, chain)
     unattended_signer(account)  # a keyfile account sends the watchtower's transactions without a prompt
     store = open_store(

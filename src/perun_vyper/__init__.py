@@ -1,6 +1,7 @@
 """Off-chain side of perun-vyper, by layer (each imports only from the layers above it in this list):
 
 - ``errors``: every exception, under ``PerunError``;
+- ``contracts``: the adjudicators' ABIs (shipped in the package) and the addresses ``ape run deploy`` recorded;
 - ``core``: parameters, states, EIP-712, signatures, the update rules, adjudicator call arguments (pure);
 - ``store``: the durable store of channels and signed states; ``chain``: what the adjudicators say;
 - ``client``: the parties' channel clients and Ingrid's hub; ``watchtower``: the dispute guard;
@@ -24,6 +25,7 @@ from .client import (
     pay,
     resume,
 )
+from .contracts import abi, deployed_addresses
 from .core import calls
 from .core.channel import ChannelParams
 from .core.codec import Domain
@@ -110,11 +112,13 @@ __all__ = [
     "VirtualState",
     "VirtualStatus",
     "__version__",
+    "abi",
     "calls",
     "check_domain",
     "close_virtual",
     "close_virtual_channel",
     "compact",
+    "deployed_addresses",
     "exchange",
     "expand",
     "lock_for",

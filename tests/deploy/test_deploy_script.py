@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from eth_utils import keccak
 
+from perun_vyper import deployed_addresses
 from perun_vyper.tools.deployment import PROXY_DEPLOYER, PROXY_DEPLOYMENT_TX, PROXY_HOWTO, PROXY_RUNTIME_CODE
 
 from .conftest import KEYFILE_ALIAS, KEYFILE_PASSPHRASE, PROXY, ROOT, SEPOLIA_CHAIN_ID, Anvil, ApeHome, Compiled
@@ -118,6 +119,10 @@ def test_deploy__local_default_twice__same_addresses_one_record(ape_home: ApeHom
     [again] = ape_home.records("ethereum-local.json")["31337"]["0x" + DEFAULT_SALT.hex()]
     assert again["contracts"]["LedgerAdjudicator"]["address"] == ledger
     assert again["recorded_at"] >= entry["recorded_at"]
+    assert deployed_addresses(31337, ape_home.deployments) == {
+        "LedgerAdjudicator": ledger,
+        "VirtualAdjudicator": virtual,
+    }
 
 
 def test_deploy__live_network_declined__prints_cost_and_sends_nothing(start_anvil, ape_home, compiled):
@@ -276,6 +281,10 @@ def test_deploy__salt__gives_a_new_set_of_addresses(start_anvil, ape_home: ApeHo
     _assert_deployed_code(anvil, compiled, *text_set)
     records = ape_home.records("ethereum-local.json")["31337"]
     assert sorted(records) == sorted(["0x" + DEFAULT_SALT.hex(), "0x" + keccak(text="second set").hex()])
+    # The newest set is the one recorded last, although the file lists its salt (0x6e7f..) first.
+    assert list(records) == ["0x" + keccak(text="second set").hex(), "0x" + DEFAULT_SALT.hex()]
+    newest = {"LedgerAdjudicator": text_set[1], "VirtualAdjudicator": text_set[0]}
+    assert deployed_addresses(31337, ape_home.deployments) == newest
 
 
 def test_deploy__malformed_hex_salt__one_error_line_nothing_sent_or_written(start_anvil, ape_home: ApeHome):

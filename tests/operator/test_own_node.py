@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from perun_vyper import Store
+from perun_vyper.contracts import recorded_pair
 from perun_vyper.store import StoreIdentity
-from perun_vyper.tools.deployment import recorded_pair
 from tests.support.cli import PASSPHRASE, ROOT, ape_run, cli_env, run_cli, write_keyfile
 
 ANVIL_CHAIN_ID = 31337

@@ -1,6 +1,7 @@
 """Deterministic deployments of the adjudicators: CREATE2 addresses, code comparison, deployment records.
 
-Pure helpers (no Ape imports) used by ``scripts/deploy.py`` and its tests.
+Pure helpers (no Ape imports) used by ``scripts/deploy.py`` and its tests. Reading a record back (the record
+file's name, the newest pair of a chain) is ``perun_vyper.contracts``'s, which the package exports.
 
 Addresses come from the deterministic-deployment proxy at :data:`PROXY_ADDRESS`: a transaction to it whose
 data is a 32-byte salt followed by init code runs ``CREATE2(salt, init code)`` and returns the new 20-byte
@@ -19,6 +20,7 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
+from ..contracts import LEDGER, VIRTUAL, recorded_pair
 from ..core.codec import Domain
 from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from ..errors import DeploymentError, InvalidParams
@@ -53,8 +55,6 @@ PROXY_HOWTO = (
 DEFAULT_SALT_TEXT = "perun-vyper"
 DEFAULT_SALT = keccak(text=DEFAULT_SALT_TEXT)
 
-VIRTUAL = "VirtualAdjudicator"
-LEDGER = "LedgerAdjudicator"
 DOMAIN_NAMES: Mapping[str, str] = {VIRTUAL: VIRTUAL_DOMAIN_NAME, LEDGER: LEDGER_DOMAIN_NAME}
 
 LOCAL_NETWORK = "local"
@@ -187,7 +187,7 @@ def encode_immutables(layout: list[Immutable], values: Mapping[str, object]) -> 
     if unknown or missing:
         raise DeploymentError(
             f"immutables layout changed: unknown {unknown}, gone {missing}; "
-            "update expected_immutable_values in src/perun_vyper/deployment.py"
+            "update expected_immutable_values in src/perun_vyper/tools/deployment.py"
         )
     section = bytearray(max((imm.offset + imm.length for imm in layout), default=0))
     for imm in layout:
@@ -242,11 +242,6 @@ class Target:
 
 
 # --- Records ---------------------------------------------------------------------------------------
-
-
-def record_path(directory: Path, ecosystem: str, network: str) -> Path:
-    """``<directory>/<ecosystem>-<network>.json``; all local chains share the network name ``local``."""
-    return directory / f"{ecosystem}-{network}.json"
 
 
 def load_records(path: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -305,49 +300,7 @@ def source_revision(project_root: Path, paths: tuple[str, ...] = ("contracts", "
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-# --- Reading a record back (the scripts that attach to a deployment) ----------------------------------
-
-_NAMES = {"ledger": ("ledgeradjudicator", "ledger"), "virtual": ("virtualadjudicator", "virtual")}
-
-
-def _named_address(mapping: dict, kind: str) -> str | None:
-    """``mapping[<name>]`` for one of the kind's names, as ``"0x.."`` or ``{"address": "0x.."}``."""
-    for key, value in mapping.items():
-        if str(key).lower() in _NAMES[kind]:
-            if isinstance(value, dict):
-                value = value.get("address")
-            if isinstance(value, str) and value.startswith("0x"):
-                return value
-    return None
-
-
-def recorded_pairs(data: Any) -> list[dict[str, str]]:
-    """Every ``{ledger, virtual}`` address pair in a deployments record, in file order, whatever the nesting
-    (``{"LedgerAdjudicator": "0x..", ...}`` or ``{"contracts": {"LedgerAdjudicator": {"address": ..}}}``)."""
-    if isinstance(data, dict):
-        pair = {kind: _named_address(data, kind) for kind in _NAMES}
-        if all(pair.values()):
-            return [pair]  # type: ignore[list-item]
-        children = list(data.values())
-    elif isinstance(data, list):
-        children = data
-    else:
-        return []
-    return [pair for child in children for pair in recorded_pairs(child)]
-
-
-def recorded_pair(path: Path, chain_id: int) -> dict[str, str]:
-    """The newest pair recorded in a deployments file (under this chain id if the record is keyed by chain
-    id), or an empty dict without a usable record: what ``ape run watch`` and ``ape run hub`` attach to
-    without ``--ledger``/``--virtual``."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if isinstance(data, dict) and str(chain_id) in data:
-        data = data[str(chain_id)]
-    pairs = recorded_pairs(data)
-    return pairs[-1] if pairs else {}
+# --- Attaching to a deployment (the rules of reading a record: perun_vyper.contracts) ----------------
 
 
 def adjudicator_pair(ledger: str | None, virtual: str | None, record: Path, chain_id: int) -> tuple[str, str]:

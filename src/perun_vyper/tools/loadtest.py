@@ -30,10 +30,10 @@ from typing import Any
 
 from eth_utils import keccak
 
+from ..contracts import record_path, recorded_pair
 from ..core.codec import hexstr, unhex
 from ..core.keys import Signer
 from ..errors import LoadTestFailed
-from .deployment import recorded_pair
 from .load_procs import (
     Anvil,
     Processes,
@@ -90,7 +90,7 @@ class LoadTest:
             lambda line: line.startswith("record"), STARTUP, "its record"
         )  # type: ignore[arg-type]
         deploy.wait(timeout=60)
-        pair = recorded_pair(self.tmp / "deployments" / "ethereum-custom.json", self.chain_id)
+        pair = recorded_pair(record_path(self.tmp / "deployments", "ethereum", "custom"), self.chain_id)
         if not pair:
             raise LoadTestFailed("ape run deploy recorded no deployment")
         self.ledger, self.virtual = pair["ledger"], pair["virtual"]

@@ -8,7 +8,17 @@ import perun_vyper
 
 PACKAGE = Path(perun_vyper.__file__).resolve().parent
 # Layers in order; a module may import from its own layer and the ones before it, never after.
-LAYERS = {"errors": 0, "core": 1, "store": 2, "chain": 2, "client": 3, "watchtower": 4, "node": 5, "tools": 6}
+LAYERS = {
+    "errors": 0,
+    "contracts": 1,
+    "core": 1,
+    "store": 2,
+    "chain": 2,
+    "client": 3,
+    "watchtower": 4,
+    "node": 5,
+    "tools": 6,
+}
 MAX_LINES = 400
 
 
