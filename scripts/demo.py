@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 from ape import accounts, chain, project
-from ape.cli import ConnectedProviderCommand, verbosity_option
+from ape.cli import verbosity_option
 from ape.logging import logger
 
 from perun_vyper.errors import PerunError
+from perun_vyper.tools.cli import OperatorCommand
 from perun_vyper.tools.demo import Demo, summary_lines
 from perun_vyper.tools.demo_cli import (
     QUIET,
@@ -34,7 +35,7 @@ def _check_store_dir(ctx, param, value):
     return value
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 @verbosity_option(
     logger,
     default=QUIET,

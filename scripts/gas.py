@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 from ape import accounts, chain, project
-from ape.cli import ConnectedProviderCommand
 
+from perun_vyper.tools.cli import OperatorCommand
 from perun_vyper.tools.gas_report import DEPLOYER, breakdown, measure, render_markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -98,7 +98,7 @@ def _deploy_floor(report, deployer) -> str:
     )
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=OperatorCommand)
 def cli():
     """Measure the gas of every lifecycle (receipt gasUsed) and rewrite the gas docs."""
     report = measure(project, accounts.test_accounts, chain)

@@ -17,9 +17,9 @@ from ape import chain, project
 from ape.cli import account_option
 
 from perun_vyper.contracts import record_path
+from perun_vyper.core.display import plural
 from perun_vyper.store import StoreIdentity
 from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
-from perun_vyper.tools.display import plural
 from perun_vyper.watchtower import Action, Watchtower, summary
 
 

@@ -21,8 +21,8 @@ import pytest
 from perun_vyper import Store
 from perun_vyper.core import calls
 from perun_vyper.core.codec import hexstr
+from perun_vyper.core.display import utc
 from perun_vyper.node import HubClient
-from perun_vyper.tools.display import utc
 from tests.node.conftest import run
 from tests.support.constants import HOUR, E, M
 from tests.support.process import Output

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from eth_abi import decode
 
-from perun_vyper.tools.display import utc
+from perun_vyper.core.display import utc
 from perun_vyper.watchtower import summary
 from perun_vyper.watchtower.actions import Concluded, Observed, PollFailed, Refuted
 from tests.support.constants import HOUR, E, M

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from perun_vyper.contracts import recorded_pair, recorded_pairs
-from perun_vyper.tools.display import utc
+from perun_vyper.core.display import utc
 from tests.support.checks import assert_settled
 from tests.support.constants import HOUR, E, M
 from tests.support.process import Output

@@ -14,7 +14,7 @@ import ape
 import pytest
 
 from perun_vyper import LedgerState, VirtualState, open_virtual
-from perun_vyper.tools.display import utc
+from perun_vyper.core.display import utc
 from perun_vyper.watchtower import Watchtower, summary
 from perun_vyper.watchtower.actions import (
     Closed,

@@ -14,11 +14,11 @@ from eth_utils import to_checksum_address
 from ..client import LedgerChannel
 from ..core.channel import ChannelParams
 from ..core.codec import hexstr, unhex
+from ..core.display import hex_of
 from ..core.keys import verify_state
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
 from ..errors import ChainUnavailable, InvalidParams, RefusedUpdate, WalletUnavailable
-from ..tools.display import hex_of
 from . import rpc, schema
 from .session import Host, Methods, Notice, Session
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .display import plural
+from ..core.display import plural
 
 QUIET = "WARNING"  # Ape's level unless the user passes -v: no `INFO: Confirmed ...` per transaction
 PROGRESS_MARKS = (25, 50, 75, 100)  # percent of the payments after which a pipe gets a line

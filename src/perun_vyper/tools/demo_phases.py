@@ -18,15 +18,14 @@ from typing import Any
 from ..client import LedgerChannel, VirtualChannel
 from ..core import calls
 from ..core.codec import hexstr
+from ..core.display import amount, hex_of, plural
 from ..core.state import LedgerState
 from ..core.virtual import VirtualParams
 from ..errors import HubUnavailable
 from ..node import HubClient
 from ..store import Store
-from ..tools.display import hex_of
 from .demo_hub import HubProcess, Pacer
 from .demo_report import Check, Phase, Result
-from .display import amount, plural
 
 ETHER = 10**18
 DEPOSIT = 10 * ETHER  # each side of each ledger channel

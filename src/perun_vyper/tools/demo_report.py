@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .display import amount
+from ..core.display import amount
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-from ..tools.display import ETH_SYMBOL, amount, hex_of, utc, when
+from ..core.display import ETH_SYMBOL, amount, hex_of, utc, when
 
 Contract = Literal["ledger", "virtual"]
 

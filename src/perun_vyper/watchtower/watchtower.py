@@ -23,11 +23,11 @@ from ape.exceptions import ApeException
 
 from ..core import calls
 from ..core.channel import ChannelParams
+from ..core.display import AssetUnits, hex_of, plural, utc
 from ..core.protocol import SignedState
 from ..core.state import LedgerState, Lock
 from ..core.virtual import VirtualParams
 from ..store import ChannelRecord, Store
-from ..tools.display import AssetUnits, hex_of, plural, utc
 from .actions import (
     Action,
     Closed,

@@ -1,4 +1,4 @@
-"""The display rules (``perun_vyper.tools.display``), exact strings: amounts in units beside the base value,
+"""The display rules (``perun_vyper.core.display``), exact strings: amounts in units beside the base value,
 times in UTC relative to a block time, counts with their noun, a token's unit read once."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from eth_abi import encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perun_vyper.tools.display import AssetUnits, amount, duration, hex_of, plural, utc, when
+from perun_vyper.core.display import AssetUnits, amount, duration, hex_of, plural, utc, when
 
 NOW = 1_796_354_829  # 2026-12-04 03:27:09 UTC
 

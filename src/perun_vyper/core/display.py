@@ -1,7 +1,8 @@
 """How values a person reads are printed: amounts in units beside the exact base value, times in UTC with
 how far they are from now, counts with their noun, ids and hashes in full hex. The one home of these
 rules: the watchtower's and the hub's log lines and the demo print through it. A reader copies ids and
-checks amounts against an explorer, so nothing here rounds or shortens."""
+checks amounts against an explorer, so nothing here rounds or shortens. Pure formatting (in ``core``), so
+every layer may print through it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from eth_abi import decode
+
+from .codec import hexstr
 
 ETH_SYMBOL = "ETH"
 UNKNOWN_SYMBOL, UNKNOWN_DECIMALS = "units", 18  # a token that does not say what it is
@@ -25,7 +28,7 @@ def hex_of(value: bytes | str) -> str:
     every digit of it."""
     if isinstance(value, str):
         return value.lower() if value.startswith("0x") else "0x" + value.lower()
-    return "0x" + bytes(value).hex()
+    return hexstr(value)
 
 
 def amount(value: int, symbol: str = ETH_SYMBOL, decimals: int = 18) -> str:
