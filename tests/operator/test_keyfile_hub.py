@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import secrets
 import signal
-import subprocess
 
 from perun_vyper import Store
 from perun_vyper.node import HubClient
 from tests.node.conftest import run
-from tests.support.cli import PASSPHRASE, ROOT, ape_run, cli_env, write_keyfile
+from tests.support.cli import PASSPHRASE, ape_run, cli_env, running, write_keyfile
 from tests.support.constants import E, M
-from tests.support.process import Output
 
 
 def test_hub__keyfile_account_no_terminal__signs_states_and_deposits(
@@ -28,12 +26,7 @@ def test_hub__keyfile_account_no_terminal__signs_states_and_deposits(
         "--ledger", str(ledger.address), "--virtual", str(virtual.address), "--collateral", str(2 * E),
         "--listen", "127.0.0.1:0", "--watch-interval", "600",
     )  # fmt: skip
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    output = Output(proc)
-    try:
+    with running(command, env) as (proc, output):
         started = output.until("hub ", timeout=120)
         assert started.startswith(f"hub {ingrid} listening on ws://127.0.0.1:")
         url = started.split(" on ")[1].split()[0]
@@ -55,8 +48,3 @@ def test_hub__keyfile_account_no_terminal__signs_states_and_deposits(
         proc.send_signal(signal.SIGTERM)
         assert output.until("hub ", timeout=30) == f"hub {ingrid} stopped (SIGTERM)"
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert not any("Traceback" in line or "Sign:" in line for line in output.lines)

@@ -7,9 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from eth_account import Account
+
+from tests.support.process import Output
 
 ROOT = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).with_name("ape"))
@@ -45,6 +49,24 @@ def run_cli(command: list[str], env: dict[str, str], timeout: float = 180) -> su
     return subprocess.run(
         command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
     )
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, Output]]:
+    """The command running unattended (stdin closed, stdout and stderr merged, read as ``Output``); killed
+    if still running when the block ends. Afterwards its output holds no traceback and no Ape prompt."""
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    output = Output(proc)
+    try:
+        yield proc, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not any("Traceback" in line or "Sign:" in line for line in output.lines), "\n".join(output.lines)
 
 
 def error_line(done: subprocess.CompletedProcess) -> str:

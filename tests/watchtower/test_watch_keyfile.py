@@ -9,13 +9,11 @@ wrong one, it ends in one line before anything is sent.
 from __future__ import annotations
 
 import secrets
-import subprocess
 
 import pytest
 
-from tests.support.cli import PASSPHRASE, ROOT, ape_run, cli_env, error_line, run_cli, write_keyfile
+from tests.support.cli import PASSPHRASE, ape_run, cli_env, error_line, run_cli, running, write_keyfile
 from tests.support.constants import HOUR, E, M
-from tests.support.process import Output
 
 
 @pytest.fixture
@@ -44,23 +42,13 @@ def test_watch__keyfile_account_no_terminal__refutes_stale_registration(
         tmp_path, APE_FOUNDRY_HOST=chain.provider.uri, APE_ACCOUNTS_watcher_PASSPHRASE=PASSPHRASE
     )  # fmt: skip
     command = _watch(store, ledger, virtual, "--interval", "0.5", "--max-actions", "2", "--max-seconds", "120")
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    output = Output(proc)
-    try:
+    with running(command, env) as (proc, output):
         started = output.until("watching", timeout=120)
         assert f"as {keyfile_watcher}" in started
         stale = ledger.register(params.as_tuple(), *signed(s1), sender=bob)
         refuted = output.until("refuted")
         assert refuted.startswith(f"refuted    ledger 0x{params.channel_id.hex()} v1 -> v2 tx=0x")
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert not any("Traceback" in line or "Sign:" in line for line in output.lines)
     receipt = chain.get_receipt(refuted.split("tx=")[1])
     assert receipt.sender == keyfile_watcher
     assert tuple(ledger.dispute(params.channel_id)) == (2, stale.timestamp + HOUR, bytes(32))
