@@ -113,10 +113,6 @@ def contract_at(kind: str, address: str, contract_type: Any, chain: Any) -> tupl
         domain = read_domain(contract, kind)
     except PerunError as exc:
         raise click.ClickException(f"--{kind} {exc}") from None
-    if domain.chain_id != chain.chain_id:
-        raise click.ClickException(
-            f"--{kind} {address} answers chain id {domain.chain_id} but the node is chain {chain.chain_id}"
-        )
     return contract, domain
 
 
