@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from perun_vyper import ETH, ChannelParams, Domain, LedgerState, Store, VirtualParams, compact, sign_state
+from perun_vyper import (
+    ETH,
+    ChannelParams,
+    ChannelStore,
+    Domain,
+    LedgerState,
+    VirtualParams,
+    compact,
+    open_store,
+    sign_state,
+)
 
 _nonces = itertools.count(1)
+_schemas = itertools.count(1)
 
 # Stateful fuzzing profiles. Each example snapshots and restores the chain, so no deadline; the
 # default profile keeps `make test` short, the deep one is for long runs (HYPOTHESIS_PROFILE=deep).
@@ -37,14 +48,56 @@ def no_source_tracebacks(monkeypatch):
     monkeypatch.setattr(ape.exceptions, "_get_ape_traceback_from_tx", lambda txn: None)
 
 
-@pytest.fixture
-def store_at(tmp_path: Path) -> Callable[[str], Store]:
-    """``store_at(name)``: the party's store (one file per party), opened once per test."""
-    opened: dict[str, Store] = {}
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> Iterator[str]:
+    """A real PostgreSQL 16 server (the ``pgserver`` package) for the session, on a Unix socket only;
+    started the first time a test asks for it. Yields its URL."""
+    import pgserver
 
-    def _open(name: str) -> Store:
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    """The store backend of this run of the test: every test that opens stores runs on both."""
+    return request.param
+
+
+@pytest.fixture
+def store_target(backend: str, tmp_path: Path, request) -> Callable[[str], str]:
+    """``store_target(name)``: where a new store called ``name`` goes on this test's backend: a file in
+    tmp_path, or a fresh schema in the session's PostgreSQL (the URL names it in its search_path)."""
+    if backend == "sqlite":
+        return lambda name: str(tmp_path / f"{name}.db")
+    return lambda name: postgres_schema(request.getfixturevalue("postgres"), name)
+
+
+def postgres_schema(url: str, name: str) -> str:
+    """A new, empty schema for the store ``name`` in the server at ``url``; its store URL."""
+    import psycopg
+
+    schema = f"s{next(_schemas)}_{name.replace('-', '_')}"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    return with_search_path(url, schema)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with ``schema`` as its search_path (libpq's ``options`` parameter)."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def store_at(store_target) -> Callable[[str], ChannelStore]:
+    """``store_at(name)``: the party's store (one per party) on this test's backend, opened once per test."""
+    opened: dict[str, ChannelStore] = {}
+
+    def _open(name: str) -> ChannelStore:
         if name not in opened:
-            opened[name] = Store(tmp_path / f"{name}.db")
+            opened[name] = open_store(store_target(name))
         return opened[name]
 
     yield _open

@@ -67,7 +67,7 @@ from .errors import (
     StoreError,
     Unenforceable,
 )
-from .store import ChannelRecord, Store, StoreIdentity
+from .store import ChannelRecord, ChannelStore, PostgresStore, Store, StoreIdentity, open_store
 
 __version__ = _version("perun_vyper")
 
@@ -101,9 +101,12 @@ __all__ = [
     "RefusedUpdate",
     "SignedState",
     "Signer",
+    "ChannelStore",
+    "PostgresStore",
     "Store",
     "StoreError",
     "StoreIdentity",
+    "open_store",
     "Unenforceable",
     "Update",
     "VirtualChannel",

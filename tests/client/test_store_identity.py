@@ -117,7 +117,7 @@ def test_open__another_apps_sqlite__refused_unchanged(tmp_path, journal_mode):
         Store(path)
     assert str(refused.value) == (
         f"{path} holds another application's tables (notes, tags), not a perun-vyper store; nothing was changed."
-        " Pass the store file perun-vyper wrote, or a new path"
+        " Pass the store perun-vyper wrote, or a new one"
     )
     assert path.read_bytes() == before
     assert files(tmp_path) == ["app.db"]  # no -wal, -shm or -journal

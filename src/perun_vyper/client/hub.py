@@ -23,7 +23,7 @@ from ..core.locks import check_leg, roles
 from ..core.protocol import SignedState, Update, VirtualFinal, verify_final
 from ..core.virtual import VirtualParams, VirtualState
 from ..errors import InvalidState, RefusedUpdate, StoreError
-from ..store import ChannelRecord, Store
+from ..store import ChannelRecord, ChannelStore
 from .ledger import LedgerChannel
 from .session import exchange
 from .virtual import VirtualChannel
@@ -39,7 +39,7 @@ class Hub:
     def __init__(
         self,
         key: Key,
-        store: Store,
+        store: ChannelStore,
         *,
         virtual_domain: Domain,
         max_validity: int,

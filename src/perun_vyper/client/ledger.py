@@ -23,7 +23,7 @@ from ..core.protocol import (
 from ..core.state import LedgerState
 from ..core.virtual import VirtualParams, VirtualState
 from ..errors import ChainUnavailable, RefusedUpdate, StoreError
-from ..store import ChannelRecord, Store
+from ..store import ChannelRecord, ChannelStore
 from .party import Party, State
 
 
@@ -51,7 +51,7 @@ class LedgerChannel(Party):
         self,
         record: ChannelRecord,
         signer: Signer,
-        store: Store,
+        store: ChannelStore,
         adjudicator: Any = None,
         *,
         confirmations: int = 0,
@@ -73,7 +73,7 @@ class LedgerChannel(Party):
         params: ChannelParams,
         domain: Domain,
         key: Key,
-        store: Store,
+        store: ChannelStore,
         deposit_a: int,
         deposit_b: int,
         **chain: Unpack[ChainOptions],
@@ -92,7 +92,7 @@ class LedgerChannel(Party):
     @classmethod
     def restore(
         cls,
-        store: Store,
+        store: ChannelStore,
         channel_id: bytes,
         key: Key,
         **chain: Unpack[ChainOptions],
@@ -102,7 +102,7 @@ class LedgerChannel(Party):
         record = store.channel(channel_id)
         if record.owner != signer.address:
             raise StoreError(
-                f"channel {hexstr(channel_id)} in {store.path} belongs to {record.owner}, not {signer.address}"
+                f"channel {hexstr(channel_id)} in {store.location} belongs to {record.owner}, not {signer.address}"
             )
         channel = cls(record, signer, store, **chain)
         channel._load()

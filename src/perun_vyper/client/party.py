@@ -36,7 +36,7 @@ from ..core.protocol import SignedState, Update, VirtualFinal
 from ..core.state import LedgerState
 from ..core.virtual import VirtualState
 from ..errors import InvalidParams, RefusedUpdate, StoreError
-from ..store import ChannelRecord, Store
+from ..store import ChannelRecord, ChannelStore
 
 State = LedgerState | VirtualState
 
@@ -62,7 +62,7 @@ class Party:
     kind: ClassVar[Literal["ledger", "virtual"]]
     state_type: ClassVar[type]
 
-    def __init__(self, record: ChannelRecord, signer: Signer, store: Store, signers: tuple[str, str]) -> None:
+    def __init__(self, record: ChannelRecord, signer: Signer, store: ChannelStore, signers: tuple[str, str]) -> None:
         if signer.address not in signers:
             raise InvalidParams(f"{signer.address} is not a signer of channel {hexstr(record.channel_id)}")
         self.record = record
@@ -271,7 +271,7 @@ class Party:
             self.store.add_channel(self.record)
             if self.store.newest(self.channel_id) is not None:
                 raise StoreError(
-                    f"channel {hexstr(self.channel_id)} is already in {self.store.path}; restore it instead of opening"
+                    f"channel {hexstr(self.channel_id)} is already in {self.store.location}; restore it instead of opening"
                 )
             self.store.insert_state(self.channel_id, signed)
         self._pending, self._pending_digest = signed, digest

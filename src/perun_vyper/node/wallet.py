@@ -41,7 +41,7 @@ from ..core.constants import ETH, MIN_CHALLENGE_DURATION
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
 from ..errors import HubError, HubUnavailable, InvalidParams, PerunError, RefusedUpdate
-from ..store import Store
+from ..store import ChannelStore
 from . import schema
 from .auth import login_message, personal_digest
 from .wallet_virtual import AcceptPolicy, VirtualWallet, receive_only
@@ -71,7 +71,7 @@ class HubClient(VirtualWallet):
         self,
         url: str,
         key: Key,
-        store: Store,
+        store: ChannelStore,
         ledger_domain: Domain,
         *,
         timeout: float = 30.0,

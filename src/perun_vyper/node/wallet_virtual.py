@@ -24,7 +24,7 @@ from ..core.constants import ETH, MIN_CHALLENGE_DURATION
 from ..core.protocol import SignedState, Update
 from ..core.virtual import VirtualParams, VirtualState
 from ..errors import HubUnavailable, InvalidParams, PerunError, RefusedUpdate
-from ..store import Store
+from ..store import ChannelStore
 from . import schema
 from . import virtual_schema as vs
 
@@ -42,7 +42,7 @@ class VirtualWallet:
     """Virtual channels of ``HubClient`` (mixed into it; the attributes below are the client's)."""
 
     address: str
-    store: Store
+    store: ChannelStore
     timeout: float
     channels: dict[bytes, LedgerChannel]
     virtual_domain: Domain | None

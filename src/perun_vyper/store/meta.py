@@ -10,6 +10,7 @@ checksummed adjudicator addresses). A store written before the table existed (sc
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,7 @@ def peek(path: Path, identity: StoreIdentity | None, create: bool) -> None:
 
 
 def settle(db: sqlite3.Connection, path: Path, identity: StoreIdentity | None, create: bool) -> Verdict:
-    """Read what the file holds and decide: refuse it (StoreError), or return what to record."""
+    """Read what the SQLite file holds and decide: refuse it (StoreError), or return what to record."""
     tables = [
         name
         for (name,) in db.execute(
@@ -134,23 +135,46 @@ def settle(db: sqlite3.Connection, path: Path, identity: StoreIdentity | None, c
         # A table of that name without our columns is not ours: left empty, the file is foreign.
         with suppress(sqlite3.OperationalError):
             meta = dict(db.execute("SELECT key, value FROM perun_meta").fetchall())
+    return decide(
+        str(path),
+        tables,
+        meta,
+        identity,
+        create,
+        legacy=lambda: _legacy(db, tables),
+        channels=lambda: db.execute("SELECT id, kind, domain FROM channels ORDER BY rowid").fetchall(),
+    )
+
+
+def decide(
+    where: str,
+    tables: list[str],
+    meta: dict[str, str],
+    identity: StoreIdentity | None,
+    create: bool,
+    *,
+    legacy: Callable[[], bool],
+    channels: Callable[[], Iterable[tuple[bytes, Kind, str]]],
+) -> Verdict:
+    """The rules of both backends: ``tables`` are the store's tables, ``meta`` what ``perun_meta`` holds,
+    ``legacy`` whether the tables are a store of schema version 0, ``channels`` every channel's id, kind
+    and encoded domain. Refuse (StoreError), or return what to record."""
     ours = "perun_meta" in tables and meta.get("format") == FORMAT
     writes: dict[str, str] = {}
     if ours:
-        _check_version(path, meta)
-        recorded = _recorded(path, meta)
-    elif tables and _legacy(db, tables):
+        _check_version(where, meta)
+        recorded = _recorded(where, meta)
+    elif tables and legacy():
         recorded, writes = None, {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
     elif tables:
         shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
         raise StoreError(
-            f"{path} holds another application's tables ({shown}), not a perun-vyper store; nothing was changed."
-            f" Pass the store file perun-vyper wrote, or a new path"
+            f"{where} holds another application's tables ({shown}), not a perun-vyper store; nothing was changed."
+            f" Pass the store perun-vyper wrote, or a new one"
         )
     elif not create:
         raise StoreError(
-            f"{path} holds no perun-vyper store (a SQLite database without tables); "
-            "pass the store your wallet or hub wrote"
+            f"{where} holds no perun-vyper store (a database without tables); pass the store your wallet or hub wrote"
         )
     else:
         recorded, writes = None, {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
@@ -159,17 +183,17 @@ def settle(db: sqlite3.Connection, path: Path, identity: StoreIdentity | None, c
     if recorded is not None:
         if recorded != identity:
             raise StoreError(
-                f"{path} is the store of {recorded.describe()}; this run is on {identity.describe()};"
+                f"{where} is the store of {recorded.describe()}; this run is on {identity.describe()};"
                 f" {_OTHER_DEPLOYMENT}"
             )
         return Verdict(recorded, writes)
     if "channels" in tables:
-        for channel_id, kind, text in db.execute("SELECT id, kind, domain FROM channels ORDER BY rowid"):
+        for channel_id, kind, text in channels():
             domain = decode_domain(text)
             if not identity.admits(kind, domain):
                 raise StoreError(
-                    f"{path} holds channel {hexstr(channel_id)} of {describe_domain(kind, domain)}; this run is on"
-                    f" {identity.describe()}; {_OTHER_DEPLOYMENT}"
+                    f"{where} holds channel {hexstr(bytes(channel_id))} of {describe_domain(kind, domain)}; this run is"
+                    f" on {identity.describe()}; {_OTHER_DEPLOYMENT}"
                 )
     writes.update(chain_id=str(identity.chain_id), ledger=identity.ledger, virtual=identity.virtual)
     return Verdict(identity, writes)
@@ -184,21 +208,21 @@ def _legacy(db: sqlite3.Connection, tables: list[str]) -> bool:
     )
 
 
-def _check_version(path: Path, meta: dict[str, str]) -> None:
+def _check_version(where: str, meta: dict[str, str]) -> None:
     text = meta.get("schema_version", "")
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise StoreError(
-            f"{path} records schema_version {text!r} in perun_meta, not a version perun-vyper writes;"
+            f"{where} records schema_version {text!r} in perun_meta, not a version perun-vyper writes;"
             " restore the store from a backup"
         )
     if int(text) > SCHEMA_VERSION:
         raise StoreError(
-            f"{path} is a perun-vyper store of schema version {int(text)}, newer than version {SCHEMA_VERSION}"
+            f"{where} is a perun-vyper store of schema version {int(text)}, newer than version {SCHEMA_VERSION}"
             " that this perun-vyper reads; upgrade perun-vyper to open it"
         )
 
 
-def _recorded(path: Path, meta: dict[str, str]) -> StoreIdentity | None:
+def _recorded(where: str, meta: dict[str, str]) -> StoreIdentity | None:
     present = [key for key in _IDENTITY_KEYS if key in meta]
     if not present:
         return None
@@ -210,5 +234,5 @@ def _recorded(path: Path, meta: dict[str, str]) -> StoreIdentity | None:
         return StoreIdentity(int(meta["chain_id"]), meta["ledger"], meta["virtual"])
     except InvalidParams as exc:
         raise StoreError(
-            f"{path} records a malformed identity in perun_meta ({exc}); restore the store from a backup"
+            f"{where} records a malformed identity in perun_meta ({exc}); restore the store from a backup"
         ) from exc

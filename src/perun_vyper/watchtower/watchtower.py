@@ -27,7 +27,7 @@ from ..core.display import AssetUnits, hex_of, plural, utc
 from ..core.protocol import SignedState
 from ..core.state import LedgerState, Lock
 from ..core.virtual import VirtualParams
-from ..store import ChannelRecord, Store
+from ..store import ChannelRecord, ChannelStore
 from .actions import (
     Action,
     Closed,
@@ -53,7 +53,7 @@ class Watchtower:
     head); on-chain state is read for every channel regardless.
     """
 
-    def __init__(self, store: Store, ledger: Any, virtual: Any, sender: Any, start_block: int | None = None) -> None:
+    def __init__(self, store: ChannelStore, ledger: Any, virtual: Any, sender: Any, start_block: int | None = None) -> None:
         self.store = store
         self.ledger = ledger
         self.virtual = virtual

@@ -1,0 +1,371 @@
+"""The store interface every backend implements, and the SQL both backends share.
+
+A store holds one party's channels and the states signed in them. Everything a party signs or receives
+is written here, and the write is committed before the party answers (sends its countersignature or
+acts on a received one), so after a crash the store gives back every channel and its newest states.
+
+``ChannelStore`` is the interface and the common implementation: the queries are the same for SQLite
+(``sqlite.py``, one file, one process) and PostgreSQL (``postgres.py``, shared by several hub workers);
+a backend supplies the connection, the placeholders, the transaction statements and the locks.
+
+Shared stores (``shared`` is True: PostgreSQL). Several processes may then write the same channel, so
+a client's memory of a channel can be behind the database. Whoever acts on a channel of a shared store
+does it in ``transaction()`` after ``lock_channel`` and re-reads the channel under that lock (``Hub``
+does, SPEC 11.4): per channel, one writer at a time, and never two states of one version signed. The
+``(channel, version)`` primary key is the last line: a second, different state of a version is never
+inserted, and a countersignature leaves only after its insert committed.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..core.codec import hexstr, unhex
+from ..core.protocol import SignedState, Update, VirtualFinal
+from ..errors import StoreError
+from .meta import StoreIdentity, describe_domain
+from .records import (
+    ChannelRecord,
+    Kind,
+    decode_domain,
+    decode_params,
+    decode_state,
+    encode_domain,
+    encode_params,
+    encode_state,
+)
+
+_CHANNEL_COLUMNS = "SELECT id, kind, params, domain, owner FROM channels"
+
+
+class ChannelStore(ABC):
+    """One party's channels and signed states (the interface; ``Store`` is SQLite, ``PostgresStore``
+    PostgreSQL). ``location`` names the store in messages: its file, or its database URL without the
+    password."""
+
+    location: str
+    #: What ``open_store`` takes to open this store again (a path, or the full database URL).
+    target: str
+    #: Whether other processes may write this store's channels (then act on a channel only under
+    #: ``lock_channel``, after re-reading it).
+    shared: bool = False
+
+    def __init__(self) -> None:
+        self._depth = 0  # transactions open (nested ones join the outermost)
+        self._on_commit: list[Callable[[], None]] = []
+        self._identity: StoreIdentity | None = None
+
+    # --- what a backend supplies ----------------------------------------------------------------------
+
+    @abstractmethod
+    def _execute(self, query: str, args: Sequence[Any] = ()) -> Any:
+        """Run one statement written with ``?`` placeholders; a cursor (``fetchone``, ``fetchall``,
+        ``rowcount``, iteration)."""
+
+    @abstractmethod
+    def _begin(self) -> None:
+        """Start a transaction that writes (SQLite takes the database's write lock here)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+
+    @abstractmethod
+    def lock_channel(self, channel_id: bytes) -> None:
+        """Inside ``transaction()``: hold ``channel_id`` until the transaction ends, so that no other
+        process acts on it meanwhile (a no-op where the transaction already excludes every other writer)."""
+
+    @abstractmethod
+    def lock_name(self, name: str) -> None:
+        """Inside ``transaction()``: hold the lock called ``name`` until the transaction ends (serialises
+        what is not one channel, e.g. counting a user's channels before adding one)."""
+
+    @abstractmethod
+    def _missing_reference(self, exc: Exception) -> bool:
+        """Whether ``exc`` is a foreign-key violation (a state of a channel the store does not hold)."""
+
+    @abstractmethod
+    def _now(self) -> float:
+        """The database's clock in seconds (one clock for every process sharing the store)."""
+
+    # --- identity and transactions --------------------------------------------------------------------
+
+    @property
+    def identity(self) -> StoreIdentity | None:
+        """The deployment this store records, or None if no run has named one yet."""
+        return self._identity
+
+    def __enter__(self) -> ChannelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: they are committed together when the outermost block ends, or not at all. A
+        block inside another joins it."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth, self._on_commit = 0, []
+            self._execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._execute("COMMIT")
+        done, self._on_commit = self._on_commit, []
+        for callback in done:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the writes made so far are committed: at once outside a transaction,
+        when the outermost one commits inside it, never if it rolls back. A client updates its memory
+        this way, so memory never runs ahead of the store."""
+        if self._depth:
+            self._on_commit.append(callback)
+        else:
+            callback()
+
+    def _require_transaction(self, what: str) -> None:
+        if not self._depth:
+            raise StoreError(f"{what} holds only inside store.transaction(); call it there")
+
+    # --- channels -------------------------------------------------------------------------------------
+
+    def add_channel(self, record: ChannelRecord) -> None:
+        """Remember a channel. Adding the same channel again is a no-op; different data is refused."""
+        if self._identity is not None and not self._identity.admits(record.kind, record.domain):
+            raise StoreError(
+                f"channel {hexstr(record.channel_id)} is of {describe_domain(record.kind, record.domain)}, but"
+                f" {self.location} is the store of {self._identity.describe()}; add it to the store of its deployment"
+            )
+        # Inserted unless present, then compared: two processes adding one channel both end here.
+        self._execute(
+            "INSERT INTO channels (id, kind, params, domain, owner) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (
+                record.channel_id,
+                record.kind,
+                encode_params(record.params),
+                encode_domain(record.domain),
+                record.owner,
+            ),
+        )
+        if self.channel(record.channel_id) != record:
+            raise StoreError(f"channel {hexstr(record.channel_id)} is already stored with other parameters")
+
+    def channels(self, kind: Kind | None = None) -> list[ChannelRecord]:
+        if kind:
+            rows = self._execute(_CHANNEL_COLUMNS + " WHERE kind = ? ORDER BY id", (kind,))
+        else:
+            rows = self._execute(_CHANNEL_COLUMNS + " ORDER BY id")
+        return [self._record(*row) for row in rows.fetchall()]
+
+    def channel(self, channel_id: bytes) -> ChannelRecord:
+        row = self._execute(_CHANNEL_COLUMNS + " WHERE id = ?", (channel_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"channel {hexstr(channel_id)} is not in {self.location}; add it with add_channel first")
+        return self._record(*row)
+
+    def has_channel(self, channel_id: bytes) -> bool:
+        return self._execute("SELECT 1 FROM channels WHERE id = ?", (channel_id,)).fetchone() is not None
+
+    # --- states ---------------------------------------------------------------------------------------
+
+    def save_state(self, channel_id: bytes, signed: SignedState) -> None:
+        """Persist a state and the signatures held for it (committed on return).
+
+        Saving a version again may add a missing signature; it may not change the state or replace a
+        signature already stored, since a party that holds two different states of one version has been
+        cheated or has a bug, and the store keeps the first.
+        """
+        kind = self.channel(channel_id).kind
+        if self.insert_state(channel_id, signed):
+            return
+        existing = self._execute(
+            "SELECT state, sig_a, sig_b FROM states WHERE channel = ? AND version = ?",
+            (channel_id, signed.state.version),
+        ).fetchone()
+        old_text, old_a, old_b = existing
+        if decode_state(kind, old_text) != signed.state:
+            raise StoreError(
+                f"channel {hexstr(channel_id)} already holds a different state at version {signed.state.version}"
+            )
+        for old, new in ((old_a, signed.sig_a), (old_b, signed.sig_b)):
+            if old is not None and new is not None and bytes(old) != new:
+                raise StoreError(f"channel {hexstr(channel_id)} version {signed.state.version}: signature differs")
+        self._execute(
+            "UPDATE states SET sig_a = COALESCE(sig_a, ?), sig_b = COALESCE(sig_b, ?)"
+            " WHERE channel = ? AND version = ?",
+            (signed.sig_a, signed.sig_b, channel_id, signed.state.version),
+        )
+
+    def latest(self, channel_id: bytes) -> SignedState | None:
+        """The highest version both parties signed, or None."""
+        return self._one(
+            "SELECT state, sig_a, sig_b FROM states WHERE channel = ? AND sig_a IS NOT NULL AND sig_b IS NOT NULL"
+            " ORDER BY version DESC LIMIT 1",
+            channel_id,
+        )
+
+    def newest(self, channel_id: bytes) -> SignedState | None:
+        """The highest version stored, signed by both or not (a proposal in flight), or None."""
+        return self._one(
+            "SELECT state, sig_a, sig_b FROM states WHERE channel = ? ORDER BY version DESC LIMIT 1", channel_id
+        )
+
+    def history(self, channel_id: bytes) -> list[SignedState]:
+        """Every stored version, oldest first."""
+        kind = self.channel(channel_id).kind
+        rows = self._execute(
+            "SELECT state, sig_a, sig_b FROM states WHERE channel = ? ORDER BY version", (channel_id,)
+        ).fetchall()
+        return [self._signed(kind, *row) for row in rows]
+
+    def state(self, channel_id: bytes, version: int) -> SignedState | None:
+        """One stored version, or None."""
+        kind = self.channel(channel_id).kind
+        row = self._execute(
+            "SELECT state, sig_a, sig_b FROM states WHERE channel = ? AND version = ?", (channel_id, version)
+        ).fetchone()
+        return None if row is None else self._signed(kind, *row)
+
+    def insert_state(self, channel_id: bytes, signed: SignedState) -> bool:
+        """Persist a version not stored yet (committed on return) and return True; False, changing
+        nothing, if the version is already stored (then ``save_state`` decides whether the write is
+        compatible). One statement: the client's per-payment write.
+        """
+        try:
+            cursor = self._execute(
+                "INSERT INTO states (channel, version, state, sig_a, sig_b) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (channel, version) DO NOTHING",
+                (channel_id, signed.state.version, encode_state(signed.state), signed.sig_a, signed.sig_b),
+            )
+        except Exception as exc:
+            if self._missing_reference(exc):
+                raise StoreError(
+                    f"channel {hexstr(channel_id)} is not in {self.location}; add it with add_channel first"
+                ) from exc
+            raise
+        return cursor.rowcount == 1
+
+    def add_signature(self, channel_id: bytes, version: int, side: int, signature: bytes) -> bool:
+        """Fill the missing signature of ``side`` (0 = A / Alice, 1 = B / Bob) of a stored version
+        (committed on return) and return True; False, changing nothing, if that version is not stored or
+        already holds a signature for the side (``save_state`` then tells a repeat from a conflict).
+        """
+        column = ("sig_a", "sig_b")[side]
+        cursor = self._execute(
+            f"UPDATE states SET {column} = ? WHERE channel = ? AND version = ? AND {column} IS NULL",
+            (signature, channel_id, version),
+        )
+        return cursor.rowcount == 1
+
+    # --- coordination of several processes (docs/SCALING.md) ------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold (or renew) the lease ``name`` for ``seconds`` by the database's clock, and say whether
+        ``holder`` holds it now: it does if nobody held it, it held it already, or the last holder let
+        it lapse (died). Committed on return."""
+        if seconds <= 0:
+            raise StoreError(f"a lease lasts a positive number of seconds, got {seconds}")
+        now = self._now()
+        self._execute(
+            "INSERT INTO perun_leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+            " SET holder = excluded.holder, expires = excluded.expires"
+            " WHERE perun_leases.holder = excluded.holder OR perun_leases.expires <= ?",
+            (name, holder, now + seconds, now),
+        )
+        return self.lease_holder(name) == holder
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up the lease ``name`` if ``holder`` holds it (another process may take it at once)."""
+        self._execute("DELETE FROM perun_leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str) -> str | None:
+        """Who holds the lease ``name`` now (None: nobody, or it lapsed)."""
+        row = self._execute(
+            "SELECT holder FROM perun_leases WHERE name = ? AND expires > ?", (name, self._now())
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def live_holders(self, prefix: str) -> list[str]:
+        """The holders of the leases whose name starts with ``prefix`` that have not lapsed."""
+        rows = self._execute(
+            "SELECT name FROM perun_leases WHERE substr(name, 1, ?) = ? AND expires > ? ORDER BY name",
+            (len(prefix), prefix, self._now()),
+        ).fetchall()
+        return [str(row[0])[len(prefix) :] for row in rows]
+
+    def hold_release(self, virtual_id: bytes, leg: str, update: Update) -> None:
+        """Keep the first release of a closing virtual channel until the other endpoint's arrives (a hub
+        with several workers: the second may reach another one). A repeat replaces the one held."""
+        if update.release is None:
+            raise StoreError("only a release (an update carrying the final virtual state) is held")
+        final = update.release
+        text = json.dumps(
+            {
+                "state": encode_state(update.state),
+                "signature": hexstr(update.signature),
+                "final": encode_state(final.state),
+                "sig_alice": hexstr(final.sig_alice),
+                "sig_bob": hexstr(final.sig_bob),
+            }
+        )
+        self._execute(
+            "INSERT INTO perun_releases (virtual, leg, release) VALUES (?, ?, ?)"
+            " ON CONFLICT (virtual, leg) DO UPDATE SET release = excluded.release",
+            (virtual_id, leg, text),
+        )
+
+    def held_releases(self, virtual_id: bytes) -> dict[str, Update]:
+        """The releases held for ``virtual_id``, by leg."""
+        rows = self._execute("SELECT leg, release FROM perun_releases WHERE virtual = ?", (virtual_id,)).fetchall()
+        held: dict[str, Update] = {}
+        for leg, text in rows:
+            data = json.loads(text)
+            final = VirtualFinal(
+                decode_state("virtual", data["final"]),  # type: ignore[arg-type]
+                unhex(data["sig_alice"]),
+                unhex(data["sig_bob"]),
+            )
+            held[str(leg)] = Update(decode_state("ledger", data["state"]), unhex(data["signature"]), final)
+        return held
+
+    def drop_releases(self, virtual_id: bytes) -> None:
+        self._execute("DELETE FROM perun_releases WHERE virtual = ?", (virtual_id,))
+
+    # --- rows -----------------------------------------------------------------------------------------
+
+    def _one(self, query: str, channel_id: bytes) -> SignedState | None:
+        kind = self.channel(channel_id).kind
+        row = self._execute(query, (channel_id,)).fetchone()
+        return None if row is None else self._signed(kind, *row)
+
+    @staticmethod
+    def _signed(kind: Kind, text: str, sig_a: bytes | None, sig_b: bytes | None) -> SignedState:
+        return SignedState(
+            decode_state(kind, text),
+            None if sig_a is None else bytes(sig_a),
+            None if sig_b is None else bytes(sig_b),
+        )
+
+    @staticmethod
+    def _record(channel_id: bytes, kind: Kind, params: str, domain: str, owner: str) -> ChannelRecord:
+        return ChannelRecord(bytes(channel_id), kind, decode_params(kind, params), decode_domain(domain), owner)

@@ -1,0 +1,175 @@
+"""The PostgreSQL backend: the store a hub with several workers shares (docs/SCALING.md).
+
+The tables are those of the SQLite store (``bytea`` for blobs), in the schema the connection's
+``search_path`` names first (``current_schema()``), so one database can hold several stores, one per
+schema. ``base.py`` holds the queries; this module supplies the connection and the locks:
+
+- ``lock_channel``: ``SELECT ... FOR UPDATE`` of the channel's row, held to the end of the transaction,
+  so per channel one worker at a time re-reads, checks, signs and writes (READ COMMITTED: each statement
+  after the lock sees every commit made before it).
+- ``lock_name``: a transaction-level advisory lock on a hash of the name.
+- the database clock (``clock_timestamp()``) for leases, one clock for workers on several machines.
+
+Durability: a commit returns once PostgreSQL has flushed its WAL (``synchronous_commit`` on, the server
+default), so a committed state survives the worker and the database server being killed. What the
+operator backs up, and how to restore, is in docs/SCALING.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import StoreError
+from .base import ChannelStore
+from .meta import META_SCHEMA, StoreIdentity, decide
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS channels (
+    id bytea PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('ledger', 'virtual')),
+    params text NOT NULL,
+    domain text NOT NULL,
+    owner text NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS states (
+    channel bytea NOT NULL REFERENCES channels (id),
+    version bigint NOT NULL,
+    state text NOT NULL,
+    sig_a bytea,
+    sig_b bytea,
+    PRIMARY KEY (channel, version)
+)""",
+    META_SCHEMA,
+    """CREATE TABLE IF NOT EXISTS perun_leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    expires double precision NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS perun_releases (
+    virtual bytea NOT NULL,
+    leg text NOT NULL,
+    release text NOT NULL,
+    PRIMARY KEY (virtual, leg)
+)""",
+)
+
+# Taken while a store is first set up, so two workers starting at once do not both create the tables
+# or both record an identity (any 64-bit constant; this one spells "perunvyp").
+_SETUP_LOCK = 0x706572756E767970
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + "@"
+    return urlunsplit(parts._replace(netloc=user + netloc[-1]))
+
+
+@functools.cache
+def _dialect(query: str) -> str:
+    # base.py writes ``?`` placeholders (SQLite's); psycopg takes ``%s``. No query holds a literal ? or %.
+    return query.replace("?", "%s")
+
+
+class PostgresStore(ChannelStore):
+    """One party's channels and signed states in a PostgreSQL database (a hub's, shared by its workers).
+
+    ``url`` is a libpq connection URL (``postgresql://user:password@host:5432/dbname``; a Unix socket
+    with ``?host=/path``; a schema with ``?options=-csearch_path%3Dname``)."""
+
+    shared = True
+
+    def __init__(self, url: str, *, identity: StoreIdentity | None = None, create: bool = True) -> None:
+        super().__init__()
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - psycopg is a dependency of perun_vyper
+            raise StoreError("a PostgreSQL store needs psycopg 3; pip install 'psycopg[binary]'") from exc
+        self._errors = psycopg.errors
+        self.url = self.target = url
+        self.location = redact(url)
+        try:
+            self._db = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"cannot connect to the PostgreSQL store {self.location} ({reason}); check the URL, that the server"
+                " runs and that the role may log in"
+            ) from exc
+        try:
+            with self.transaction():
+                self._execute("SELECT pg_advisory_xact_lock(?)", (_SETUP_LOCK,))
+                schema = self._execute("SELECT current_schema()").fetchone()[0]
+                if schema is None:
+                    raise StoreError(
+                        f"{self.location}: the search_path names no existing schema; create it first"
+                        " (CREATE SCHEMA name) or connect with a search_path that names one"
+                    )
+                self.location = f"{self.location} (schema {schema})"
+                verdict = self._settle(schema, identity, create)
+                for statement in SCHEMA:
+                    self._execute(statement)
+                for key, value in verdict.writes.items():
+                    self._execute("INSERT INTO perun_meta (key, value) VALUES (?, ?)", (key, value))
+        except BaseException:
+            self._db.close()
+            raise
+        self._identity = verdict.identity
+
+    def _settle(self, schema: str, identity: StoreIdentity | None, create: bool) -> Any:
+        tables = [
+            str(name)
+            for (name,) in self._execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name",
+                (schema,),
+            ).fetchall()
+        ]
+        meta: dict[str, str] = {}
+        if "perun_meta" in tables:
+            columns = {
+                str(name)
+                for (name,) in self._execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                    (schema, "perun_meta"),
+                ).fetchall()
+            }
+            if {"key", "value"} <= columns:  # a table of that name without our columns is not ours
+                meta = {str(k): str(v) for k, v in self._execute("SELECT key, value FROM perun_meta").fetchall()}
+        return decide(
+            self.location,
+            tables,
+            meta,
+            identity,
+            create,
+            legacy=lambda: False,  # PostgreSQL stores began with schema version 1
+            channels=lambda: self._execute("SELECT id, kind, domain FROM channels ORDER BY id").fetchall(),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _execute(self, query: str, args: Sequence[Any] = ()) -> Any:
+        return self._db.execute(_dialect(query), args)
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN")
+
+    def lock_channel(self, channel_id: bytes) -> None:
+        self._require_transaction("lock_channel")
+        self._execute("SELECT 1 FROM channels WHERE id = ? FOR UPDATE", (channel_id,))
+
+    def lock_name(self, name: str) -> None:
+        self._require_transaction("lock_name")
+        self._execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
+
+    def _missing_reference(self, exc: Exception) -> bool:
+        return isinstance(exc, self._errors.ForeignKeyViolation)
+
+    def _now(self) -> float:
+        return float(self._execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
