@@ -92,7 +92,7 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
 
 @click.command(cls=OperatorCommand)
 @account_option()
-@click.option("--store", "store_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Store.")
+@click.option("--store", "store_path", required=True, help="Store: a file path, sqlite:///path or postgresql://...")
 @click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to accept wallets on.")
 @click.option("--ledger", "ledger_address", help="LedgerAdjudicator address.")
 @click.option("--virtual", "virtual_address", help="VirtualAdjudicator address.")

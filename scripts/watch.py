@@ -25,7 +25,7 @@ from perun_vyper.watchtower import Action, Watchtower, summary
 
 @click.command(cls=OperatorCommand)
 @account_option()
-@click.option("--store", "store_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Store file.")
+@click.option("--store", "store_path", required=True, help="Store: a file path, sqlite:///path or postgresql://...")
 @click.option("--ledger", "ledger_address", help="LedgerAdjudicator address.")
 @click.option("--virtual", "virtual_address", help="VirtualAdjudicator address.")
 @click.option("--interval", type=click.FloatRange(min=0), default=15.0, show_default=True, help="Seconds per poll.")
@@ -63,7 +63,8 @@ def cli(
         tower = Watchtower(store, ledger, virtual, account, start_block=from_block)
         counts = (plural(len(store.channels(kind)), f"{kind} channel") for kind in ("ledger", "virtual"))
         click.echo(
-            f"watching   {' and '.join(counts)} of {store_path} on {ecosystem.name}:{network.name} as {account.address}"
+            f"watching   {' and '.join(counts)} of {store.location} on {ecosystem.name}:{network.name}"
+            f" as {account.address}"
             f" (ledger {ledger.address}, virtual {virtual.address}, events from block {tower.next_block})"
         )
         try:

@@ -271,7 +271,8 @@ class Party:
             self.store.add_channel(self.record)
             if self.store.newest(self.channel_id) is not None:
                 raise StoreError(
-                    f"channel {hexstr(self.channel_id)} is already in {self.store.location}; restore it instead of opening"
+                    f"channel {hexstr(self.channel_id)} is already in {self.store.location}; restore it instead of"
+                    " opening"
                 )
             self.store.insert_state(self.channel_id, signed)
         self._pending, self._pending_digest = signed, digest

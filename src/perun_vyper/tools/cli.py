@@ -18,11 +18,12 @@ from ape.cli import ConnectedProviderCommand
 from ape.exceptions import ApeException
 from eth_utils import is_address, to_checksum_address
 
+from .. import store as stores
 from ..chain import read_domain, signer_of
 from ..core.codec import Domain
 from ..core.keys import Signer
 from ..errors import PerunError
-from ..store import Store
+from ..store import ChannelStore
 from .deployment import adjudicator_pair
 
 NODE_HOWTO = (
@@ -82,17 +83,18 @@ def unattended_signer(account: Any) -> Signer:
         raise click.ClickException(str(exc)) from None
 
 
-def open_store(path: Path, *, identity: Any = None, create: bool = True) -> Store:
-    """The store at ``path`` for this deployment (``identity``); one line naming the cause and the fix if it
-    is not a perun-vyper store, belongs to another chain or deployment, or cannot be opened. Refused
-    stores are left as they were."""
+def open_store(target: str | Path, *, identity: Any = None, create: bool = True) -> ChannelStore:
+    """The store at ``target`` (a file path, ``sqlite:///path`` or ``postgresql://...``) for this deployment
+    (``identity``); one line naming the cause and the fix if it is not a perun-vyper store, belongs to
+    another chain or deployment, or cannot be opened. Refused stores are left as they were."""
     try:
-        return Store(path, identity=identity, create=create)
-    except PerunError as exc:  # the store's own refusals name the file, the cause and the fix
+        return stores.open_store(target, identity=identity, create=create)
+    except PerunError as exc:  # the store's own refusals name the store, the cause and the fix
         raise click.ClickException(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(
-            f"cannot open the store {path}: {exc}; pass --store with a writable file path (created if missing)"
+            f"cannot open the store {target}: {exc}; pass --store with a writable file path (created if missing)"
+            " or a postgresql:// URL"
         ) from None
 
 

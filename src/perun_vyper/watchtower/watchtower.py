@@ -53,7 +53,9 @@ class Watchtower:
     head); on-chain state is read for every channel regardless.
     """
 
-    def __init__(self, store: ChannelStore, ledger: Any, virtual: Any, sender: Any, start_block: int | None = None) -> None:
+    def __init__(
+        self, store: ChannelStore, ledger: Any, virtual: Any, sender: Any, start_block: int | None = None
+    ) -> None:
         self.store = store
         self.ledger = ledger
         self.virtual = virtual
