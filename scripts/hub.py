@@ -19,6 +19,7 @@ import cProfile
 import gc
 import os
 import signal
+import socket
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ from ape.cli import account_option
 from perun_vyper import Domain, Hub
 from perun_vyper.contracts import record_path
 from perun_vyper.node import HubServer, Limits, Policy
+from perun_vyper.node.bus import PostgresBus
 from perun_vyper.node.guard import HubGuard
 from perun_vyper.store import StoreIdentity
 from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
@@ -107,6 +109,17 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
     show_default=True,
     help="Seconds a signing decision may use the last head read (0: one eth_blockNumber per signature).",
 )
+@click.option(
+    "--worker",
+    "worker_id",
+    help="This worker's name among the hub's workers sharing a PostgreSQL store (default: host:pid).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    help="Seconds a worker's watchtower lease lasts before another takes over (default: 3 x --watch-interval, "
+    "at least 2).",
+)
 @click.option("--rate", type=click.FloatRange(min=1), default=50.0, show_default=True, help="Frames/s per connection.")
 @click.option("--burst", type=click.IntRange(min=1), default=100, show_default=True, help="Frames at once.")
 def cli(
@@ -122,11 +135,18 @@ def cli(
     confirmations,
     watch_interval,
     max_head_age,
+    worker_id,
+    lease,
     rate,
     burst,
 ):
     """Serve Ingrid's hub to wallets and guard its channels on-chain until SIGINT or SIGTERM."""
     host, port = _listen_address(listen)
+    if lease is not None and lease <= watch_interval:
+        raise click.ClickException(
+            f"--lease {lease:g} is not longer than --watch-interval {watch_interval:g}; a worker renews its lease"
+            " every round, so pass a lease of a few intervals"
+        )
     record = record_path(Path(project.path) / "deployments", ecosystem.name, network.name)
     ledger, virtual = attach_adjudicators(ledger_address, virtual_address, record, project, chain)
     signer = unattended_signer(account)
@@ -143,15 +163,20 @@ def cli(
             confirmations=confirmations,
             max_head_age=max_head_age,
         )
+        worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         server = HubServer(
             hub,
             Domain.ledger(chain_id, ledger.address),
             Policy(collateral=collateral),
             Limits(rate_per_second=rate, burst=burst),
             account=account,
+            # Several workers share a PostgreSQL store: they reach each other's wallets through it.
+            bus=PostgresBus(store.target, worker) if store.shared else None,
         )
-        guard = HubGuard(server, Watchtower(store, ledger, virtual, account), watch_interval, click.echo)
+        guard = HubGuard(server, Watchtower(store, ledger, virtual, account), watch_interval, click.echo, lease=lease)
         describe = f"chain={chain_id} ledger={ledger.address} virtual={virtual.address}"
+        if store.shared:
+            describe += f" worker={worker} store={store.location}"
         stopped_by = asyncio.run(_serve(server, guard, host, port, describe))
     finally:
         store.close()

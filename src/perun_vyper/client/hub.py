@@ -11,7 +11,8 @@ Ingrid's rules (SPEC 9.6, 9.7), enforced here and in ``LedgerChannel``:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
 from ..chain import ChainView, signer_of
@@ -85,10 +86,82 @@ class Hub:
         return channel
 
     def channel(self, channel_id: bytes) -> LedgerChannel:
+        channel = self.find(channel_id)
+        if channel is None:
+            raise RefusedUpdate(f"ledger channel {hexstr(channel_id)} is not one of this hub's channels")
+        return channel
+
+    def find(self, channel_id: bytes) -> LedgerChannel | None:
+        """Ingrid's ledger channel ``channel_id``, or None. In a shared store, a channel another worker
+        opened is restored on first use."""
+        channel = self.channels.get(channel_id)
+        if channel is not None or not self.store.shared:
+            return channel
         try:
-            return self.channels[channel_id]
-        except KeyError:
-            raise RefusedUpdate(f"ledger channel {hexstr(channel_id)} is not one of this hub's channels") from None
+            record = self.store.channel(channel_id)
+        except StoreError:
+            return None
+        if record.kind != "ledger" or record.owner != self.address:
+            return None
+        return self._restored(record.channel_id)
+
+    def channels_with(self, peer: str) -> list[LedgerChannel]:
+        """Ingrid's ledger channels with ``peer``. In a shared store each is read again from the store
+        (another worker may have updated or opened it): the view of this moment, to list, not to sign on."""
+        if not self.store.shared:
+            return [channel for channel in self.channels.values() if channel.peer == peer]
+        found = []
+        for record in self.store.channels("ledger"):
+            params = record.params
+            if record.owner != self.address or peer not in (params.participant_a, params.participant_b):
+                continue
+            channel = self.channels.get(record.channel_id) or self._restored(record.channel_id)
+            channel.reload()
+            found.append(channel)
+        return found
+
+    @contextmanager
+    def acting(self, *channel_ids: bytes) -> Iterator[None]:
+        """Act on these channels (check, sign, write): in a shared store, inside one transaction that
+        holds each channel's lock (taken in id order, so two workers never wait on each other in a
+        cycle) with each channel's memory read again under it, so a state signed here builds on the
+        newest one any worker committed and no two states of one version are ever signed (SPEC 11.4).
+        Answer only after the block ends (the transaction committed). In a store of one process, memory is
+        the store's mirror and the block adds nothing."""
+        if not self.store.shared:
+            yield
+            return
+        with self.store.transaction():
+            for channel_id in sorted(set(channel_ids)):
+                self.store.lock_channel(channel_id)
+                channel = self.find(channel_id)
+                if channel is not None:
+                    channel.reload()
+            yield
+
+    @contextmanager
+    def serialised(self, name: str) -> Iterator[None]:
+        """Do what the block does one worker at a time, per ``name`` (e.g. opening a user's channels, so
+        two workers cannot both admit a channel beyond the per-user maximum): in a shared store, one
+        transaction holding the lock ``name``; in a store of one process, nothing to add."""
+        if not self.store.shared:
+            yield
+            return
+        with self.store.transaction():
+            self.store.lock_name(name)
+            yield
+
+    def sending(self) -> AbstractContextManager[None]:
+        """Send Ingrid's transactions one worker at a time: workers sharing her account would otherwise
+        pick the same nonce. Taken last, after any channel lock (no worker holding it waits for a channel)."""
+        return self.serialised(f"send:{self.address}")
+
+    def _restored(self, channel_id: bytes) -> LedgerChannel:
+        channel = LedgerChannel.restore(
+            self.store, channel_id, self._signer, adjudicator=self.adjudicator, view=self.chain
+        )
+        self.channels[channel_id] = channel
+        return channel
 
     def virtuals(self) -> list[VirtualParams]:
         """The virtual channels Ingrid agreed to."""

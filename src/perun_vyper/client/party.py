@@ -247,6 +247,10 @@ class Party:
             )
         return self._latest
 
+    def reload(self) -> None:
+        """Read the channel again from the store (another process sharing it may have moved it on)."""
+        self._load()
+
     def _load(self) -> None:
         """Rebuild memory from the store: the latest fully signed state and our proposal in flight."""
         latest = self.store.latest(self.channel_id)

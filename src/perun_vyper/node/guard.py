@@ -2,6 +2,7 @@
 
 Every ``interval`` seconds one ``Watchtower.poll`` round runs in the server's worker thread: the
 watchtower reads the hub's store, which only that thread may touch, and sends from the hub's account.
+With several workers sharing a PostgreSQL store, one of them guards at a time (a lease in the store).
 A registration of one of the hub's channels by someone else (an ``Observed`` action) is also pushed to
 the wallets of that channel as ``chain.disputed``, so an online wallet learns at once that its channel is
 being closed on-chain (it signs nothing more in it, SPEC 11.1, and may answer with its own latest state).
@@ -13,20 +14,27 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from ape.exceptions import ApeException
 
 from ..core.channel import ChannelParams
 from ..core.codec import hexstr
 from ..core.virtual import VirtualParams
 from ..watchtower import Action, Watchtower
-from ..watchtower.actions import Observed, PollFailed
+from ..watchtower.actions import Leading, Observed, PollFailed, StandingBy
 from . import schema
 from .session import Host
 
 
 class HubGuard:
     """Runs ``tower`` (a ``Watchtower`` over the hub's store, sending from the hub's account) for
-    ``server`` every ``interval`` seconds; each action is passed to ``on_action`` (the operator's log)."""
+    ``server`` every ``interval`` seconds; each action is passed to ``on_action`` (the operator's log).
+
+    Several workers sharing a store: each round first renews this worker's lease (``worker:<id>``, how
+    the others know it is alive) and then tries the watchtower's lease (``watchtower``); only its holder
+    polls. A holder that dies stops renewing, and the first worker to try after ``lease`` seconds takes
+    over, so a dispute waits at most ``lease + interval`` seconds for an answer beyond a single worker's
+    ``interval`` (challenge durations are at least an hour, core/constants.py)."""
 
     def __init__(
         self,
@@ -34,11 +42,17 @@ class HubGuard:
         tower: Watchtower,
         interval: float,
         on_action: Callable[[Action], None] = lambda action: None,
+        *,
+        lease: float | None = None,
     ) -> None:
         self.server = server
         self.tower = tower
         self.interval = interval
         self.on_action = on_action
+        self.lease = max(3 * interval, 2.0) if lease is None else lease
+        if self.lease <= interval:
+            raise ValueError(f"the lease ({self.lease:g}s) must outlast a round's interval ({interval:g}s)")
+        self.leader: str | None = None  # who held the watchtower's lease at the last round
 
     async def run(self) -> None:
         """Poll until cancelled."""
@@ -47,16 +61,47 @@ class HubGuard:
             await asyncio.sleep(self.interval)
 
     async def round(self) -> list[Action]:
-        """One watchtower round; a failing node is reported (``PollFailed``) and tried again next round."""
+        """One watchtower round; a failing node or database is reported (``PollFailed``) and tried again
+        next round."""
+        actions: list[Action] = []
         try:
-            actions: list[Action] = await self.server.work(self.tower.poll)
-        except (ApeException, OSError) as exc:
-            actions = [PollFailed(getattr(exc, "message", None) or str(exc) or type(exc).__name__)]
+            if self.server.hub.store.shared:
+                actions += await self._elect()
+                if self.leader != self.server.bus.worker:
+                    return await self._report(actions)
+            actions += await self.server.work(self._poll)
+        except (ApeException, OSError, psycopg.Error) as exc:
+            actions.append(PollFailed(getattr(exc, "message", None) or str(exc) or type(exc).__name__))
+        return await self._report(actions)
+
+    async def _report(self, actions: list[Action]) -> list[Action]:
         for action in actions:
             self.on_action(action)
             if isinstance(action, Observed):
                 await self._tell(action)
         return actions
+
+    async def _elect(self) -> list[Action]:
+        worker = self.server.bus.worker
+        live, leader = await self.server.work(self._leases, worker)
+        self.server.bus.prune(live)
+        before, self.leader = self.leader, leader
+        if leader == before:
+            return []
+        if leader == worker:
+            return [Leading(worker, self.lease)]
+        return [StandingBy(worker, leader or "nobody")]
+
+    def _leases(self, worker: str) -> tuple[list[str], str | None]:
+        store = self.server.hub.store
+        store.acquire_lease(f"worker:{worker}", worker, self.lease)
+        store.acquire_lease("watchtower", worker, self.lease)
+        return store.live_holders("worker:"), store.lease_holder("watchtower")
+
+    def _poll(self) -> list[Action]:
+        # Workers share Ingrid's account: her transactions go out one worker at a time.
+        with self.server.hub.sending():
+            return self.tower.poll()
 
     async def _tell(self, observed: Observed) -> None:
         record = await self.server.work(self.server.hub.store.channel, observed.channel)

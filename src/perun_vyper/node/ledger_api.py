@@ -31,6 +31,7 @@ class LedgerApi:
         self.server = server
         # The hub's payments waiting for the wallet's countersignature: (channel, version) -> pay()'s future.
         self._answers: dict[tuple[bytes, int], asyncio.Future[SignedState]] = {}
+        self._resolving: set[asyncio.Task[None]] = set()  # answers taken by another worker, being read
 
     def methods(self) -> Methods:
         return {
@@ -79,17 +80,21 @@ class LedgerApi:
         signature = unhex(msg.signature)
         # Checked before anything is recorded: an unsigned proposal leaves no trace in the hub's store.
         verify_state(initial, self.server.ledger_domain, signature, user)
-        channel = self.server.hub.channels.get(params.channel_id)
-        if channel is None:
-            if len(self._channels_of(user)) >= self.server.policy.max_channels_per_user:
-                raise RefusedUpdate(
-                    f"you have {self.server.policy.max_channels_per_user} channels with this hub, its maximum per "
-                    "user; close one first"
-                )
-            channel = self.server.hub.open_channel(params, self.server.ledger_domain, *deposits)
-        # A new channel: our version 0 is in flight and this merges the user's signature into it. A repeat
-        # answers with the same countersignature; other deposits for the same parameters are refused.
-        countersig = channel.accept(Update(initial, signature))
+        hub = self.server.hub
+        # Several workers: one opens a user's channels at a time (the count below stays true).
+        with hub.serialised(f"open:{user}"):
+            channel = hub.find(params.channel_id)
+            if channel is None:
+                if len(self._channels_of(user)) >= self.server.policy.max_channels_per_user:
+                    raise RefusedUpdate(
+                        f"you have {self.server.policy.max_channels_per_user} channels with this hub, its maximum "
+                        "per user; close one first"
+                    )
+                channel = hub.open_channel(params, self.server.ledger_domain, *deposits)
+            # A new channel: our version 0 is in flight and this merges the user's signature into it. A repeat
+            # answers with the same countersignature; other deposits for the same parameters are refused.
+            with hub.acting(params.channel_id):
+                countersig = channel.accept(Update(initial, signature))
         return schema.OpenResult(hexstr(params.channel_id), hexstr(countersig))
 
     def _check_policy(self, params: ChannelParams) -> None:
@@ -111,9 +116,11 @@ class LedgerApi:
         return answer, [(session.address, "channel.updated", notice), *notices]
 
     def _update_sync(self, user: str, msg: schema.UpdateMsg) -> tuple[schema.UpdateResult, Any, list[Notice]]:
-        channel = self._channel_of(user, unhex(msg.state.channel))
-        before = channel.latest
-        countersig = channel.accept(schema.update_from_msg(msg))
+        channel_id = unhex(msg.state.channel)
+        with self.server.hub.acting(channel_id):
+            channel = self._channel_of(user, channel_id)
+            before = channel.latest
+            countersig = channel.accept(schema.update_from_msg(msg))
         if channel.latest == before:
             return schema.UpdateResult(hexstr(countersig)), None, []
         assert channel.latest is not None and isinstance(channel.latest.state, LedgerState)
@@ -126,6 +133,11 @@ class LedgerApi:
         return await self.server.work(self._funded_sync, session.address, unhex(params.channel)), ()
 
     def _funded_sync(self, user: str, channel_id: bytes) -> schema.FundedResult:
+        # One worker at a time per channel: two answering ledger.funded at once must not both deposit.
+        with self.server.hub.acting(channel_id):
+            return self._fund(user, channel_id)
+
+    def _fund(self, user: str, channel_id: bytes) -> schema.FundedResult:
         channel = self._channel_of(user, channel_id)
         self._require_chain("deposit its side")
         initial = self.server.hub.store.state(channel_id, 0)
@@ -155,7 +167,8 @@ class LedgerApi:
         missing = agreed[hub_side] - channel.holdings()[hub_side]
         tx = None
         if missing > 0:
-            tx = hex_of(channel.deposit(missing, self.server.account).txn_hash)
+            with self.server.hub.sending():
+                tx = hex_of(channel.deposit(missing, self.server.account).txn_hash)
         deposit_a, deposit_b, _ = channel.holdings()
         return schema.FundedResult(tx, schema.HoldingsMsg(str(deposit_a), str(deposit_b)))
 
@@ -163,6 +176,10 @@ class LedgerApi:
         return await self.server.work(self._close_sync, session.address, unhex(params.channel)), ()
 
     def _close_sync(self, user: str, channel_id: bytes) -> schema.CloseResult:
+        with self.server.hub.acting(channel_id):
+            return self._close_channel(user, channel_id)
+
+    def _close_channel(self, user: str, channel_id: bytes) -> schema.CloseResult:
         channel = self._channel_of(user, channel_id)
         latest = channel.latest
         if latest is None or not latest.state.is_final:
@@ -174,7 +191,8 @@ class LedgerApi:
         self._require_chain("close the channel")
         if channel.holdings()[2]:
             return schema.CloseResult(None)  # closed already (a repeat, or the wallet closed it itself)
-        return schema.CloseResult(hex_of(channel.close(self.server.account).txn_hash))
+        with self.server.hub.sending():
+            return schema.CloseResult(hex_of(channel.close(self.server.account).txn_hash))
 
     def _require_chain(self, what: str) -> None:
         if self.server.hub.adjudicator is None or self.server.account is None:
@@ -209,9 +227,27 @@ class LedgerApi:
         finally:
             self._answers.pop(key, None)
 
+    def answered_elsewhere(self, channel_id: bytes, version: int) -> None:
+        """Another worker took the wallet's countersignature of our proposal ``version``: the waiting
+        ``pay`` reads the state both signed from the store."""
+        future = self._answers.get((channel_id, version))
+        if future is None or future.done():
+            return
+
+        async def resolve() -> None:
+            signed = await self.server.work(self.server.hub.store.state, channel_id, version)
+            if signed is not None and signed.fully_signed and not future.done():
+                future.set_result(signed)
+
+        task = asyncio.ensure_future(resolve())
+        self._resolving.add(task)
+        task.add_done_callback(self._resolving.discard)
+
     def _propose_payment_sync(self, channel_id: bytes, amount: int) -> tuple[Update, str]:
-        channel = self.server.hub.channel(channel_id)
-        return channel.propose_payment(amount), channel.peer
+        with self.server.hub.acting(channel_id):
+            channel = self.server.hub.channel(channel_id)
+            update = channel.propose_payment(amount)
+        return update, channel.peer
 
     async def _proposals(self, session: Session, params: schema.NoParams) -> tuple[Any, Iterable[Notice]]:
         return await self.server.work(self._proposals_sync, session.address), ()
@@ -227,12 +263,18 @@ class LedgerApi:
         future = self._answers.get((unhex(params.channel), params.version))
         if future is not None and not future.done():
             future.set_result(signed)
+        elif changed:  # the pay() waiting for it may run in another worker
+            await self.server.bus.answered(unhex(params.channel), params.version)
         latest = schema.signed_to_msg(signed)
         notices = [(session.address, "channel.updated", schema.ChannelUpdated(params.channel.lower(), latest))]
         return schema.CountersignResult(latest), notices if changed else ()
 
     def _countersign_sync(self, user: str, msg: schema.CountersignParams) -> tuple[SignedState, bool]:
-        channel = self._channel_of(user, unhex(msg.channel))
+        channel_id = unhex(msg.channel)
+        with self.server.hub.acting(channel_id):
+            return self._countersign_in(self._channel_of(user, channel_id), msg)
+
+    def _countersign_in(self, channel: LedgerChannel, msg: schema.CountersignParams) -> tuple[SignedState, bool]:
         update, latest, signature = channel.pending(), channel.latest, unhex(msg.signature)
         if update is not None and update.version == msg.version:
             return channel.complete(update, signature), True  # verifies the countersignature first
@@ -247,10 +289,10 @@ class LedgerApi:
     # --- channels (worker thread only) ----------------------------------------------------------------
 
     def _channels_of(self, user: str) -> list[LedgerChannel]:
-        return [channel for channel in self.server.hub.channels.values() if channel.peer == user]
+        return self.server.hub.channels_with(user)
 
     def _channel_of(self, user: str, channel_id: bytes) -> LedgerChannel:
-        channel = self.server.hub.channels.get(channel_id)
+        channel = self.server.hub.find(channel_id)
         if channel is None or channel.peer != user:
             # The same answer for a channel of another user and for none: ids are not probed this way.
             raise rpc.RpcError(

@@ -3,9 +3,12 @@ frame, every channel operation through ``Hub`` and ``LedgerChannel``.
 
 Concurrency. The event loop only reads frames, checks limits and sessions, and writes answers. All
 channel work (checks, signatures, store writes; chain reads once an adjudicator is attached) runs in one
-worker thread, in arrival order: ``Store`` is one SQLite connection and ``Hub``/``LedgerChannel`` keep
-memory that is not thread-safe, so one thread serialises every channel without locks, and the loop never
-blocks on the store. A request handed to the worker is finished even if its connection drops, and the
+worker thread, in arrival order: the store is one connection and ``Hub``/``LedgerChannel`` keep memory
+that is not thread-safe, so one thread serialises every channel of this process, and the loop never
+blocks on the store. Several such processes (workers) may share one PostgreSQL store: then each channel
+operation runs under the channel's lock in the database with the channel read again under it
+(``Hub.acting``), and notifications reach wallets connected to other workers through ``bus.py``
+(docs/SCALING.md). A request handed to the worker is finished even if its connection drops, and the
 answer leaves only after the store committed (``LedgerChannel.accept``): a wallet that lost the answer
 re-sends the same update and gets the same countersignature.
 
@@ -35,6 +38,7 @@ from ..core.protocol import SignedState
 from ..errors import InvalidSignature
 from . import rpc, schema
 from .auth import Challenge, login_message, personal_digest
+from .bus import Bus
 from .ledger_api import LedgerApi
 from .session import Limits, Methods, Notice, Policy, Session
 from .virtual_api import VirtualApi
@@ -58,8 +62,11 @@ class HubServer:
         *,
         clock: Callable[[], float] = time.time,
         account: Any = None,
+        bus: Bus | None = None,
     ) -> None:
         self.hub = hub
+        # Several workers sharing one PostgreSQL store reach each other's wallets through it (bus.py).
+        self.bus = bus or Bus()
         self.account = account
         self.ledger_domain = ledger_domain
         self.policy = policy
@@ -69,7 +76,7 @@ class HubServer:
         self._server: Server | None = None
         self._sessions: dict[str, set[Session]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._hide = tuple({str(hub.store.path.resolve()), str(hub.store.path)})
+        self._hide = _places(hub.store)
         self._methods: Methods = {
             "hub.info": (schema.NoParams, self._info, False),
             "auth.challenge": (schema.ChallengeParams, self._challenge, False),
@@ -108,6 +115,8 @@ class HubServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen (port 0: an ephemeral port) and return the ``ws://`` URL."""
+        await self.bus.start(self._deliver, lambda: [address for address, held in self._sessions.items() if held])
+        self.bus.on_answer(self.ledger.answered_elsewhere)
         self._server = await serve(self._connection, host, port, max_size=self.limits.max_frame_bytes, compression=None)
         return self.url
 
@@ -125,6 +134,7 @@ class HubServer:
             await self._server.wait_closed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
         self.worker.shutdown()
 
     @property
@@ -158,7 +168,11 @@ class HubServer:
             log.exception("connection handler failed")
         finally:
             if session.address is not None:
-                self._sessions.get(session.address, set()).discard(session)
+                held = self._sessions.get(session.address, set())
+                held.discard(session)
+                if not held:
+                    self._sessions.pop(session.address, None)
+                    await self.bus.announce(session.address, False)
 
     async def _receive(self, session: Session, frame: str | bytes, now: float) -> None:
         admitted = session.take_token(now, self.limits)
@@ -229,21 +243,32 @@ class HubServer:
             await self.notify(address, method, params, skip=session)
 
     def online(self, address: str) -> bool:
-        """Whether a connection is logged in as ``address`` now."""
-        return bool(self._sessions.get(address))
+        """Whether a connection is logged in as ``address`` now (to this worker or, several workers
+        sharing a store, to another one)."""
+        return bool(self._sessions.get(address)) or self.bus.online_elsewhere(address)
 
     def after_update(self, before: Any, after: Any) -> list[Notice]:
         """Notifications owed once the hub countersigned ``after`` in a ledger channel (worker thread)."""
         return self.virtual.lock_notices(before, after)
 
     async def notify(self, address: str, method: str, params: Any, *, skip: Session | None = None) -> bool:
-        """Send a notification to every connection logged in as ``address`` (but ``skip``); whether one
-        was there. A notification is information: a wallet that was away learns the same by asking."""
+        """Send a notification to every connection logged in as ``address`` (but ``skip``), here or at
+        another worker; whether one was there. A notification is information: a wallet that was away
+        learns the same by asking."""
         sessions = [other for other in list(self._sessions.get(address, ())) if other is not skip]
         frame = rpc.notification(method, params)
         for other in sessions:
             await other.send(frame)
-        return bool(sessions)
+        elsewhere = self.bus.online_elsewhere(address)
+        if elsewhere:
+            await self.bus.send(address, frame.decode())
+        return bool(sessions) or elsewhere
+
+    async def _deliver(self, address: str, frame: str) -> None:
+        """A notification another worker received for ``address``: sent to this worker's connections."""
+        data = frame.encode()
+        for session in list(self._sessions.get(address, ())):
+            await session.send(data)
 
     async def work(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the worker thread, after the channel work queued before it: how anything
@@ -293,7 +318,10 @@ class HubServer:
                 "message with the channel key of the address you log in as",
             )
         session.address = challenge.address
-        self._sessions.setdefault(challenge.address, set()).add(session)
+        held = self._sessions.setdefault(challenge.address, set())
+        held.add(session)
+        if len(held) == 1:
+            await self.bus.announce(challenge.address, True)
         return schema.LoginResult(challenge.address), ()
 
     def _require_fresh(self, session: Session) -> None:
@@ -303,3 +331,12 @@ class HubServer:
                 f"this connection is logged in as {session.address} and acts for that address only; "
                 "open another connection for another address",
             )
+
+
+def _places(store: Any) -> tuple[str, ...]:
+    """What error texts must not show a wallet: where the hub's store is (its path, or its URL)."""
+    places = {str(store.target), str(store.location)}
+    path = getattr(store, "path", None)
+    if path is not None:
+        places.add(str(path.resolve()))
+    return tuple(places)

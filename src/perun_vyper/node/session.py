@@ -79,6 +79,7 @@ class Host(Protocol):
     ledger_domain: Any
     policy: Policy
     account: Any  # the Ape account the hub sends its transactions from (None: it sends none)
+    bus: Any  # what this worker tells the hub's other workers (node/bus.py)
 
     async def work(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 

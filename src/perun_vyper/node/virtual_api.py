@@ -7,11 +7,9 @@ relays the proposal), Bob signs version 0 (``virtual.accept``, relayed), Alice l
 ledger channel refuses it before Alice's lock is in), and the hub tells both (``virtual.locked`` with leg
 ``bob``). Payments go from wallet to wallet through ``virtual.send``: the hub forwards them and never
 signs or stores a virtual state. Closing: each endpoint sends its release with the final state
-(``virtual.close``); the hub keeps the first in memory and countersigns both together when the second
-arrives (``Hub.accept_releases``), answering the second caller and notifying the first.
-
-The first release is kept in memory only: after a restart of the hub, the wallet's release is still its
-proposal in flight and ``resume`` sends it again.
+(``virtual.close``); the hub keeps the first in its store (``hold_release``: it survives a restart, and
+the second may reach another worker) and countersigns both together when the second arrives
+(``Hub.accept_releases``), answering the second caller and notifying the first.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from ..core.locks import lock_for, roles
 from ..core.protocol import Update
 from ..core.state import LedgerState
 from ..core.virtual import VirtualParams, VirtualState
-from ..errors import RefusedUpdate, StoreError
+from ..errors import PerunError, RefusedUpdate, StoreError
 from . import rpc
 from . import virtual_schema as vs
 from .session import Host, Methods, Notice, Session
@@ -42,9 +40,6 @@ class VirtualApi:
         # Endpoints (alice, bob) of the virtual channels the hub agreed to, so relaying a message needs no
         # store read; filled in the worker thread, read in the event loop (whole-key dict operations).
         self._endpoints: dict[bytes, tuple[str, str]] = {}
-        # The first release of a closing virtual channel, by leg, until the other endpoint's arrives.
-        # Worker thread only.
-        self._releases: dict[bytes, dict[str, Update]] = {}
 
     def methods(self) -> Methods:
         return {
@@ -76,9 +71,8 @@ class VirtualApi:
         hub = self.server.hub
         channels = [
             hexstr(channel.channel_id)
-            for channel in hub.channels.values()
-            if channel.peer == peer
-            and channel.params.asset.lower() == asset.lower()
+            for channel in hub.channels_with(peer)
+            if channel.params.asset.lower() == asset.lower()
             and channel.latest is not None
             and not channel.latest.state.is_final
         ]
@@ -96,7 +90,14 @@ class VirtualApi:
 
     def _propose_sync(self, user: str, params: VirtualParams, signature: bytes) -> None:
         hub = self.server.hub
-        leg = hub.channels.get(params.ledger_alice)
+        # The legs' balances below are read under their locks (several workers: as committed last).
+        with hub.acting(params.ledger_alice, params.ledger_bob):
+            self._agree(user, params, signature)
+        self._endpoints[params.channel_id] = (params.alice, params.bob)
+
+    def _agree(self, user: str, params: VirtualParams, signature: bytes) -> None:
+        hub = self.server.hub
+        leg = hub.find(params.ledger_alice)
         if leg is None or leg.peer != user:
             raise rpc.RpcError(
                 rpc.NOT_YOUR_CHANNEL,
@@ -107,7 +108,6 @@ class VirtualApi:
         if self._agreed(params.channel_id) is None:
             self._require_room(params)
             hub.agree_virtual(params)
-        self._endpoints[params.channel_id] = (params.alice, params.bob)
 
     def _require_room(self, params: VirtualParams) -> None:
         """Both legs must hold the locks now (each side's balance at least its part), so that Alice does not
@@ -145,7 +145,7 @@ class VirtualApi:
         """After the hub countersigned ``after`` in one of its ledger channels: a lock of a virtual channel it
         agreed to that is new in ``after`` is announced to the endpoints that act next (worker thread)."""
         known = set() if before is None else set(before.locks)
-        ledger_params = self.server.hub.channels[after.channel].params
+        ledger_params = self.server.hub.channel(after.channel).params
         notices: list[Notice] = []
         for lock in after.locks:
             if lock in known:
@@ -206,22 +206,28 @@ class VirtualApi:
                 f"your release goes in your ledger channel of this virtual channel ({hexstr(ledger_id)}), not in "
                 f"{hexstr(update.state.channel)}"
             )
-        # Every check of the release now (signature, the final state signed by both, the split), so a bad
-        # one is refused here and never waits for the other endpoint's.
-        acceptance = hub.channel(ledger_id).prepare_accept(update, joint=True)
-        if acceptance.write == "none":
-            return acceptance.countersig, []  # released before: the same answer
-        waiting = self._releases.setdefault(virtual_id, {})
-        waiting[leg] = update
-        if len(waiting) < 2:
-            return None, []
-        del self._releases[virtual_id]
-        try:
+        # Both legs and the virtual channel locked (several workers: the two releases may reach two of them).
+        with hub.acting(virtual_id, params.ledger_alice, params.ledger_bob):
+            # Every check of the release now (signature, the final state signed by both, the split), so a
+            # bad one is refused here and never waits for the other endpoint's.
+            acceptance = hub.channel(ledger_id).prepare_accept(update, joint=True)
+            if acceptance.write == "none":
+                return acceptance.countersig, []  # released before: the same answer
+            other_leg = "bob" if leg == "alice" else "alice"
+            waiting = hub.store.held_releases(virtual_id)
+            waiting[leg] = update
+            other_ledger = params.ledger_bob if other_leg == "bob" else params.ledger_alice
+            if other_leg in waiting:
+                try:
+                    hub.channel(other_ledger).prepare_accept(waiting[other_leg], joint=True)
+                except PerunError:
+                    del waiting[other_leg]  # the other release no longer holds; its endpoint sends it again
+            if len(waiting) < 2:
+                hub.store.drop_releases(virtual_id)
+                hub.store.hold_release(virtual_id, leg, update)
+                return None, []
             sig_left, sig_right = hub.accept_releases(waiting["alice"], waiting["bob"])
-        except Exception:
-            self._releases[virtual_id] = {leg: update}  # the other release no longer holds; it is sent again
-            raise
-        other_leg = "bob" if leg == "alice" else "alice"
+            hub.store.drop_releases(virtual_id)
         other_update = waiting[other_leg]
         other_sig = sig_right if other_leg == "bob" else sig_left
         other = params.bob if other_leg == "bob" else params.alice

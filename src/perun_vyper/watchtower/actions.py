@@ -145,4 +145,24 @@ class PollFailed(_Line):
     reason: str
 
 
-Action = Observed | Refuted | Closed | VirtualRegistered | Concluded | Failed | Waiting | PollFailed
+@dataclass(frozen=True)
+class Leading(_Line):
+    """A hub worker took the watchtower's lease (several workers share a store: one guards at a time)."""
+
+    LINE: ClassVar[str] = "leading    worker {worker} guards the hub's channels (lease {lease:g}s)"
+    worker: str
+    lease: float
+
+
+@dataclass(frozen=True)
+class StandingBy(_Line):
+    """A hub worker found the watchtower's lease held by another (it takes over if that one dies)."""
+
+    LINE: ClassVar[str] = "standby    worker {worker}: {leader} guards the hub's channels"
+    worker: str
+    leader: str
+
+
+Action = (
+    Observed | Refuted | Closed | VirtualRegistered | Concluded | Failed | Waiting | PollFailed | Leading | StandingBy
+)
