@@ -159,7 +159,7 @@ def test_open__database_without_tables_without_create__refused_unchanged(tmp_pat
     path = tmp_path / "wallet.db"
     sql(path, "CREATE TABLE t (x)", "DROP TABLE t")  # a valid SQLite file holding nothing
     before = path.read_bytes()
-    with pytest.raises(StoreError, match=r"holds no perun-vyper store \(a SQLite database without tables\); pass"):
+    with pytest.raises(StoreError, match=r"holds no perun-vyper store \(a database without tables\); pass"):
         Store(path, create=False)
     assert path.read_bytes() == before
 

@@ -145,5 +145,5 @@ def test_hub_cli__bad_input__one_error_line_exit_1(case, ledger, virtual, chain,
     else:
         assert line == (
             f"Error: cannot open the store {store}: unable to open database file; pass --store with a writable "
-            "file path (created if missing)"
+            "file path (created if missing) or a postgresql:// URL"
         )

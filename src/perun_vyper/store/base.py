@@ -50,6 +50,8 @@ class ChannelStore(ABC):
     location: str
     #: What ``open_store`` takes to open this store again (a path, or the full database URL).
     target: str
+    #: The column that orders channels as they were added.
+    _ADDED: str = "rowid"
     #: Whether other processes may write this store's channels (then act on a channel only under
     #: ``lock_channel``, after re-reading it).
     shared: bool = False
@@ -171,10 +173,11 @@ class ChannelStore(ABC):
             raise StoreError(f"channel {hexstr(record.channel_id)} is already stored with other parameters")
 
     def channels(self, kind: Kind | None = None) -> list[ChannelRecord]:
+        """The store's channels (of ``kind``, or all), in the order they were added."""
         if kind:
-            rows = self._execute(_CHANNEL_COLUMNS + " WHERE kind = ? ORDER BY id", (kind,))
+            rows = self._execute(_CHANNEL_COLUMNS + f" WHERE kind = ? ORDER BY {self._ADDED}", (kind,))
         else:
-            rows = self._execute(_CHANNEL_COLUMNS + " ORDER BY id")
+            rows = self._execute(_CHANNEL_COLUMNS + f" ORDER BY {self._ADDED}")
         return [self._record(*row) for row in rows.fetchall()]
 
     def channel(self, channel_id: bytes) -> ChannelRecord:

@@ -29,6 +29,7 @@ from .meta import META_SCHEMA, StoreIdentity, decide
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS channels (
     id bytea PRIMARY KEY,
+    added bigint GENERATED ALWAYS AS IDENTITY,
     kind text NOT NULL CHECK (kind IN ('ledger', 'virtual')),
     params text NOT NULL,
     domain text NOT NULL,
@@ -84,6 +85,7 @@ class PostgresStore(ChannelStore):
     with ``?host=/path``; a schema with ``?options=-csearch_path%3Dname``)."""
 
     shared = True
+    _ADDED = "added"
 
     def __init__(self, url: str, *, identity: StoreIdentity | None = None, create: bool = True) -> None:
         super().__init__()
@@ -148,7 +150,7 @@ class PostgresStore(ChannelStore):
             identity,
             create,
             legacy=lambda: False,  # PostgreSQL stores began with schema version 1
-            channels=lambda: self._execute("SELECT id, kind, domain FROM channels ORDER BY id").fetchall(),
+            channels=lambda: self._execute("SELECT id, kind, domain FROM channels ORDER BY added").fetchall(),
         )
 
     def close(self) -> None:
