@@ -32,7 +32,7 @@ from perun_vyper.node import HubServer, Limits, Policy
 from perun_vyper.node.bus import PostgresBus
 from perun_vyper.node.guard import HubGuard
 from perun_vyper.store import StoreIdentity
-from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, unattended_signer
+from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, serve_alone, unattended_signer
 from perun_vyper.watchtower import Watchtower
 
 # Loopback by default: exposing the hub is a decision (put a TLS terminator in front, docs/API.md 1).
@@ -152,7 +152,9 @@ def cli(
     signer = unattended_signer(account)
     chain_id = chain.chain_id
     store = open_store(store_path, identity=StoreIdentity(chain_id, ledger.address, virtual.address))
+    alone = None
     try:
+        alone = serve_alone(store)
         hub = Hub(
             signer,
             store,
@@ -180,4 +182,6 @@ def cli(
         stopped_by = asyncio.run(_serve(server, guard, host, port, describe))
     finally:
         store.close()
+        if alone is not None:
+            alone.close()
     click.echo(f"hub {hub.address} stopped ({stopped_by})")

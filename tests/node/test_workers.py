@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -238,3 +239,44 @@ def test_leader_killed_during_dispute__another_worker_takes_the_lease_and_answer
     assert tuple(ledger.holdings(channel_id))[2] is True
     state = latest.state
     assert chain.provider.get_balance(alice.address) - before == (state.balance_a, state.balance_b)[side]
+
+
+def test_second_hub_on_one_sqlite_store__refused_in_one_line__first_keeps_serving(
+    ledger, virtual, chain, alice, domain, tmp_path
+):
+    store = tmp_path / "hub.db"
+    command = _hub_command(chain.provider.uri, store, str(ledger.address), str(virtual.address), "--listen")
+    first = HubProcess([*command, f"127.0.0.1:{free_port()}"], ROOT, _env(tmp_path / "w1"), echo=lambda _line: None)
+    try:
+        first.start()
+        done = subprocess.run(
+            [*command, f"127.0.0.1:{free_port()}"], cwd=ROOT, env=_env(tmp_path / "w2"),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [
+            f"Error: {store} is served by another `ape run hub` process; a SQLite store belongs to one process:"
+            " stop the other one, or run several workers on a shared PostgreSQL store (--store postgresql://...)"
+        ]
+
+        async def still_serving():
+            async with _wallet(first.url, alice, tmp_path / "alice.db", domain, ledger) as client:
+                return await client.open_channel(E, E)
+
+        assert run(still_serving(), 60).latest.fully_signed
+    finally:
+        first.kill()
+    assert not any("Traceback" in line for line in first.lines)
+
+
+def test_lease_not_longer_than_watch_interval__refused_in_one_line(hub_store, ledger, virtual, chain, tmp_path):
+    command = _hub_command(
+        chain.provider.uri, hub_store, str(ledger.address), str(virtual.address),
+        "--watch-interval", "5", "--lease", "5",
+    )  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "Error: --lease 5 is not longer than --watch-interval 5; a worker renews its lease every round, so pass a"
+        " lease of a few intervals"
+    ]

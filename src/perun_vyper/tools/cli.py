@@ -9,9 +9,10 @@ never in a traceback.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from ape.cli import ConnectedProviderCommand
@@ -96,6 +97,26 @@ def open_store(target: str | Path, *, identity: Any = None, create: bool = True)
             f"cannot open the store {target}: {exc}; pass --store with a writable file path (created if missing)"
             " or a postgresql:// URL"
         ) from None
+
+
+def serve_alone(store: ChannelStore) -> IO[bytes] | None:
+    """A SQLite store is one process's: hold an exclusive lock on its file for as long as the returned file
+    stays open (the process's life), or refuse in one line if another hub holds it. A shared store
+    (PostgreSQL) needs none: its workers coordinate in the database."""
+    path = getattr(store, "path", None)
+    if store.shared or path is None:
+        return None
+    handle = open(path, "rb")  # noqa: SIM115 - held open on purpose: the lock lives as long as the file
+    try:
+        # flock, not fcntl: SQLite's own locks are fcntl byte ranges, which flock does not touch (Linux, BSD).
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise click.ClickException(
+            f"{path} is served by another `ape run hub` process; a SQLite store belongs to one process: stop the"
+            " other one, or run several workers on a shared PostgreSQL store (--store postgresql://...)"
+        ) from None
+    return handle
 
 
 def contract_at(kind: str, address: str, contract_type: Any, chain: Any) -> tuple[Any, Domain]:
