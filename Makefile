@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # Ape finds vyper and anvil on PATH only.
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup demo test deploy lint coverage gas abis bench loadtest clean
+.PHONY: setup demo test deploy lint coverage gas abis bench loadtest scaling clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -88,6 +88,12 @@ PROCESSES ?= 4
 SECONDS ?= 20
 loadtest: setup
 	python -m perun_vyper.tools.loadtest --clients $(CLIENTS) --processes $(PROCESSES) --seconds $(SECONDS) $(LOADTEST_ARGS)
+
+# What one store carries on the hub's update path (docs/SCALING.md): SQLite with one writer, PostgreSQL
+# (pgserver, a real server) with WRITERS writer processes. Options through SCALING_ARGS.
+WRITERS ?= 1,2
+scaling: setup
+	python -m perun_vyper.tools.scaling --writers $(WRITERS) $(SCALING_ARGS)
 
 deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0

@@ -253,8 +253,7 @@ class Party:
 
     def _load(self) -> None:
         """Rebuild memory from the store: the latest fully signed state and our proposal in flight."""
-        latest = self.store.latest(self.channel_id)
-        newest = self.store.newest(self.channel_id)
+        latest, newest = self.store.tip(self.channel_id)
         self._latest, self._pending, self._pending_digest = latest, None, b""
         if newest is None or newest.fully_signed:
             return

@@ -60,6 +60,7 @@ class ChannelStore(ABC):
         self._depth = 0  # transactions open (nested ones join the outermost)
         self._on_commit: list[Callable[[], None]] = []
         self._identity: StoreIdentity | None = None
+        self._kinds: dict[bytes, Kind] = {}  # channel id -> kind, of channels read once
 
     # --- what a backend supplies ----------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class ChannelStore(ABC):
         signature already stored, since a party that holds two different states of one version has been
         cheated or has a bug, and the store keeps the first.
         """
-        kind = self.channel(channel_id).kind
+        kind = self._kind(channel_id)
         if self.insert_state(channel_id, signed):
             return
         existing = self._execute(
@@ -227,6 +228,22 @@ class ChannelStore(ABC):
             channel_id,
         )
 
+    def tip(self, channel_id: bytes) -> tuple[SignedState | None, SignedState | None]:
+        """``(latest(channel_id), newest(channel_id))`` in one read: what a client re-reads under a
+        channel's lock."""
+        kind = self._kind(channel_id)
+        rows = self._execute(
+            "SELECT state, sig_a, sig_b FROM states WHERE channel = ? ORDER BY version DESC LIMIT 2", (channel_id,)
+        ).fetchall()
+        if not rows:
+            return None, None
+        top = [self._signed(kind, *row) for row in rows]
+        if top[0].fully_signed:
+            return top[0], top[0]
+        if len(top) == 2 and top[1].fully_signed:
+            return top[1], top[0]
+        return self.latest(channel_id), top[0]  # a gap below the newest: never written by this client
+
     def newest(self, channel_id: bytes) -> SignedState | None:
         """The highest version stored, signed by both or not (a proposal in flight), or None."""
         return self._one(
@@ -235,7 +252,7 @@ class ChannelStore(ABC):
 
     def history(self, channel_id: bytes) -> list[SignedState]:
         """Every stored version, oldest first."""
-        kind = self.channel(channel_id).kind
+        kind = self._kind(channel_id)
         rows = self._execute(
             "SELECT state, sig_a, sig_b FROM states WHERE channel = ? ORDER BY version", (channel_id,)
         ).fetchall()
@@ -243,7 +260,7 @@ class ChannelStore(ABC):
 
     def state(self, channel_id: bytes, version: int) -> SignedState | None:
         """One stored version, or None."""
-        kind = self.channel(channel_id).kind
+        kind = self._kind(channel_id)
         row = self._execute(
             "SELECT state, sig_a, sig_b FROM states WHERE channel = ? AND version = ?", (channel_id, version)
         ).fetchone()
@@ -356,8 +373,15 @@ class ChannelStore(ABC):
 
     # --- rows -----------------------------------------------------------------------------------------
 
+    def _kind(self, channel_id: bytes) -> Kind:
+        """The kind of a stored channel (it never changes: kept after the first read)."""
+        kind = self._kinds.get(channel_id)
+        if kind is None:
+            kind = self._kinds[channel_id] = self.channel(channel_id).kind
+        return kind
+
     def _one(self, query: str, channel_id: bytes) -> SignedState | None:
-        kind = self.channel(channel_id).kind
+        kind = self._kind(channel_id)
         row = self._execute(query, (channel_id,)).fetchone()
         return None if row is None else self._signed(kind, *row)
 

@@ -145,6 +145,15 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def server_seconds(pid: int) -> float:
+    """CPU time so far of a server that forks a process per connection (PostgreSQL's postmaster): its own,
+    its children's that ended (cutime, cstime: counted once the server reaped them) and its live
+    descendants', from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    reaped = int(fields[13]) + int(fields[14])  # cutime, cstime (fields 16, 17 of stat)
+    return cpu_seconds(pid) + reaped / CLOCK_TICKS
+
+
 def main_thread_seconds(pid: int) -> float:
     """User + system CPU time of a process's main thread only (the hub's event loop; its other busy thread
     is the channel worker), from /proc/<pid>/task/<pid>/stat."""
