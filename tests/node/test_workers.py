@@ -2,7 +2,7 @@
 on the test's Anvil: the same update sent to two workers at once, two different updates of one version sent
 to two workers at once, a worker killed under load, the watchtower's leader killed during a dispute.
 
-What must hold whatever the interleaving (SPEC 11.4): per channel and version the store holds one state,
+What must hold whatever the interleaving (SPEC 11.2): per channel and version the store holds one state,
 every countersignature a wallet got is of that state, nothing a worker acknowledged is lost, and a stale
 registration is answered by whichever worker holds the watchtower's lease. Every wait is bounded; the
 seed of random kill moments is in every failure message."""

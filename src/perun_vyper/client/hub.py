@@ -125,7 +125,7 @@ class Hub:
         """Act on these channels (check, sign, write): in a shared store, inside one transaction that
         holds each channel's lock (taken in id order, so two workers never wait on each other in a
         cycle) with each channel's memory read again under it, so a state signed here builds on the
-        newest one any worker committed and no two states of one version are ever signed (SPEC 11.4).
+        newest one any worker committed and no two states of one version are ever signed (SPEC 11.2).
         Answer only after the block ends (the transaction committed). In a store of one process, memory is
         the store's mirror and the block adds nothing."""
         if not self.store.shared:

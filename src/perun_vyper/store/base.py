@@ -11,7 +11,7 @@ a backend supplies the connection, the placeholders, the transaction statements 
 Shared stores (``shared`` is True: PostgreSQL). Several processes may then write the same channel, so
 a client's memory of a channel can be behind the database. Whoever acts on a channel of a shared store
 does it in ``transaction()`` after ``lock_channel`` and re-reads the channel under that lock (``Hub``
-does, SPEC 11.4): per channel, one writer at a time, and never two states of one version signed. The
+does, SPEC 11.2): per channel, one writer at a time, and never two states of one version signed. The
 ``(channel, version)`` primary key is the last line: a second, different state of a version is never
 inserted, and a countersignature leaves only after its insert committed.
 """
