@@ -60,7 +60,8 @@ class Hub:
         self.clock = clock or (lambda: int(time.time()))
         self.adjudicator = adjudicator
         self.channels: dict[bytes, LedgerChannel] = {}
-        for record in store.channels("ledger"):
+        # A shared store may hold millions of channels: each is restored when first used (find).
+        for record in () if store.shared else store.channels("ledger"):
             if record.owner == self.address:
                 self.channels[record.channel_id] = LedgerChannel.restore(
                     store, record.channel_id, self._signer, adjudicator=adjudicator, view=self.chain
@@ -111,9 +112,8 @@ class Hub:
         if not self.store.shared:
             return [channel for channel in self.channels.values() if channel.peer == peer]
         found = []
-        for record in self.store.channels("ledger"):
-            params = record.params
-            if record.owner != self.address or peer not in (params.participant_a, params.participant_b):
+        for record in self.store.channels_of(peer, "ledger"):
+            if record.owner != self.address:
                 continue
             channel = self.channels.get(record.channel_id) or self._restored(record.channel_id)
             channel.reload()
@@ -163,9 +163,18 @@ class Hub:
         self.channels[channel_id] = channel
         return channel
 
-    def virtuals(self) -> list[VirtualParams]:
-        """The virtual channels Ingrid agreed to."""
-        return [record.params for record in self.store.channels("virtual") if isinstance(record.params, VirtualParams)]
+    def virtuals(self, user: str | None = None) -> list[VirtualParams]:
+        """The virtual channels Ingrid agreed to (those of ``user`` only, if given)."""
+        records = self.store.channels("virtual") if user is None else self.store.channels_of(user, "virtual")
+        return [record.params for record in records if isinstance(record.params, VirtualParams)]
+
+    def agreed(self, virtual_id: bytes) -> VirtualParams | None:
+        """The parameters of the virtual channel ``virtual_id`` if Ingrid agreed to it, else None."""
+        try:
+            record = self.store.channel(virtual_id)
+        except StoreError:
+            return None
+        return record.params if isinstance(record.params, VirtualParams) else None
 
     def agree_virtual(self, params: VirtualParams) -> None:
         """Accept to fund a virtual channel over two of her ledger channels; records it (durably), which
@@ -212,7 +221,7 @@ class Hub:
                 "the two releases are by different final states; Ingrid releases both locks only by the same one"
             )
         virtual_id = left_final.state.channel
-        params = next((p for p in self.virtuals() if p.channel_id == virtual_id), None)
+        params = self.agreed(virtual_id)
         if params is None:
             raise RefusedUpdate(f"virtual channel {hexstr(virtual_id)} was never agreed to by this hub")
         if to_alice_side.state.channel != params.ledger_alice or to_bob_side.state.channel != params.ledger_bob:
@@ -233,7 +242,7 @@ class Hub:
         """Register a final virtual state Alice and Bob signed (anyone may, at any time before expiry): the
         virtual record then settles at once on its outcome, which every lock of the channel follows. What
         Ingrid does when she cannot release both locks off-chain, e.g. because one leg is registered."""
-        params = next((p for p in self.virtuals() if p.channel_id == evidence.state.channel), None)
+        params = self.agreed(evidence.state.channel)
         if params is None:
             raise RefusedUpdate(f"virtual channel {hexstr(evidence.state.channel)} was never agreed to by this hub")
         if not evidence.state.is_final:

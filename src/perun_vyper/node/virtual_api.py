@@ -25,7 +25,7 @@ from ..core.locks import lock_for, roles
 from ..core.protocol import Update
 from ..core.state import LedgerState
 from ..core.virtual import VirtualParams, VirtualState
-from ..errors import PerunError, RefusedUpdate, StoreError
+from ..errors import PerunError, RefusedUpdate
 from . import rpc
 from . import virtual_schema as vs
 from .session import Host, Methods, Notice, Session
@@ -59,8 +59,7 @@ class VirtualApi:
     def _list_sync(self, user: str) -> vs.VirtualListResult:
         entries = [
             vs.VirtualEntry(hexstr(params.channel_id), vs.vparams_to_msg(params))
-            for params in self.server.hub.virtuals()
-            if user in (params.alice, params.bob)
+            for params in self.server.hub.virtuals(user)
         ]
         return vs.VirtualListResult(entries)
 
@@ -238,11 +237,7 @@ class VirtualApi:
 
     def _agreed(self, channel: bytes) -> VirtualParams | None:
         """The parameters of a virtual channel the hub agreed to (worker thread: reads the store)."""
-        try:
-            record = self.server.hub.store.channel(channel)
-        except StoreError:
-            return None
-        return record.params if isinstance(record.params, VirtualParams) else None
+        return self.server.hub.agreed(channel)
 
     def _require_online(self, address: str) -> None:
         if not self.server.online(address):

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..core.codec import hexstr, unhex
 from ..core.protocol import SignedState, Update, VirtualFinal
+from ..core.virtual import VirtualParams
 from ..errors import StoreError
 from .meta import StoreIdentity, describe_domain
 from .records import (
@@ -40,6 +41,14 @@ from .records import (
 )
 
 _CHANNEL_COLUMNS = "SELECT id, kind, params, domain, owner FROM channels"
+
+
+def parties(record: ChannelRecord) -> tuple[str, str]:
+    """Who takes part in a channel: a ledger channel's participants A and B, a virtual channel's Alice and Bob."""
+    params = record.params
+    if isinstance(params, VirtualParams):
+        return params.alice, params.bob
+    return params.participant_a, params.participant_b
 
 
 class ChannelStore(ABC):
@@ -160,6 +169,11 @@ class ChannelStore(ABC):
                 f" {self.location} is the store of {self._identity.describe()}; add it to the store of its deployment"
             )
         # Inserted unless present, then compared: two processes adding one channel both end here.
+        self._insert_channel(record)
+        if self.channel(record.channel_id) != record:
+            raise StoreError(f"channel {hexstr(record.channel_id)} is already stored with other parameters")
+
+    def _insert_channel(self, record: ChannelRecord) -> None:
         self._execute(
             "INSERT INTO channels (id, kind, params, domain, owner) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             (
@@ -170,8 +184,11 @@ class ChannelStore(ABC):
                 record.owner,
             ),
         )
-        if self.channel(record.channel_id) != record:
-            raise StoreError(f"channel {hexstr(record.channel_id)} is already stored with other parameters")
+
+    def channels_of(self, address: str, kind: Kind) -> list[ChannelRecord]:
+        """The channels of ``kind`` that ``address`` takes part in (a ledger channel's participants, a
+        virtual channel's Alice and Bob), in the order they were added."""
+        return [record for record in self.channels(kind) if address in parties(record)]
 
     def channels(self, kind: Kind | None = None) -> list[ChannelRecord]:
         """The store's channels (of ``kind``, or all), in the order they were added."""

@@ -23,8 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import StoreError
-from .base import ChannelStore
+from .base import ChannelStore, parties
 from .meta import META_SCHEMA, StoreIdentity, decide
+from .records import ChannelRecord, Kind, encode_domain, encode_params
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS channels (
@@ -33,8 +34,13 @@ SCHEMA = (
     kind text NOT NULL CHECK (kind IN ('ledger', 'virtual')),
     params text NOT NULL,
     domain text NOT NULL,
-    owner text NOT NULL
+    owner text NOT NULL,
+    party_a text NOT NULL,
+    party_b text NOT NULL
 )""",
+    # A hub with many channels finds a user's without reading them all (channel.list, opening, routes).
+    "CREATE INDEX IF NOT EXISTS channels_party_a ON channels (party_a, kind)",
+    "CREATE INDEX IF NOT EXISTS channels_party_b ON channels (party_b, kind)",
     """CREATE TABLE IF NOT EXISTS states (
     channel bytea NOT NULL REFERENCES channels (id),
     version bigint NOT NULL,
@@ -152,6 +158,30 @@ class PostgresStore(ChannelStore):
             legacy=lambda: False,  # PostgreSQL stores began with schema version 1
             channels=lambda: self._execute("SELECT id, kind, domain FROM channels ORDER BY added").fetchall(),
         )
+
+    def _insert_channel(self, record: ChannelRecord) -> None:
+        party_a, party_b = parties(record)
+        self._execute(
+            "INSERT INTO channels (id, kind, params, domain, owner, party_a, party_b) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING",
+            (
+                record.channel_id,
+                record.kind,
+                encode_params(record.params),
+                encode_domain(record.domain),
+                record.owner,
+                party_a,
+                party_b,
+            ),
+        )
+
+    def channels_of(self, address: str, kind: Kind) -> list[ChannelRecord]:
+        rows = self._execute(
+            "SELECT id, kind, params, domain, owner FROM channels WHERE kind = ? AND (party_a = ? OR party_b = ?)"
+            " ORDER BY added",
+            (kind, address, address),
+        ).fetchall()
+        return [self._record(*row) for row in rows]
 
     def close(self) -> None:
         self._db.close()
