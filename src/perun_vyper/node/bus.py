@@ -24,6 +24,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import psycopg
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "perun_hub"  # the LISTEN/NOTIFY channel of a hub's workers
@@ -77,13 +79,13 @@ class PostgresBus(Bus):
         self._answer_callbacks: list[Callable[[bytes, int], None]] = []
 
     async def start(self, deliver: Callable[[str, str], Awaitable[None]], local: Callable[[], Iterable[str]]) -> None:
-        import psycopg
-
         self._deliver, self._local = deliver, local
-        self._listen = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        self._publish = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        await self._listen.execute(f"LISTEN {CHANNEL}")
+        await self._subscribe()
         self._reader = asyncio.create_task(self._read())
+
+    async def _subscribe(self) -> None:
+        self._listen = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        await self._listen.execute(f"LISTEN {CHANNEL}")
         await self._post({"kind": "hello"})  # the others announce their addresses to us
 
     async def close(self) -> None:
@@ -126,16 +128,30 @@ class PostgresBus(Bus):
             return
         try:
             async with self._publish_lock:
+                if self._publish is None or self._publish.broken or self._publish.closed:
+                    self._publish = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
                 await self._publish.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-        except Exception:  # the database is away: the wallet learns the same by asking
-            log.exception("the bus could not publish a %s", message.get("kind"))
+        except psycopg.Error as exc:  # the database is away: the wallet learns the same by asking
+            log.warning("the bus could not publish a %s: %s", message.get("kind"), exc)
 
     async def _read(self) -> None:
-        async for notice in self._listen.notifies():
+        """Deliver what the other workers post; a lost connection is opened again (once a second)."""
+        while True:
             try:
-                await self._receive(json.loads(notice.payload))
-            except Exception:  # pragma: no cover - one bad message must not stop the bus
-                log.exception("bus message dropped")
+                async for notice in self._listen.notifies():
+                    try:
+                        await self._receive(json.loads(notice.payload))
+                    except Exception:  # pragma: no cover - one bad message must not stop the bus
+                        log.exception("bus message dropped")
+            except psycopg.Error as exc:
+                log.warning("the bus lost its connection (%s); listening again in 1 s", exc)
+            await asyncio.sleep(1)
+            with contextlib.suppress(psycopg.Error):
+                await self._listen.close()
+            try:
+                await self._subscribe()
+            except psycopg.Error as exc:
+                log.warning("the bus cannot listen yet (%s)", exc)
 
     async def _receive(self, message: dict[str, Any]) -> None:
         origin = message.get("from")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from typing import Any
 
+import psycopg
 from eth_utils import to_canonical_address, to_checksum_address
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -228,6 +229,14 @@ class HubServer:
             frame = rpc.result(request.id, value)
         except rpc.RpcError as err:
             frame = rpc.error(request.id, err)
+        except psycopg.OperationalError as exc:
+            # The shared store's database went away (a restart, a failover): what this request began was
+            # rolled back, and the next request opens a new connection.
+            log.warning("%s: the store's database is unavailable (%s)", request.method, str(exc).strip())
+            frame = rpc.error(
+                request.id,
+                rpc.RpcError(rpc.INTERNAL_ERROR, "the hub's database is unavailable; nothing was written: retry later"),
+            )
         except Exception as exc:
             mapped = rpc.from_exception(exc, self._hide)
             if mapped is None:

@@ -82,6 +82,10 @@ class ChannelStore(ABC):
     def _begin(self) -> None:
         """Start a transaction that writes (SQLite takes the database's write lock here)."""
 
+    def _rollback(self) -> None:
+        """End the open transaction, writing nothing."""
+        self._execute("ROLLBACK")
+
     @abstractmethod
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
@@ -138,7 +142,7 @@ class ChannelStore(ABC):
             yield
         except BaseException:
             self._depth, self._on_commit = 0, []
-            self._execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
         self._execute("COMMIT")

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+
 from ..errors import StoreError
 from .base import ChannelStore, parties
 from .meta import META_SCHEMA, StoreIdentity, decide
@@ -95,21 +97,10 @@ class PostgresStore(ChannelStore):
 
     def __init__(self, url: str, *, identity: StoreIdentity | None = None, create: bool = True) -> None:
         super().__init__()
-        try:
-            import psycopg
-        except ImportError as exc:  # pragma: no cover - psycopg is a dependency of perun_vyper
-            raise StoreError("a PostgreSQL store needs psycopg 3; pip install 'psycopg[binary]'") from exc
-        self._errors = psycopg.errors
         self.url = self.target = url
+        self._closed = False
         self.location = redact(url)
-        try:
-            self._db = psycopg.connect(url, autocommit=True)
-        except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
-                f"cannot connect to the PostgreSQL store {self.location} ({reason}); check the URL, that the server"
-                " runs and that the role may log in"
-            ) from exc
+        self._db = self._connect()
         try:
             with self.transaction():
                 self._execute("SELECT pg_advisory_xact_lock(?)", (_SETUP_LOCK,))
@@ -129,6 +120,22 @@ class PostgresStore(ChannelStore):
             self._db.close()
             raise
         self._identity = verdict.identity
+
+    def _connect(self) -> Any:
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"cannot connect to the PostgreSQL store {self.location} ({reason}); check the URL, that the server"
+                " runs and that the role may log in"
+            ) from exc
+
+    def _fresh(self) -> None:
+        """Outside a transaction, replace a connection the server or the network broke (a restarted or
+        failed-over database): the work that broke it was rolled back, nothing else is lost."""
+        if self._depth == 0 and (self._db.broken or self._db.closed) and not self._closed:
+            self._db = self._connect()
 
     def _settle(self, schema: str, identity: StoreIdentity | None, create: bool) -> Any:
         tables = [
@@ -184,13 +191,21 @@ class PostgresStore(ChannelStore):
         return [self._record(*row) for row in rows]
 
     def close(self) -> None:
+        self._closed = True
         self._db.close()
 
     def _execute(self, query: str, args: Sequence[Any] = ()) -> Any:
+        self._fresh()
         return self._db.execute(_dialect(query), args)
 
     def _begin(self) -> None:
+        self._fresh()
         self._db.execute("BEGIN")
+
+    def _rollback(self) -> None:
+        if self._db.broken or self._db.closed:
+            return  # the server ended the transaction with the connection
+        self._db.execute("ROLLBACK")
 
     def lock_channel(self, channel_id: bytes) -> None:
         self._require_transaction("lock_channel")
@@ -201,7 +216,7 @@ class PostgresStore(ChannelStore):
         self._execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
 
     def _missing_reference(self, exc: Exception) -> bool:
-        return isinstance(exc, self._errors.ForeignKeyViolation)
+        return isinstance(exc, psycopg.errors.ForeignKeyViolation)
 
     def _now(self) -> float:
         return float(self._execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
