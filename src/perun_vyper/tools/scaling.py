@@ -9,8 +9,9 @@ hub's alone. Several writers share one PostgreSQL store (each its own channels, 
 different wallets do); a SQLite store is measured with one writer (it belongs to one process).
 
 Prints, per store and writer count: updates/s (all writers together), the mean time per update in a
-writer, and the CPU seconds per update of the writers and of the PostgreSQL server (all its processes, from
-/proc), which is what the extrapolation in docs/SCALING.md divides by.
+writer, the CPU seconds per update of the writers and of the PostgreSQL server (all its processes, from
+/proc), which is what the extrapolation in docs/SCALING.md divides by, and the bytes the store takes per
+stored state (table and indexes; the SQLite file after a checkpoint).
 
     python -m perun_vyper.tools.scaling [--writers 1,2] [--channels 50] [--seconds 5] [--json PATH]
 """
@@ -131,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--writers takes positive counts, --channels and --seconds positive values")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="perun-scaling-") as tmp:
-        row = measure(str(Path(tmp) / "hub.db"), 1, args.channels, args.seconds, None)
-        rows.append({"store": "sqlite", **row})
+        path = Path(tmp) / "hub.db"
+        row = measure(str(path), 1, args.channels, args.seconds, None)
+        with open_store(path) as store:
+            store._execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            states = store._execute("SELECT count(*) FROM states").fetchone()[0]
+        rows.append({"store": "sqlite", **row, "bytesPerState": round(path.stat().st_size / states)})
         server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
         try:
             url = server.get_uri()
@@ -142,19 +147,23 @@ def main(argv: list[str] | None = None) -> int:
                     db.execute(f"CREATE SCHEMA {schema}")
                 target = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
                 row = measure(target, count, args.channels, args.seconds, server.get_pid())
-                rows.append({"store": "postgres", **row})
+                with psycopg.connect(target, autocommit=True) as db:
+                    size, states = db.execute(
+                        "SELECT pg_total_relation_size('states'), (SELECT count(*) FROM states)"
+                    ).fetchone()
+                rows.append({"store": "postgres", **row, "bytesPerState": round(size / states)})
         finally:
             server.cleanup()
     print(
         f"store updates on the hub's path ({args.channels} channels per writer, {args.seconds:g} s each, "
         f"{os.cpu_count()} cores)"
     )
-    print("store     writers  updates/s  ms/update  writer CPU us/update  server CPU us/update")
+    print("store     writers  updates/s  ms/update  writer CPU us/update  server CPU us/update  bytes/state")
     for row in rows:
         server_cpu = "-" if row["serverCpuUsPerUpdate"] is None else f"{row['serverCpuUsPerUpdate']:.0f}"
         print(
             f"{row['store']:<9} {row['writers']:>7}  {row['updatesPerSecond']:>9.0f}  {row['msPerUpdate']:>9.3f}"
-            f"  {row['writerCpuUsPerUpdate']:>20.0f}  {server_cpu:>20}"
+            f"  {row['writerCpuUsPerUpdate']:>20.0f}  {server_cpu:>20}  {row['bytesPerState']:>11}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
