@@ -232,10 +232,15 @@ def test_open__search_path_names_missing_schema__refused_create_schema_named(pos
 # --- open_store: backends, connection, names ----------------------------------------------------------
 
 
-def test_open__unreachable_server__refused_without_the_password(tmp_path):
+@pytest.mark.parametrize(
+    "credentials",
+    ["u:secretpw@/db?host={missing}", "u@/db?host={missing}&password=secretpw"],
+    ids=["in-user-part", "as-parameter"],
+)
+def test_open__unreachable_server__refused_without_the_password(tmp_path, credentials):
     missing = tmp_path / "no-such-directory"
     with pytest.raises(StoreError) as refused:
-        open_store(f"postgresql://u:secretpw@/db?host={missing}")
+        open_store("postgresql://" + credentials.format(missing=missing))
     message = str(refused.value)
     assert message.startswith(f"cannot connect to the PostgreSQL store postgresql://u@/db?host={missing} (")
     assert message.endswith("); check the URL, that the server runs and that the role may log in")
@@ -243,7 +248,7 @@ def test_open__unreachable_server__refused_without_the_password(tmp_path):
     assert not missing.exists()
 
 
-def test_location__url_with_password__hidden_target_keeps_it(postgres):
+def test_location__password_in_user_part__hidden_target_keeps_it(postgres):
     target, schema = _schema(postgres, "hub")
     scheme, rest = target.split("://", 1)
     user, server = rest.split("@", 1)
@@ -253,6 +258,15 @@ def test_location__url_with_password__hidden_target_keeps_it(postgres):
         assert store.target == with_password  # what reopens it
     with open_store(store.target) as again:
         assert again.location == store.location
+
+
+def test_location__password_as_url_parameter__hidden_target_keeps_it(postgres):
+    target, schema = _schema(postgres, "hub")
+    with open_store(target) as store:
+        shown = store.location
+    with open_store(target + "&password=secretpw") as store:
+        assert store.location == shown == f"{redact(target)} (schema {schema})"
+        assert store.target == target + "&password=secretpw"
 
 
 def test_open_store__unsupported_scheme__refused_naming_the_supported_ones():
