@@ -1,8 +1,9 @@
-"""Three parties paying in a loop, each with its own store file: the process ``test_crash.py`` kills.
+"""Three parties paying in a loop, each with its own store: the process ``test_crash.py`` kills.
 
-    python tests/client/crash_party.py DIR [--payments N] [--seed S] [--die-at STEP --die-after N]
+    python tests/client/crash_party.py ALICE INGRID BOB [--payments N] [--seed S] [--die-at STEP --die-after N]
 
-Alice - Ingrid and Ingrid - Bob ledger channels (store files DIR/alice.db, DIR/ingrid.db, DIR/bob.db).
+Alice - Ingrid and Ingrid - Bob ledger channels; ALICE, INGRID and BOB are the parties' stores (what
+``open_store`` takes: a file path, sqlite:///path or a postgresql:// URL).
 On start every party recovers its channels from its store (opening those it does not hold yet), both
 sides of each channel send their proposal in flight again (``resume``), and the loop pays in random
 directions. After each payment, once the proposer has committed the countersignature (so both stores
@@ -21,9 +22,8 @@ import os
 import random
 import signal
 import sys
-from pathlib import Path
 
-from perun_vyper import ChannelParams, LedgerChannel, Signer, Store, StoreError, resume
+from perun_vyper import ChannelParams, LedgerChannel, Signer, StoreError, open_store, resume
 from tests.support.constants import E
 from tests.support.parties import ALICE_KEY, BOB_KEY, INGRID_KEY, LEDGER_DOMAIN
 
@@ -37,8 +37,8 @@ CHANNELS = {
 }
 
 
-def recover(directory: Path) -> dict[str, tuple[LedgerChannel, LedgerChannel]]:
-    stores = {name: Store(directory / f"{name}.db") for name in KEYS}
+def recover(targets: dict[str, str]) -> dict[str, tuple[LedgerChannel, LedgerChannel]]:
+    stores = {name: open_store(targets[name]) for name in KEYS}
     channels = {}
     for label, (params, (first, second)) in CHANNELS.items():
         sides = []
@@ -56,13 +56,14 @@ def recover(directory: Path) -> dict[str, tuple[LedgerChannel, LedgerChannel]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("directory", type=Path)
+    for name in KEYS:
+        parser.add_argument(name, help=f"{name}'s store: a file path, sqlite:///path or postgresql:// URL")
     parser.add_argument("--payments", type=int, default=0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--die-at", choices=("proposed", "accepted", "completed"), default=None)
     parser.add_argument("--die-after", type=int, default=-1, help="payments done before the SIGKILL at --die-at")
     args = parser.parse_args()
-    channels = recover(args.directory)
+    channels = recover({name: getattr(args, name) for name in KEYS})
     print("ready " + " ".join(f"{label}={pair[0].state.version}" for label, pair in channels.items()), flush=True)
     rng = random.Random(args.seed)
     done = 0

@@ -11,20 +11,20 @@ import sys
 import time
 from pathlib import Path
 
-from perun_vyper import LedgerState, SignedState, Store, verify
-from tests.client.crash_party import CHANNELS, DEPOSIT, DOMAIN
+from perun_vyper import ChannelStore, LedgerState, SignedState, open_store, verify
+from tests.client.crash_party import CHANNELS, DEPOSIT, DOMAIN, KEYS
 
 SCRIPT = Path(__file__).with_name("crash_party.py")
 KILLS = 5
 
 
-def _run(directory: Path, *args: str, kill_after: float | None = None, dies: bool = False) -> list[str]:
+def _run(targets: dict[str, str], *args: str, kill_after: float | None = None, dies: bool = False) -> list[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parents[2]), os.environ.get("PYTHONPATH")])),
     }
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(directory), *args],
+        [sys.executable, str(SCRIPT), *(targets[name] for name in KEYS), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -51,23 +51,23 @@ def _acks(lines: list[str]) -> dict[str, list[int]]:
 
 
 class Checker:
-    """Reads the three store files between runs (no process holds them then)."""
+    """Reads the three stores between runs (no process holds them then)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, targets: dict[str, str]) -> None:
+        self.targets = targets
         self.verified: dict[tuple[str, str], int] = {}  # (party, channel) -> highest version verified
         self.caught: dict[str, int] = {"proposal only": 0, "countersigned, not completed": 0}  # kill points seen
 
     def check(self, acked: dict[str, int]) -> dict[str, int]:
         """All the invariants; returns each channel's latest version both parties agree on."""
-        stores = {name: Store(self.directory / f"{name}.db") for name in ("alice", "ingrid", "bob")}
+        stores = {name: open_store(target) for name, target in self.targets.items()}
         try:
             return {label: self._channel(stores, label, acked.get(label, -1)) for label in CHANNELS}
         finally:
             for store in stores.values():
                 store.close()
 
-    def _channel(self, stores: dict[str, Store], label: str, acked: int) -> int:
+    def _channel(self, stores: dict[str, ChannelStore], label: str, acked: int) -> int:
         params, names = CHANNELS[label]
         if not all(any(r.channel_id == params.channel_id for r in stores[n].channels()) for n in names):
             assert acked < 0, f"{label}: a party lost the channel after acknowledging version {acked}"
@@ -119,15 +119,21 @@ class Checker:
         self.verified[(label, name)] = max(0, len(history) - 1)  # the newest may gain a signature later
 
 
-def test_crash__sigkill_at_random_points__nothing_acknowledged_is_lost(tmp_path):
+def _targets(store_target) -> dict[str, str]:
+    """The three parties' stores on this test's backend."""
+    return {name: store_target(name) for name in KEYS}
+
+
+def test_crash__sigkill_at_random_points__nothing_acknowledged_is_lost(store_target):
     seed = int(os.environ.get("PERUN_CRASH_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)
-    checker = Checker(tmp_path)
+    targets = _targets(store_target)
+    checker = Checker(targets)
     acked: dict[str, int] = {}
     total = 0
     for kill in range(KILLS):
         delay = rng.uniform(0.2, 1.5) if kill else rng.uniform(0.05, 0.6)  # the first may land in the opening
-        lines = _run(tmp_path, "--seed", str(rng.getrandbits(32)), kill_after=delay)
+        lines = _run(targets, "--seed", str(rng.getrandbits(32)), kill_after=delay)
         for label, versions in _acks(lines).items():
             assert versions == sorted(set(versions)), f"seed {seed}: {label} acknowledged out of order"
             if versions:
@@ -139,7 +145,7 @@ def test_crash__sigkill_at_random_points__nothing_acknowledged_is_lost(tmp_path)
             assert agreed[label] >= version, f"seed {seed}: {label} acknowledged v{version}, agreed {agreed[label]}"
     print(f"seed {seed}: {total} payments acknowledged over {KILLS} killed runs; kills caught {checker.caught}")
     assert total > 100, f"seed {seed}: only {total} payments acknowledged in {KILLS} runs; the kills came too early"
-    lines = _run(tmp_path, "--payments", "300", "--seed", str(seed))
+    lines = _run(targets, "--payments", "300", "--seed", str(seed))
     assert lines[-1] == "done" and lines[0].startswith("ready ")
     final = _acks(lines)
     assert sum(len(v) for v in final.values()) == 300
@@ -151,15 +157,16 @@ def test_crash__sigkill_at_random_points__nothing_acknowledged_is_lost(tmp_path)
     assert agreed == acked  # after a clean exit nothing is in flight
 
 
-def test_crash__sigkill_right_after_each_protocol_step__recovered(tmp_path):
+def test_crash__sigkill_right_after_each_protocol_step__recovered(store_target):
     """The three windows of one payment, each hit on purpose: after the proposal is committed, after the
     receiver committed and countersigned, after the proposer committed (before it printed the ack)."""
-    checker = Checker(tmp_path)
+    targets = _targets(store_target)
+    checker = Checker(targets)
     acked: dict[str, int] = {}
     expected = {"proposed": "proposal only", "accepted": "countersigned, not completed"}
     for step in ("proposed", "accepted", "completed"):
         caught = dict(checker.caught)
-        lines = _run(tmp_path, "--seed", "7", "--die-at", step, "--die-after", "40", dies=True)
+        lines = _run(targets, "--seed", "7", "--die-at", step, "--die-after", "40", dies=True)
         for label, versions in _acks(lines).items():
             if versions:
                 assert versions[0] > acked.get(label, 0)
@@ -171,5 +178,5 @@ def test_crash__sigkill_right_after_each_protocol_step__recovered(tmp_path):
             assert checker.caught[expected[step]] == caught[expected[step]] + 1
         else:  # completed: both hold the update fully signed, one version beyond the acknowledged ones
             assert sum(agreed.values()) == sum(acked.values()) + 1
-    lines = _run(tmp_path, "--payments", "50", "--seed", "8")
+    lines = _run(targets, "--payments", "50", "--seed", "8")
     assert lines[-1] == "done" and sum(len(v) for v in _acks(lines).values()) == 50

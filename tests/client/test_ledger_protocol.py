@@ -16,12 +16,12 @@ from perun_vyper import (
     Lock,
     RefusedUpdate,
     Signer,
-    Store,
     StoreError,
     Update,
     VirtualFinal,
     VirtualState,
     exchange,
+    open_store,
     pay,
     resume,
 )
@@ -142,12 +142,12 @@ def test_accept__repeat_of_an_older_version__same_countersignature(pair):
     assert bob.accept(first) == countersig
 
 
-def test_restart__proposer_lost_countersignature__resends_and_completes(pair, store_at, tmp_path):
+def test_restart__proposer_lost_countersignature__resends_and_completes(pair):
     alice, bob = pair
     update = alice.propose_payment(9)
     bob.accept(update)  # Bob committed, Alice never got the answer: she crashes here
     alice.store.close()
-    alice = LedgerChannel.restore(Store(tmp_path / "alice.db"), alice.channel_id, ALICE_KEY)
+    alice = LedgerChannel.restore(open_store(alice.store.target), alice.channel_id, ALICE_KEY)
     assert alice.pending() == update
     assert alice.latest.state.version == 0
     resume(alice, bob)
@@ -157,13 +157,13 @@ def test_restart__proposer_lost_countersignature__resends_and_completes(pair, st
     alice.store.close()
 
 
-def test_restart__receiver_never_saw_proposal__resends_and_completes(pair, tmp_path):
+def test_restart__receiver_never_saw_proposal__resends_and_completes(pair):
     alice, bob = pair
     update = alice.propose_payment(2)
     alice.store.close()
     bob.store.close()
-    alice = LedgerChannel.restore(Store(tmp_path / "alice.db"), alice.channel_id, ALICE_KEY)
-    bob = LedgerChannel.restore(Store(tmp_path / "bob.db"), bob.channel_id, BOB_KEY)
+    alice = LedgerChannel.restore(open_store(alice.store.target), alice.channel_id, ALICE_KEY)
+    bob = LedgerChannel.restore(open_store(bob.store.target), bob.channel_id, BOB_KEY)
     assert alice.pending() == update and bob.pending() is None
     with pytest.raises(RefusedUpdate, match="deposit first"):  # Bob signed nothing beyond version 0 yet
         resume(alice, bob)
@@ -177,18 +177,18 @@ def test_restart__receiver_never_saw_proposal__resends_and_completes(pair, tmp_p
     bob.store.close()
 
 
-def test_restart__before_initial_exchange__both_pending_merge(store_at, tmp_path):
+def test_restart__before_initial_exchange__both_pending_merge(store_at):
     params = ChannelParams(ALICE, BOB, nonce=3)
     alice = LedgerChannel.open(params, LEDGER_DOMAIN, ALICE_KEY, store_at("alice"), E, 0)
     bob = LedgerChannel.open(params, LEDGER_DOMAIN, BOB_KEY, store_at("bob"), E, 0)
-    restored = LedgerChannel.restore(Store(tmp_path / "alice.db"), params.channel_id, ALICE_KEY)
+    restored = LedgerChannel.restore(open_store(alice.store.target), params.channel_id, ALICE_KEY)
     assert restored.pending() == alice.pending() and restored.latest is None
     resume(restored, bob)
     assert restored.latest == bob.latest and bob.latest.fully_signed and bob.pending() is None
     restored.store.close()
 
 
-def test_restore__other_key__refused(pair, tmp_path):
+def test_restore__other_key__refused(pair):
     alice, _ = pair
     with pytest.raises(StoreError, match="belongs to"):
         LedgerChannel.restore(alice.store, alice.channel_id, BOB_KEY)

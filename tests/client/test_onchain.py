@@ -12,7 +12,6 @@ from perun_vyper import (
     InvalidParams,
     LedgerChannel,
     RefusedUpdate,
-    Store,
     VirtualParams,
     close_virtual_channel,
     compact,
@@ -26,20 +25,16 @@ from tests.support.constants import LEDGER_CONCLUDED, LEDGER_DISPUTED, E
 FUND_ALICE, FUND_BOB = 3 * 10**17, 10**17
 
 
-def _pair(tmp_path, make_params, domain, ledger, first, second, deposit_a=E, deposit_b=E):
+def _pair(store_at, make_params, domain, ledger, first, second, deposit_a=E, deposit_b=E):
     params = make_params(first, second)
-    a = LedgerChannel.open(
-        params, domain, first.private_key, Store(tmp_path / "a.db"), deposit_a, deposit_b, adjudicator=ledger
-    )
-    b = LedgerChannel.open(
-        params, domain, second.private_key, Store(tmp_path / "b.db"), deposit_a, deposit_b, adjudicator=ledger
-    )
+    a = LedgerChannel.open(params, domain, first.private_key, store_at("a"), deposit_a, deposit_b, adjudicator=ledger)
+    b = LedgerChannel.open(params, domain, second.private_key, store_at("b"), deposit_a, deposit_b, adjudicator=ledger)
     exchange(a, b)
     return a, b
 
 
-def test_onchain__open_fund_pay_close__exact_balances(tmp_path, make_params, domain, ledger, alice, bob, watcher):
-    a, b = _pair(tmp_path, make_params, domain, ledger, alice, bob, E, 5 * 10**17)
+def test_onchain__open_fund_pay_close__exact_balances(store_at, make_params, domain, ledger, alice, bob, watcher):
+    a, b = _pair(store_at, make_params, domain, ledger, alice, bob, E, 5 * 10**17)
     with pytest.raises(RefusedUpdate, match="deposit first"):  # read from the chain: nothing deposited yet
         a.propose_payment(1)
     before_a, before_b, before_ledger = alice.balance, bob.balance, ledger.balance
@@ -60,9 +55,9 @@ def test_onchain__open_fund_pay_close__exact_balances(tmp_path, make_params, dom
 
 
 def test_onchain__register_stale_answered_then_conclude__pays_latest(
-    tmp_path, make_params, domain, ledger, alice, bob, watcher, stranger, chain
+    store_at, make_params, domain, ledger, alice, bob, watcher, stranger, chain
 ):
-    a, b = _pair(tmp_path, make_params, domain, ledger, alice, bob)
+    a, b = _pair(store_at, make_params, domain, ledger, alice, bob)
     fee_a = a.deposit(E, sender=alice).total_fees_paid
     fee_b = b.deposit(E, sender=bob).total_fees_paid
     before_a, before_b = alice.balance + fee_a + E, bob.balance + fee_b + E  # balances before the deposits
@@ -95,9 +90,9 @@ def _last_fee(chain, sender) -> int:
 
 
 def test_onchain__deposit_during_dispute__refused_payout_by_registered_outcome(
-    tmp_path, make_params, domain, ledger, alice, bob, watcher, chain
+    store_at, make_params, domain, ledger, alice, bob, watcher, chain
 ):
-    a, b = _pair(tmp_path, make_params, domain, ledger, alice, bob)
+    a, b = _pair(store_at, make_params, domain, ledger, alice, bob)
     fee_a = a.deposit(E, sender=alice).total_fees_paid
     fee_b = b.deposit(E, sender=bob).total_fees_paid
     before_a, before_b = alice.balance + fee_a + E, bob.balance + fee_b + E  # balances before the deposits
@@ -124,32 +119,28 @@ def test_onchain__deposit_during_dispute__refused_payout_by_registered_outcome(
         b.deposit(10**17, sender=bob)
 
 
-def test_onchain__no_adjudicator__chain_calls_refused(tmp_path, make_params, domain, alice, bob):
+def test_onchain__no_adjudicator__chain_calls_refused(store_at, make_params, domain, alice, bob):
     params = make_params(alice, bob)
-    channel = LedgerChannel.open(params, domain, alice.private_key, Store(tmp_path / "x.db"), E, E)
+    channel = LedgerChannel.open(params, domain, alice.private_key, store_at("x"), E, E)
     with pytest.raises(ChainUnavailable, match="no adjudicator attached"):
         channel.holdings()
 
 
 class _Network:
-    def __init__(self, tmp_path, make_params, domain, virtual_domain, ledger, alice, bob, ingrid, chain):
+    def __init__(self, store_at, make_params, domain, virtual_domain, ledger, alice, bob, ingrid, chain):
         self.hub = Hub(
             ingrid.private_key,
-            Store(tmp_path / "ingrid.db"),
+            store_at("ingrid"),
             virtual_domain=virtual_domain,
             max_validity=30 * 86400,
             clock=lambda: chain.pending_timestamp,
             adjudicator=ledger,
         )
         left, right = make_params(alice, ingrid), make_params(ingrid, bob)
-        self.alice = LedgerChannel.open(
-            left, domain, alice.private_key, Store(tmp_path / "alice.db"), E, E, adjudicator=ledger
-        )
+        self.alice = LedgerChannel.open(left, domain, alice.private_key, store_at("alice"), E, E, adjudicator=ledger)
         self.left = self.hub.open_channel(left, domain, E, E)
         self.right = self.hub.open_channel(right, domain, E, E)
-        self.bob = LedgerChannel.open(
-            right, domain, bob.private_key, Store(tmp_path / "bob.db"), E, E, adjudicator=ledger
-        )
+        self.bob = LedgerChannel.open(right, domain, bob.private_key, store_at("bob"), E, E, adjudicator=ledger)
         exchange(self.alice, self.left)
         exchange(self.right, self.bob)
         self.fees = {alice.address: 0, bob.address: 0, ingrid.address: 0}
@@ -163,8 +154,8 @@ class _Network:
 
 
 @pytest.fixture
-def network(tmp_path, make_params, domain, virtual_domain, ledger, alice, bob, ingrid, chain):
-    return _Network(tmp_path, make_params, domain, virtual_domain, ledger, alice, bob, ingrid, chain)
+def network(store_at, make_params, domain, virtual_domain, ledger, alice, bob, ingrid, chain):
+    return _Network(store_at, make_params, domain, virtual_domain, ledger, alice, bob, ingrid, chain)
 
 
 def _virtual(network, chain, alice, bob, ingrid) -> VirtualParams:
@@ -226,9 +217,9 @@ def test_onchain__virtual_dispute_then_ledger_conclude__locks_split_ingrid_neutr
 
 
 def test_chain_view__max_head_age__head_read_again_only_after_age_or_refresh(
-    tmp_path, make_params, domain, ledger, alice, bob
+    store_at, make_params, domain, ledger, alice, bob
 ):
-    a, _ = _pair(tmp_path, make_params, domain, ledger, alice, bob)
+    a, _ = _pair(store_at, make_params, domain, ledger, alice, bob)
     now = [100.0]
     view = ChainView(ledger, max_head_age=2.0, clock=lambda: now[0])
     reads = []

@@ -3,7 +3,7 @@ never a silent overwrite."""
 
 import pytest
 
-from perun_vyper import ChannelParams, ChannelRecord, LedgerState, SignedState, Store, StoreError
+from perun_vyper import ChannelParams, ChannelRecord, LedgerState, SignedState, StoreError, open_store
 from tests.support.parties import ALICE, BOB, LEDGER_DOMAIN
 
 PARAMS = ChannelParams(ALICE, BOB, nonce=7)
@@ -17,9 +17,9 @@ def store(store_at):
     return store
 
 
-def test_insert_state__new_version__stored_and_committed(store, tmp_path):
+def test_insert_state__new_version__stored_and_committed(store):
     assert store.insert_state(PARAMS.channel_id, SignedState(STATE, b"a" * 65, None))
-    with Store(tmp_path / "alice.db") as other:  # another connection sees it: committed
+    with open_store(store.target) as other:  # another connection sees it: committed
         assert other.newest(PARAMS.channel_id) == SignedState(STATE, b"a" * 65, None)
 
 

@@ -12,7 +12,6 @@ from perun_vyper import (
     LedgerChannel,
     LedgerState,
     RefusedUpdate,
-    Store,
     Update,
     VirtualChannel,
     VirtualFinal,
@@ -22,6 +21,7 @@ from perun_vyper import (
     close_virtual_channel,
     exchange,
     lock_for,
+    open_store,
     open_virtual,
     open_virtual_channel,
     pay,
@@ -123,14 +123,15 @@ def test_two_virtual_channels__over_the_same_ledgers__both_close(network):
     assert network.alice.state.balance_a == E - 1 + 2 and network.left.state.locks == ()
 
 
-def test_restart__every_party_restores__virtual_channel_goes_on_and_closes(network, tmp_path):
+def test_restart__every_party_restores__virtual_channel_goes_on_and_closes(network):
     params = _params(network)
     alice, bob = open_virtual_channel(network.hub, network.alice, network.bob, params, VIRTUAL_DOMAIN)
     pay(alice, bob, 7)
     update = alice.propose_payment(3)  # in flight when everyone crashes
-    for channel in (network.alice, network.bob, network.left):
-        channel.store.close()
-    stores = {name: Store(tmp_path / f"{name}.db") for name in ("alice", "bob", "ingrid")}
+    crashed = {"alice": network.alice.store, "bob": network.bob.store, "ingrid": network.left.store}
+    for store in crashed.values():
+        store.close()
+    stores = {name: open_store(store.target) for name, store in crashed.items()}
     hub = Hub(INGRID_KEY, stores["ingrid"], virtual_domain=VIRTUAL_DOMAIN, max_validity=MAX_VALIDITY, clock=lambda: NOW)
     alice_ledger = LedgerChannel.restore(stores["alice"], params.ledger_alice, ALICE_KEY)
     bob_ledger = LedgerChannel.restore(stores["bob"], params.ledger_bob, BOB_KEY)

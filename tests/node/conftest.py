@@ -10,13 +10,12 @@ import json
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from perun_vyper import Hub, Signer, Store
+from perun_vyper import ChannelStore, Hub, Signer
 from perun_vyper.core.codec import hexstr
 from perun_vyper.node import HubClient, HubServer, Limits, Policy
 from perun_vyper.node.auth import personal_digest
@@ -65,7 +64,7 @@ def serving(hub, clock):
     return _serving
 
 
-def wallet(server: HubServer, key: bytes, store: Store) -> HubClient:
+def wallet(server: HubServer, key: bytes, store: ChannelStore) -> HubClient:
     return HubClient(server.url, key, store, LEDGER_DOMAIN)
 
 
@@ -113,15 +112,14 @@ def error_of(answer: dict[str, Any]) -> tuple[int, str]:
 
 
 @pytest.fixture
-def chain_hub(tmp_path: Path, ingrid, ledger, virtual_domain, chain) -> Hub:
+def chain_hub(store_at, ingrid, ledger, virtual_domain, chain) -> Hub:
     """Ingrid's ``Hub`` on the test's Anvil: it reads the LedgerAdjudicator before signing (chain time as
     its clock for validity); the server sends from her Ape account."""
-    with Store(tmp_path / "ingrid-chain.db") as store:
-        yield Hub(
-            ingrid.private_key,
-            store,
-            virtual_domain=virtual_domain,
-            max_validity=MAX_VALIDITY,
-            clock=lambda: chain.pending_timestamp,
-            adjudicator=ledger,
-        )
+    return Hub(
+        ingrid.private_key,
+        store_at("ingrid-chain"),
+        virtual_domain=virtual_domain,
+        max_validity=MAX_VALIDITY,
+        clock=lambda: chain.pending_timestamp,
+        adjudicator=ledger,
+    )

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import msgspec
 import pytest
 
-from perun_vyper import Hub, LedgerState, Signer, Store
+from perun_vyper import ChannelStore, Hub, LedgerState, Signer
 from perun_vyper.core.codec import hexstr
 from perun_vyper.core.protocol import Update
 from perun_vyper.errors import HubError, RefusedUpdate, WalletUnavailable
@@ -29,9 +29,8 @@ def hub(chain_hub) -> Hub:
 
 
 @pytest.fixture
-def alice_store(tmp_path) -> Store:
-    with Store(tmp_path / "alice.db") as store:
-        yield store
+def alice_store(store_at) -> ChannelStore:
+    return store_at("alice")
 
 
 @pytest.fixture

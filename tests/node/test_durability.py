@@ -13,7 +13,7 @@ import asyncio
 import random
 import time
 
-from perun_vyper import Store
+from perun_vyper import open_store
 from perun_vyper.core.codec import hexstr
 from perun_vyper.errors import PerunError
 from perun_vyper.node import HubClient
@@ -41,19 +41,20 @@ async def _pay_until_failure(client: HubClient, channel_id: bytes, acknowledged:
 
 
 def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_wallet_resumes(
-    ledger, virtual, chain, domain, accounts, tmp_path
+    ledger, virtual, chain, domain, accounts, store_target, store_at, tmp_path
 ):
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     port = free_port()
+    hub_target = store_target("hub")
     command = _hub_command(
-        chain.provider.uri, tmp_path / "hub.db", str(ledger.address), str(virtual.address),
+        chain.provider.uri, hub_target, str(ledger.address), str(virtual.address),
         "--listen", f"127.0.0.1:{port}", "--watch-interval", "60",
     )  # fmt: skip
     hub = HubProcess(command, ROOT, _env(tmp_path), echo=lambda _line: None)
     lines: list[str] = []  # every run's output
     users = [accounts[6 + index] for index in range(USERS)]
-    stores = [Store(tmp_path / f"user{index}.db") for index in range(USERS)]
+    stores = [store_at(f"user{index}") for index in range(USERS)]
     url = f"ws://127.0.0.1:{port}"
 
     def wallet(index: int) -> HubClient:
@@ -116,9 +117,7 @@ def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_walle
         lines += hub.lines
     finally:
         hub.kill()
-    with Store(tmp_path / "hub.db") as hub_store:
+    with open_store(hub_target) as hub_store:
         for channel_id, store in zip(channels, stores, strict=True):
             assert hub_store.latest(channel_id) == store.latest(channel_id), f"seed {seed}"
-    for store in stores:
-        store.close()
     assert not any("Traceback" in line for line in lines)

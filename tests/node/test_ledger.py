@@ -9,7 +9,7 @@ import json
 
 import msgspec
 
-from perun_vyper import ChannelParams, LedgerState, Signer, Store
+from perun_vyper import ChannelParams, LedgerState, Signer, open_store
 from perun_vyper.chain import LedgerStatus
 from perun_vyper.core.codec import hexstr
 from perun_vyper.errors import HubError, InvalidParams
@@ -271,15 +271,15 @@ def test_wallet__hub_on_another_adjudicator__refused_before_signing(serving, sto
     assert "states signed for another deployment would not be enforceable" in message
 
 
-def test_wallet__store_kept__reopened_wallet_knows_its_channels(serving, store_at, tmp_path):
+def test_wallet__store_kept__reopened_wallet_knows_its_channels(serving, store_at):
     async def scenario():
         async with serving() as server:
-            store = Store(tmp_path / "wallet.db")
+            store = store_at("wallet")
             async with HubClient(server.url, ALICE_KEY, store, LEDGER_DOMAIN) as alice:
                 channel = await _funded(server, alice)
                 await alice.pay(channel.channel_id, 2)
             store.close()
-            with Store(tmp_path / "wallet.db") as reopened:
+            with open_store(store.target) as reopened:
                 again = HubClient(server.url, ALICE_KEY, reopened, LEDGER_DOMAIN)
                 return channel.channel_id, again.channel(channel.channel_id).state
 

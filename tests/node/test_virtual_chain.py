@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from perun_vyper import Hub, Store
+from perun_vyper import Hub
 from perun_vyper.node import HubClient, HubServer, Policy
 from tests.node.conftest import run
 from tests.support.constants import E, M
@@ -21,13 +21,13 @@ def hub(chain_hub) -> Hub:
 
 
 def test_virtual_on_chain__open_pay_close_then_ledgers_closed__payouts_exact_ingrid_neutral(
-    hub, domain, virtual_domain, ledger, chain, alice, bob, ingrid, tmp_path
+    hub, domain, virtual_domain, ledger, chain, alice, bob, ingrid, store_at
 ):
     def wallet(server: HubServer, account, name: str) -> HubClient:
         return HubClient(
             server.url,
             account.private_key,
-            Store(tmp_path / f"{name}.db"),
+            store_at(name),
             domain,
             adjudicator=ledger,
             virtual_domain=virtual_domain,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perun_vyper import Domain, Signer, Store, Update
+from perun_vyper import ChannelStore, Domain, Signer, Update
 
 ALICE_KEY = bytes.fromhex("a1" * 32)
 BOB_KEY = bytes.fromhex("b0" * 32)
@@ -21,6 +21,6 @@ def forge(state, key: bytes, domain: Domain = LEDGER_DOMAIN, release=None) -> Up
     return Update(state, Signer(key).sign_state(state, domain), release)
 
 
-def snapshot(store: Store) -> list:
+def snapshot(store: ChannelStore) -> list:
     """Everything a store holds, to show that a refusal wrote nothing."""
     return [(record, store.history(record.channel_id)) for record in store.channels()]

@@ -1,18 +1,19 @@
-"""Fixtures of the watchtower tests: a store in tmp_path filled with fully signed states, and a watchtower
-on the session's adjudicators sending from ``watcher``."""
+"""Fixtures of the watchtower tests: a store on the test's backend (a SQLite file in tmp_path, or a schema in
+the session's PostgreSQL) filled with fully signed states, and a watchtower on the session's adjudicators
+sending from ``watcher``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from perun_vyper import (
     ChannelParams,
     ChannelRecord,
+    ChannelStore,
     LedgerState,
     SignedState,
-    Store,
     VirtualParams,
     VirtualState,
     sign_state,
@@ -26,9 +27,8 @@ def _quiet_reverts(no_source_tracebacks):
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    with Store(tmp_path / "watched.db") as opened:
-        yield opened
+def store(store_at) -> ChannelStore:
+    return store_at("watched")
 
 
 @pytest.fixture

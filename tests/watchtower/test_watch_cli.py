@@ -41,7 +41,7 @@ def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
 
     command = [
         str(Path(sys.executable).with_name("ape")), "run", "watch",
-        "--network", uri, "--account", "TEST::4", "--store", str(store.path),
+        "--network", uri, "--account", "TEST::4", "--store", store.target,
         "--ledger", str(ledger.address), "--virtual", str(virtual.address),
         "--interval", "0.5", "--max-actions", "3", "--max-seconds", "120",
     ]  # fmt: skip
@@ -53,7 +53,7 @@ def test_watch_cli__stale_registration_while_running__refuted_and_concluded(
     output = Output(proc)
     try:
         started = output.until("watching")
-        assert f"1 ledger channel and 0 virtual channels of {store.path}" in started
+        assert f"1 ledger channel and 0 virtual channels of {store.location} on " in started
         assert f"as {watcher.address}" in started
 
         stale = ledger.register(params.as_tuple(), *signed(s1), sender=bob)

@@ -26,7 +26,7 @@ def keyfile_watcher(tmp_path, stranger):
 
 def _watch(store, ledger, virtual, *extra: str) -> list[str]:
     return ape_run(
-        "watch", "--network", "ethereum:local:foundry", "--account", "watcher", "--store", str(store.path),
+        "watch", "--network", "ethereum:local:foundry", "--account", "watcher", "--store", store.target,
         "--ledger", str(ledger.address), "--virtual", str(virtual.address), *extra,
     )  # fmt: skip
 

@@ -71,13 +71,16 @@ _SETUP_LOCK = 0x706572756E767970
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
+    """``url`` without its password (in the user part, or libpq's ``password`` parameter), for messages
+    and logs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + "@"
-    return urlunsplit(parts._replace(netloc=user + netloc[-1]))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = (parts.username or "") + "@"
+        url = urlunsplit(parts._replace(netloc=user + netloc[-1]))
+    base, mark, query = url.partition("?")
+    kept = [pair for pair in query.split("&") if pair.split("=", 1)[0].strip().lower() != "password"]
+    return (base + mark + "&".join(kept)) if kept else base
 
 
 @functools.cache
