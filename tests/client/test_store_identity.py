@@ -254,7 +254,7 @@ def test_open__same_identity__reopens_with_channels_intact(tmp_path):
     written(path, LEDGER_RECORD, VIRTUAL_RECORD, identity=IDENTITY)
     with Store(path, identity=StoreIdentity(31337, LEDGER.upper().replace("0X", "0x"), VIRTUAL)) as store:
         assert store.identity == IDENTITY
-        assert snapshot(store) == [(VIRTUAL_RECORD, []), (LEDGER_RECORD, [STATE])]  # by channel id
+        assert snapshot(store) == [(LEDGER_RECORD, [STATE]), (VIRTUAL_RECORD, [])]  # in the order added
     with Store(path) as store:  # no identity named: the recorded one still shows
         assert store.identity == IDENTITY
 

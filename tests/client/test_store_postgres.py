@@ -353,9 +353,9 @@ def test_acquire_lease__not_positive_seconds__refused(store_at, seconds):
 
 def test_live_holders__prefix__live_leases_of_that_prefix_only(store_at):
     store = store_at("hub")
-    store.acquire_lease("worker/b", "b", 30)
-    store.acquire_lease("worker/a", "a", 30)
-    store.acquire_lease("worker/gone", "gone", 0.3)
+    store.acquire_lease("worker/1", "b", 30)  # holders, not the names' suffixes, come back
+    store.acquire_lease("worker/2", "a", 30)
+    store.acquire_lease("worker/3", "gone", 0.3)
     store.acquire_lease("watch", "a", 30)
     store.acquire_lease("workers", "x", 30)
     assert store.live_holders("worker/") == ["a", "b", "gone"]

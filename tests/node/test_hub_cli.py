@@ -47,12 +47,13 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_hub_cli__wallet_opens_funds_pays__stale_registration_answered__sigterm_exits_0(
-    ledger, virtual, chain, domain, alice, ingrid, store_target, store_at, tmp_path
+    ledger, virtual, chain, domain, alice, ingrid, store_target, store_at, backend, tmp_path
 ):
     uri = chain.provider.uri
+    target = store_target("hub")
     command = _hub_command(
-        uri, store_target("hub"), str(ledger.address), str(virtual.address),
-        "--listen", "127.0.0.1:0", "--watch-interval", "0.3", "--rate", "200", "--burst", "300",
+        uri, target, str(ledger.address), str(virtual.address),
+        "--listen", "127.0.0.1:0", "--watch-interval", "0.3", "--rate", "200", "--burst", "300", "--worker", "w1",
     )  # fmt: skip
     proc = subprocess.Popen(
         command, cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -63,7 +64,12 @@ def test_hub_cli__wallet_opens_funds_pays__stale_registration_answered__sigterm_
         prefix = f"hub {ingrid.address} listening on ws://127.0.0.1:"
         assert started.startswith(prefix)
         port = started.removeprefix(prefix).split(" ")[0]
-        assert started == (f"{prefix}{port} chain={chain.chain_id} ledger={ledger.address} virtual={virtual.address}")
+        # A shared store (PostgreSQL) names the worker and the store (without a password) too.
+        with open_store(target) as store:
+            shared = f" worker=w1 store={store.location}" if backend == "postgres" else ""
+        assert started == (
+            f"{prefix}{port} chain={chain.chain_id} ledger={ledger.address} virtual={virtual.address}{shared}"
+        )
         url = f"ws://127.0.0.1:{port}"
 
         async def scenario():

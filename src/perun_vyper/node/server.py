@@ -348,4 +348,4 @@ def _places(store: Any) -> tuple[str, ...]:
     path = getattr(store, "path", None)
     if path is not None:
         places.add(str(path.resolve()))
-    return tuple(places)
+    return tuple(sorted(places, key=len, reverse=True))  # "url (schema s)" is hidden before "url"

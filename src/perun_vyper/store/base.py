@@ -347,12 +347,12 @@ class ChannelStore(ABC):
         return None if row is None else str(row[0])
 
     def live_holders(self, prefix: str) -> list[str]:
-        """The holders of the leases whose name starts with ``prefix`` that have not lapsed."""
+        """Who holds the leases whose name starts with ``prefix`` and have not lapsed (each holder once)."""
         rows = self._execute(
-            "SELECT name FROM perun_leases WHERE substr(name, 1, ?) = ? AND expires > ? ORDER BY name",
+            "SELECT DISTINCT holder FROM perun_leases WHERE substr(name, 1, ?) = ? AND expires > ? ORDER BY holder",
             (len(prefix), prefix, self._now()),
         ).fetchall()
-        return [str(row[0])[len(prefix) :] for row in rows]
+        return [str(row[0]) for row in rows]
 
     def hold_release(self, virtual_id: bytes, leg: str, update: Update) -> None:
         """Keep the first release of a closing virtual channel until the other endpoint's arrives (a hub
