@@ -83,7 +83,7 @@ class Hub:
             adjudicator=self.adjudicator,
             view=self.chain,
         )
-        self.channels[channel.channel_id] = channel
+        self._remember(channel)
         return channel
 
     def channel(self, channel_id: bytes) -> LedgerChannel:
@@ -160,8 +160,12 @@ class Hub:
         channel = LedgerChannel.restore(
             self.store, channel_id, self._signer, adjudicator=self.adjudicator, view=self.chain
         )
-        self.channels[channel_id] = channel
+        self._remember(channel)
         return channel
+
+    def _remember(self, channel: LedgerChannel) -> None:
+        # Kept once its record is committed: a channel whose opening rolled back is not served from memory.
+        self.store.after_commit(lambda: self.channels.setdefault(channel.channel_id, channel))
 
     def virtuals(self, user: str | None = None) -> list[VirtualParams]:
         """The virtual channels Ingrid agreed to (those of ``user`` only, if given)."""
