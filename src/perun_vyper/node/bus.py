@@ -169,6 +169,11 @@ class PostgresBus(Bus):
                 if not holders:
                     del self._elsewhere[message["address"]]
         elif kind == "hello":
+            # A worker (re)started: whatever it announced before it died is void; it announces afresh.
+            for address in list(self._elsewhere):
+                self._elsewhere[address].discard(origin)
+                if not self._elsewhere[address]:
+                    del self._elsewhere[address]
             for address in list(self._local()):
                 await self.announce(address, True)
         elif kind == "answered":
