@@ -2,8 +2,8 @@
 two client processes of two wallets each) for 3 seconds of payments; the run must end with every balance
 checked (each payout on-chain equals the wallet's final state, the hub earned exactly the ledger payments
 it countersigned), payments of both kinds made, and every process it started ended, the hub cleanly. The
-same with two hub workers sharing a PostgreSQL store (every Alice on one worker, her Bob on the other), and
-a SQLite store with two workers refused before anything starts."""
+same with two hub workers sharing a PostgreSQL store (every Alice on one worker, her Bob on the other); a
+SQLite store with two workers, or a PostgreSQL store without pgserver, refused before anything starts."""
 
 from __future__ import annotations
 
@@ -85,3 +85,16 @@ def test_loadtest__sqlite_store_with_two_workers__refused_before_anything_starts
             "several workers share a PostgreSQL store"
         )
     )
+
+
+def test_loadtest__postgres_store_without_pgserver__one_line_exit_1_nothing_started(monkeypatch, capsys):
+    def started(*args, **kwargs):
+        raise AssertionError("the load test started something")
+
+    monkeypatch.setattr(load_procs.Processes, "start", started)
+    monkeypatch.setattr(loadtest.tempfile, "TemporaryDirectory", started)
+    monkeypatch.setattr(loadtest.importlib.util, "find_spec", lambda name: None)
+    assert loadtest.main(["--store", "postgres", "--workers", "2"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "loadtest: FAILED: --store postgres needs the pgserver package (pip install pgserver); nothing started"
+    ]

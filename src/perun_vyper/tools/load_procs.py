@@ -279,8 +279,11 @@ class Postgres:
             return
         self._starting.join(grace)
         if self.server is not None:
-            self.server.cleanup()
-            return
+            try:
+                self.server.cleanup()
+                return
+            except Exception as exc:  # whatever pg_ctl did, the postmaster is ended below
+                print(f"loadtest: pgserver could not stop PostgreSQL ({exc}); ending it by its pid", file=sys.stderr)
         with contextlib.suppress(OSError, ValueError, IndexError):
             pid = int((self.directory / "postmaster.pid").read_text().split()[0])
             os.kill(pid, signal.SIGINT)  # the postmaster's "fast" shutdown; SIGKILL after the grace period
