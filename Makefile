@@ -79,15 +79,19 @@ TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 bench: setup
 	$(TASKSET) python -m perun_vyper.tools.bench $(BENCH_ARGS)
 
-# The hub as a service under load (README "Hub service load"): Anvil, `ape run deploy`, `ape run hub` and
-# CLIENTS wallets in PROCESSES client processes paying for SECONDS, every balance checked at the end; a
-# hard time limit ends every process it started. More options through LOADTEST_ARGS, e.g.
+# The hub as a service under load (README "Hub service load"): Anvil, `ape run deploy`, WORKERS `ape run hub`
+# processes on a STORE (sqlite: one worker; postgres: a PostgreSQL server started with pgserver, any number
+# of workers) and CLIENTS wallets in PROCESSES client processes paying for SECONDS, every balance checked at
+# the end; a hard time limit ends every process it started. More options through LOADTEST_ARGS, e.g.
 # LOADTEST_ARGS='--rate 20 --virtual-rate 0 --json load.json'.
 CLIENTS ?= 100
 PROCESSES ?= 4
 SECONDS ?= 20
+WORKERS ?= 1
+STORE ?= sqlite
 loadtest: setup
-	python -m perun_vyper.tools.loadtest --clients $(CLIENTS) --processes $(PROCESSES) --seconds $(SECONDS) $(LOADTEST_ARGS)
+	python -m perun_vyper.tools.loadtest --clients $(CLIENTS) --processes $(PROCESSES) --seconds $(SECONDS) \
+		--workers $(WORKERS) --store $(STORE) $(LOADTEST_ARGS)
 
 # What one store carries on the hub's update path (docs/SCALING.md): SQLite with one writer, PostgreSQL
 # (pgserver, a real server) with WRITERS writer processes. Options through SCALING_ARGS.

@@ -5,7 +5,8 @@ The driver writes one JSON line to stdin per phase; the process answers with one
 when the phase is done (``{"event": ...}``), or ``{"event": "error"}`` and exit code 1. Logging goes to
 stderr, so stdout carries only these lines. The phases:
 
-- config (the first line): open a ledger channel per wallet -> ``opened`` (channel ids);
+- config (the first line): open a ledger channel per wallet, each with the hub worker its entry names
+  (``url``; the hub may run several processes on one store) -> ``opened`` (channel ids);
 - ``funded``: the driver deposited every wallet's side on-chain; each wallet calls ``ledger.funded`` (the
   hub deposits its side and answers with the holdings it read on-chain) and then ``confirm_funding``.
   **A load-test shortcut:** these wallets have no chain connection (no Ape, no web3: start-up and memory),
@@ -109,7 +110,9 @@ class Group:
         for entry in config["wallets"]:
             store = Store(directory / f"wallet-{entry['index']}.db")
             self.stores.append(store)
-            client = HubClient(config["url"], entry["key"], store, ledger, timeout=self.timeout, virtual_domain=virtual)
+            # Each wallet's own hub worker (``url`` of its entry) when the hub runs several.
+            url = entry.get("url", config["url"])
+            client = HubClient(url, entry["key"], store, ledger, timeout=self.timeout, virtual_domain=virtual)
             self.wallets.append(Wallet(client, entry.get("peer"), bool(entry.get("alice"))))
 
     async def each(self, fn: Any, what: str) -> list[Any]:

@@ -1,9 +1,11 @@
 """The processes of ``make loadtest`` and the driver's view of the chain: Anvil, ``ape run deploy``,
-``ape run hub``, the client processes; reading their output with time bounds, their CPU time from
-``/proc``, and plain JSON-RPC to Anvil (the driver needs no Ape and no web3 of its own).
+``ape run hub`` (one process per worker), the client processes, PostgreSQL (``pgserver``) when the hub's
+store is one; reading their output with time bounds, their CPU time from ``/proc``, and plain JSON-RPC
+to Anvil (the driver needs no Ape and no web3 of its own).
 
-Everything listens on 127.0.0.1 only. Every process started here is ended by ``Processes.stop_all``
-(SIGTERM, then SIGKILL after a grace period), which the driver calls in a ``finally``.
+Everything listens on 127.0.0.1 only (PostgreSQL on a Unix socket only). Every process started here is
+ended by ``Processes.stop_all`` (SIGTERM, then SIGKILL after a grace period) and PostgreSQL by
+``Postgres.stop``, which the driver calls in a ``finally``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -199,8 +203,19 @@ class Anvil:
     def accounts(self) -> list[str]:
         return list(self.call("eth_accounts"))
 
-    def balance(self, address: str) -> int:
-        return int(self.call("eth_getBalance", address, "latest"), 16)
+    def balance(self, address: str, block: int | None = None) -> int:
+        return int(self.call("eth_getBalance", address, "latest" if block is None else hex(block)), 16)
+
+    def block_number(self) -> int:
+        return int(self.call("eth_blockNumber"), 16)
+
+    def sent_by(self, address: str, after: int) -> list[str]:
+        """Every transaction ``address`` sent in the blocks after block ``after``, up to the latest."""
+        sent = []
+        for number in range(after + 1, self.block_number() + 1):
+            block = self.call("eth_getBlockByNumber", hex(number), True)
+            sent += [tx["hash"] for tx in block["transactions"] if tx["from"].lower() == address.lower()]
+        return sent
 
     def deposit(self, ledger: str, sender: str, channel: bytes, side: int, amount: int) -> str:
         """``LedgerAdjudicator.deposit(channel, side)`` with ``amount`` wei from ``sender``: anyone may deposit
@@ -226,6 +241,66 @@ class Anvil:
         """What the sender of a mined transaction paid for gas."""
         receipt = self.receipt(tx)
         return int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+
+
+class Postgres:
+    """The hub's PostgreSQL server (the ``pgserver`` package: PostgreSQL 16 in ``directory``, listening on
+    a Unix socket there only). ``start`` is bounded; ``stop`` ends the server whatever ``start`` got to."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.server: Any = None
+        self._starting: threading.Thread | None = None
+
+    def start(self, timeout: float) -> str:
+        """Start the server within ``timeout`` seconds; its URL (the database ``postgres``)."""
+        with warnings.catch_warnings():  # platformdirs warns on import when XDG_RUNTIME_DIR is not set
+            warnings.simplefilter("ignore")
+            import pgserver  # the driver checks up front that it is installed
+
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.server = pgserver.get_server(self.directory, cleanup_mode="stop")
+            except Exception as exc:  # handed to the driver's thread below
+                failed.append(exc)
+
+        self._starting = threading.Thread(target=run, daemon=True)
+        self._starting.start()
+        self._starting.join(timeout)
+        log = self.directory / "log"
+        if failed:
+            raise LoadTestFailed(f"PostgreSQL (pgserver) did not start: {failed[0]}; see {log}")
+        if self.server is None:
+            raise LoadTestFailed(f"PostgreSQL (pgserver) did not start within {timeout:g}s; see {log}")
+        return str(self.server.get_uri())
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (the backends are its children)."""
+        return int(self.server.get_pid())
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop the server (``pg_ctl stop``); a start still under way is waited for a while, and a server
+        left without a handle is ended through its ``postmaster.pid``."""
+        if self._starting is None:
+            return
+        self._starting.join(grace)
+        if self.server is not None:
+            try:
+                self.server.cleanup()
+                return
+            except Exception as exc:  # whatever pg_ctl did, the postmaster is ended below
+                print(f"loadtest: pgserver could not stop PostgreSQL ({exc}); ending it by its pid", file=sys.stderr)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((self.directory / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGINT)  # the postmaster's "fast" shutdown; SIGKILL after the grace period
+            end = time.monotonic() + grace
+            while time.monotonic() < end and Path(f"/proc/{pid}").exists():
+                time.sleep(0.1)
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
 
 
 def ape_command(*args: str) -> list[str]:

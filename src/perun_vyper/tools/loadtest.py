@@ -1,24 +1,30 @@
 """``make loadtest``: the hub as a service under load, everything on this machine over loopback.
 
-Anvil on a free port, the adjudicators deployed by ``ape run deploy``, Ingrid served by ``ape run hub``
-(its own process), and ``--clients`` wallets in ``--processes`` client processes (``load_client``). Each
-wallet opens a ledger channel with the hub; the driver deposits the wallets' sides on-chain and the hub
-its own (``ledger.funded``); wallets pair up (wallet 2k is Alice, 2k+1 her Bob, in another process when
-there are several) in one virtual channel each pair. Then, for ``--seconds``, every wallet pays the hub
+Anvil on a free port, the adjudicators deployed by ``ape run deploy``, Ingrid served by ``--workers``
+``ape run hub`` processes (one by default, on a SQLite store; several share a PostgreSQL store, ``--store
+postgres``, a server the driver starts with ``pgserver``), and ``--clients`` wallets in ``--processes``
+client processes (``load_client``), wallet i with worker i % ``--workers``. Each wallet opens a ledger
+channel with the hub; the driver deposits the wallets' sides on-chain and the hub its own
+(``ledger.funded``); wallets pair up (wallet 2k is Alice, 2k+1 her Bob, in another process when there are
+several) in one virtual channel each pair. Then, for ``--seconds``, every wallet pays the hub
 (``ledger.update``, one in flight) and every Alice pays her Bob in the virtual channel (relayed by the
-hub). At the end every virtual channel is closed off-chain and every ledger channel closed on-chain by the
-hub, and every balance is checked: each wallet's payout on-chain equals its final state and what it paid;
-the hub got back its collateral plus exactly the ledger payments it received (its balance on-chain,
-gas accounted for), so the virtual channels neither gained nor cost it anything; the adjudicator is left
-holding nothing. Prints the throughput, the latencies (p50/p99), the CPU of every process over the pay
-phase, and ``loadtest: OK`` (exit 0) or ``loadtest: FAILED ...`` (exit 1).
+hub, from Alice's worker to Bob's through the store's bus when they differ). At the end every virtual
+channel is closed off-chain and every ledger channel closed on-chain by the hub, and every balance is
+checked: each wallet's payout on-chain equals its final state and what it paid; the hub got back its
+collateral plus exactly the ledger payments it received (its balance on-chain, the gas of every
+transaction its account sent added back, whichever worker sent it), so the virtual channels neither gained
+nor cost it anything; the adjudicator is left holding nothing. Prints the throughput, the latencies
+(p50/p99), the CPU of every process over the pay phase (each worker's, PostgreSQL's), and ``loadtest:
+OK`` (exit 0) or ``loadtest: FAILED ...`` (exit 1).
 
-    python -m perun_vyper.tools.loadtest [--clients 100] [--processes 4] [--seconds 20] [--json PATH]
+    python -m perun_vyper.tools.loadtest [--clients 100] [--processes 4] [--seconds 20]
+        [--workers 1] [--store sqlite|postgres] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -36,6 +42,7 @@ from ..core.keys import Signer
 from ..errors import LoadTestFailed
 from .load_procs import (
     Anvil,
+    Postgres,
     Processes,
     ProcessLines,
     ape_command,
@@ -48,6 +55,11 @@ from .load_procs import (
 E = 10**18
 AMOUNT = 10**9  # wei per payment, ledger and virtual
 STARTUP = 300.0  # seconds any start-up step (Ape, compiling, the hub) may take
+POSTGRES_STARTUP = 60.0  # seconds pgserver may take to init and start PostgreSQL (about 1 s here)
+SQLITE_ONE_WORKER = (
+    "--workers {n} needs --store postgres: a SQLite store belongs to one hub process, "
+    "several workers share a PostgreSQL store"
+)
 
 
 def wallet_key(index: int) -> bytes:
@@ -68,7 +80,13 @@ class LoadTest:
         self.env = {**os.environ, "APE_DATA_FOLDER": str(tmp / "ape-data"), "PYTHONWARNINGS": "ignore"}
         self.keys = [wallet_key(i) for i in range(args.clients)]
         self.addresses = [Signer(key).address for key in self.keys]
-        self.result: dict[str, Any] = {"clients": args.clients, "processes": args.processes, "seconds": args.seconds}
+        self.result: dict[str, Any] = {
+            "clients": args.clients, "processes": args.processes, "seconds": args.seconds,
+            "workers": args.workers, "store": args.store,
+        }  # fmt: skip
+        # The hub's processes: "hub" when it is one, "hub w0", "hub w1", ... (worker names w0, w1, ...) else.
+        self.hub_names = ["hub"] if args.workers == 1 else [f"hub w{i}" for i in range(args.workers)]
+        self.postgres = Postgres(tmp / "pg") if args.store == "postgres" else None
 
     # --- start-up -------------------------------------------------------------------------------------
 
@@ -96,15 +114,30 @@ class LoadTest:
         self.ledger, self.virtual = pair["ledger"], pair["virtual"]
 
     def start_hub(self) -> None:
-        command = ape_command(
-            "run", "hub", "--network", self.anvil.url, "--account", "TEST::3", "--store", str(self.tmp / "hub.db"),
-            "--ledger", self.ledger, "--virtual", self.virtual, "--collateral", str(self.args.collateral),
-            "--listen", "127.0.0.1:0", "--watch-interval", "600", "--max-head-age", str(self.args.max_head_age),
-        )  # fmt: skip
-        self.hub_proc = self.procs.start("hub", command, self.env, self.args.project, self.tmp / "hub.log")
-        self.hub_lines = ProcessLines(self.hub_proc.stdout, "ape run hub", self.tmp / "hub.out")  # type: ignore[arg-type]
-        line = self.hub_lines.expect(lambda text: text.startswith("hub 0x"), STARTUP, "its listening line")
-        self.hub_address, self.url = line.split()[1], line.split(" on ")[1].split()[0]
+        """The hub's store (a SQLite file, or PostgreSQL started here), then its workers one after the other,
+        each waiting for the last one's listening line: one hub, Ingrid (the same account), on one store."""
+        store = str(self.tmp / "hub.db") if self.postgres is None else self.postgres.start(POSTGRES_STARTUP)
+        self.hub_procs: list[Any] = []
+        self.urls: list[str] = []
+        for i, name in enumerate(self.hub_names):
+            command = ape_command(
+                "run", "hub", "--network", self.anvil.url, "--account", "TEST::3", "--store", store,
+                "--ledger", self.ledger, "--virtual", self.virtual, "--collateral", str(self.args.collateral),
+                "--listen", "127.0.0.1:0", "--watch-interval", "600", "--max-head-age", str(self.args.max_head_age),
+                "--worker", f"w{i}",
+            )  # fmt: skip
+            # An Ape data folder per worker (Ape caches contract types there; test_workers.py does the same).
+            env = {**self.env, "APE_DATA_FOLDER": str(self.tmp / f"ape-data-w{i}")}
+            file = name.replace(" ", "-")  # hub.log, or hub-w0.log, hub-w1.log, ...
+            proc = self.procs.start(name, command, env, self.args.project, self.tmp / f"{file}.log")
+            lines = ProcessLines(proc.stdout, f"ape run hub --worker w{i}", self.tmp / f"{file}.out")  # type: ignore[arg-type]
+            line = lines.expect(lambda text: text.startswith("hub 0x"), STARTUP, "its listening line")
+            address = line.split()[1]
+            if i and address != self.hub_address:
+                raise LoadTestFailed(f"hub worker w{i} is {address}, worker w0 {self.hub_address}: not one hub")
+            self.hub_address = address
+            self.hub_procs.append(proc)
+            self.urls.append(line.split(" on ")[1].split()[0])
 
     def start_clients(self) -> None:
         k = self.args.processes
@@ -116,11 +149,13 @@ class LoadTest:
                     "key": hexstr(self.keys[i]),
                     "alice": i % 2 == 0,
                     "peer": self.addresses[i + 1 if i % 2 == 0 else i - 1],
+                    # Wallet i with worker i % workers: with two, every Alice and her Bob on different ones.
+                    "url": self.urls[i % len(self.urls)],
                 }
                 for i in range(p, self.args.clients, k)  # wallet i in process i % k: a pair spans two processes
             ]
             config = {
-                "url": self.url, "chainId": self.chain_id, "ledger": self.ledger, "virtual": self.virtual,
+                "url": self.urls[0], "chainId": self.chain_id, "ledger": self.ledger, "virtual": self.virtual,
                 "deposit": str(self.args.deposit), "hubDeposit": str(self.args.collateral),
                 "virtualFunding": str(self.args.deposit // 10), "amount": str(AMOUNT),
                 "dir": str(self.tmp), "timeout": 120.0, "wallets": wallets,
@@ -169,7 +204,8 @@ class LoadTest:
         for tx in deposits:
             self.anvil.receipt(tx)
         lap("wallets deposited")
-        self.hub_start = self.anvil.balance(self.hub_address)
+        self.hub_start_block = self.anvil.block_number()
+        self.hub_start = self.anvil.balance(self.hub_address, self.hub_start_block)
         self.phase({"phase": "funded"}, "funded", STARTUP)
         lap("hub deposited")
         self.phase({"phase": "virtual"}, "virtual", STARTUP)
@@ -178,6 +214,7 @@ class LoadTest:
         lap("paid")
         closed = self.phase({"phase": "close"}, "closed", STARTUP)
         self.wallets = [wallet for event in closed for wallet in event["wallets"]]
+        self.count_by_worker()
         for proc, _ in self.clients:  # done: each client process closes its stores and exits by itself
             proc.stdin.close()
             proc.wait(timeout=60)
@@ -185,20 +222,36 @@ class LoadTest:
         self.check()
         lap("checked")
 
+    def count_by_worker(self) -> None:
+        """The payments each worker served: the hub payments of the wallets connected to it, and the virtual
+        payments of its Alices (each relayed to her Bob's worker)."""
+        index = {address: i for i, address in enumerate(self.addresses)}
+        counts = {f"w{k}": {"hub": 0, "virtual": 0} for k in range(self.args.workers)}
+        for w in self.wallets:
+            served = counts[f"w{index[w['address']] % self.args.workers}"]
+            served["hub"] += w["hubPayments"]
+            served["virtual"] += w["virtualPayments"]
+        self.result["workerPayments"] = counts
+
     def pay_phase(self) -> None:
         seconds = self.args.seconds
         start = time.time() + 1.0  # every process has the line by then
         for proc, _ in self.clients:
             self._send(proc, {"phase": "go", "start": start, "end": start + seconds})
-        pids = {"hub": self.hub_proc.pid, "anvil": self.anvil_proc.pid}
+        hubs = {name: proc.pid for name, proc in zip(self.hub_names, self.hub_procs, strict=True)}
+        pids = {**hubs, "anvil": self.anvil_proc.pid}
+        if self.postgres is not None:
+            pids["postgres"] = self.postgres.pid  # the postmaster and its children (a backend per connection)
         pids.update({f"client-{p}": proc.pid for p, (proc, _) in enumerate(self.clients)})
         time.sleep(max(0.0, start - time.time()))
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        loop_before = main_thread_seconds(self.hub_proc.pid)
+        loop_before = {pid: main_thread_seconds(pid) for pid in hubs.values()}
         machine_before, load_before = machine_cpu(), os.getloadavg()[0]
         time.sleep(max(0.0, start + seconds - time.time()))
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        hub_loop = (main_thread_seconds(self.hub_proc.pid) - loop_before) / seconds
+        hub_loop = {
+            name: round((main_thread_seconds(pid) - loop_before[pid]) / seconds, 3) for name, pid in hubs.items()
+        }
         machine_after = machine_cpu()
         paid = self.phase(None, "paid", 180)
         hub_payments = sum(event["hubPayments"] for event in paid)
@@ -218,7 +271,7 @@ class LoadTest:
                 "p99": _ms(percentile(virtual_latency, 0.99)),
             },
             cpu={name: round((after[name] - before[name]) / seconds, 3) for name in pids},
-            hubLoopCpu=round(hub_loop, 3),
+            hubLoopCpu=hub_loop,
             machineCpu={
                 "busy": round(busy / seconds, 2),
                 "cores": os.cpu_count(),
@@ -258,16 +311,25 @@ class LoadTest:
         earned = AMOUNT * sum(w["hubPayments"] for w in self.wallets)
         if hub_side != len(self.addresses) * collateral + earned:
             problems.append(f"the hub's final sides sum to {hub_side}, not its collateral plus {earned} earned")
-        fees = sum(self.anvil.fee(tx) for tx in hub_txs)
+        # The gas of every transaction the hub's account sent since its balance was read, whichever worker
+        # sent it; each one a wallet was told of must be among them.
+        sent = self.anvil.sent_by(self.hub_address, self.hub_start_block)
+        unknown = {tx.lower() for tx in hub_txs} - {tx.lower() for tx in sent}
+        if unknown:
+            problems.append(f"hub transactions the wallets were told of are not on-chain: {sorted(unknown)[:3]}")
+        fees = sum(self.anvil.fee(tx) for tx in sent)
         hub_gain = self.anvil.balance(self.hub_address) - self.hub_start + fees
         if hub_gain != earned:
-            problems.append(f"the hub's account gained {hub_gain} (gas added back), not the {earned} it was paid")
+            problems.append(
+                f"the hub's account gained {hub_gain} (gas of its {len(sent)} transactions added back), not the "
+                f"{earned} it was paid"
+            )
         left = self.anvil.balance(self.ledger)
         if left:
             problems.append(f"the LedgerAdjudicator still holds {left} wei after every channel closed")
         if not self.result["hubPayments"] or (self.args.virtual_rate > 0 and not self.result["virtualPayments"]):
             problems.append("no payments were made")
-        self.result.update(balancesChecked=not problems, hubEarned=earned, hubTransactions=len(hub_txs))
+        self.result.update(balancesChecked=not problems, hubEarned=earned, hubTransactions=len(sent))
         if problems:
             raise LoadTestFailed("; ".join(problems[:5]))
 
@@ -279,7 +341,11 @@ def _ms(seconds: float) -> float:
 def report(result: dict[str, Any]) -> None:
     cpu, machine = result["cpu"], result["machineCpu"]
     ledger, virtual = result["ledgerLatencyMs"], result["virtualLatencyMs"]
-    print(f"\nhub service load: {result['clients']} clients in {result['processes']} processes, {result['seconds']} s")
+    workers = f"{result['workers']} hub worker" + ("s" if result["workers"] > 1 else "")
+    print(
+        f"\nhub service load: {result['clients']} clients in {result['processes']} processes, {workers} on a "
+        f"{result['store']} store, {result['seconds']} s"
+    )
     print("  phases (s): " + ", ".join(f"{name} {seconds}" for name, seconds in result["phaseSeconds"].items()))
     print(
         f"  hub payments (ledger.update, countersigned): {result['hubPayments']:>8}  "
@@ -289,13 +355,19 @@ def report(result: dict[str, Any]) -> None:
         f"  virtual payments (relayed by the hub):       {result['virtualPayments']:>8}  "
         f"{result['virtualPaymentsPerSecond']:>8.1f}/s  p50 {virtual['p50']} ms  p99 {virtual['p99']} ms"
     )
+    if result["workers"] > 1 and "workerPayments" in result:
+        served = ", ".join(f"{name} {n['hub']} + {n['virtual']}" for name, n in result["workerPayments"].items())
+        print(f"  served by each worker (hub + virtual payments of the wallets connected to it): {served}")
     offered = result["offered"]
     print(f"  offered: {offered['hub']:.0f} hub payments/s, {offered['virtual']:.0f} virtual payments/s")
     print("  CPU over the pay phase (cores):")
+    loops = result["hubLoopCpu"]
     for name, cores in cpu.items():
-        detail = (
-            f"  (event loop {result['hubLoopCpu']:.2f}, channel worker and others the rest)" if name == "hub" else ""
-        )
+        detail = ""
+        if name in loops:
+            detail = f"  (event loop {loops[name]:.2f}, channel worker and others the rest)"
+        elif name == "postgres":
+            detail = "  (the postmaster and its backends)"
         print(f"    {name:10} {cores:6.2f}{detail}")
     print(
         f"    {'machine':10} {machine['busy']:6.2f} of {machine['cores']} busy, {machine['others']:.2f} of it other "
@@ -305,9 +377,11 @@ def report(result: dict[str, Any]) -> None:
         work = result["hubPayments"] + result["virtualPayments"]
         per = result["seconds"] / work * 1e6
         clients = sum(cores for name, cores in cpu.items() if name.startswith("client"))
+        hubs, loop = sum(cpu[name] for name in loops), sum(loops.values())
+        postgres = f", postgres {cpu['postgres'] * per:.0f} us" if "postgres" in cpu else ""
         print(
-            f"  CPU per payment (ledger + virtual): hub {cpu['hub'] * per:.0f} us (event loop "
-            f"{result['hubLoopCpu'] * per:.0f} us), clients {clients * per:.0f} us"
+            f"  CPU per payment (ledger + virtual): hub {hubs * per:.0f} us (event loop "
+            f"{loop * per:.0f} us){postgres}, clients {clients * per:.0f} us"
         )
 
 
@@ -316,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=100, help="wallets (an even number, 2-1000)")
     parser.add_argument("--processes", type=int, default=4, help="client processes (1-64)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the pay phase (1-600)")
+    parser.add_argument("--workers", type=int, default=1, help="ape run hub processes serving the hub (1-16)")
+    parser.add_argument(
+        "--store", choices=("sqlite", "postgres"), default="sqlite",
+        help="the hub's store: a SQLite file (one worker) or PostgreSQL started with pgserver (any number)",
+    )  # fmt: skip
     parser.add_argument("--rate", type=float, default=11.0, help="hub payments/s each wallet offers (max 20)")
     parser.add_argument("--virtual-rate", type=float, default=1.0, help="virtual payments/s each pair offers (max 20)")
     parser.add_argument("--max-head-age", type=float, default=1.0, help="the hub's --max-head-age (seconds)")
@@ -332,6 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be 1-600")
     if args.rate <= 0 or args.virtual_rate < 0:
         parser.error("--rate must be positive, --virtual-rate at least 0")
+    if not 1 <= args.workers <= 16:
+        parser.error("--workers must be 1-16")
+    if args.store == "sqlite" and args.workers > 1:
+        parser.error(SQLITE_ONE_WORKER.format(n=args.workers))
+    if args.store == "postgres" and importlib.util.find_spec("pgserver") is None:
+        print("loadtest: FAILED: --store postgres needs the pgserver package (pip install pgserver); nothing started")
+        return 1
 
     def expire(signum: int, frame: Any) -> None:
         raise LoadTestFailed(f"the load test exceeded its hard limit of {args.timeout:g}s")
@@ -357,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             signal.alarm(0)
             codes = test.procs.stop_all()
+            if test.postgres is not None:
+                test.postgres.stop()  # after the hub's workers, its clients
         if "hubPayments" in test.result:
             report(test.result)
         if args.json is not None:
