@@ -34,18 +34,22 @@ def test_channels_of__participant_of_either_side__in_order_added(store_at):
     assert store.channels("ledger") == [records[0], records[1], records[3]]
 
 
-def test_tip__none_signed_proposed__latest_and_newest(store_at):
+def test_tip_and_mark__none_signed_proposed__latest_newest_and_mark(store_at):
     store = store_at("ingrid")
     store.add_channel(_record(LEFT))
     cid = LEFT.channel_id
     assert store.tip(cid) == (None, None)
+    assert store.mark(cid) is None
     zero = SignedState(LedgerState.initial(cid, 5, 5), b"a" * 65, None)
     store.insert_state(cid, zero)
     assert store.tip(cid) == (None, zero)
+    assert store.mark(cid) == (0, False)
     store.add_signature(cid, 0, 1, b"b" * 65)
     signed = store.state(cid, 0)
     assert store.tip(cid) == (signed, signed)
+    assert store.mark(cid) == (0, True)
     one = SignedState(zero.state.pay(1, 0), b"c" * 65, None)
     store.insert_state(cid, one)
     assert store.tip(cid) == (signed, one)
+    assert store.mark(cid) == (1, False)
     assert store.tip(cid) == (store.latest(cid), store.newest(cid))

@@ -133,9 +133,10 @@ class Hub:
             return
         with self.store.transaction():
             for channel_id in sorted(set(channel_ids)):
-                self.store.lock_channel(channel_id)
+                newest = self.store.lock_channel(channel_id)
                 channel = self.find(channel_id)
-                if channel is not None:
+                # Read again only what moved: the newest version and its signatures say whether it did.
+                if channel is not None and channel.mark() != newest:
                     channel.reload()
             yield
 

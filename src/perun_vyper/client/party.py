@@ -247,6 +247,14 @@ class Party:
             )
         return self._latest
 
+    def mark(self) -> tuple[int, bool] | None:
+        """What this object holds as the channel's newest version (``ChannelStore.mark`` of its memory)."""
+        if self._pending is not None:
+            return self._pending.state.version, False
+        if self._latest is not None:
+            return self._latest.state.version, True
+        return None
+
     def reload(self) -> None:
         """Read the channel again from the store (another process sharing it may have moved it on)."""
         self._load()

@@ -42,6 +42,8 @@ from .records import (
 
 _CHANNEL_COLUMNS = "SELECT id, kind, params, domain, owner FROM channels"
 
+Mark = tuple[int, bool]  # (the newest stored version of a channel, whether both parties signed it)
+
 
 def parties(record: ChannelRecord) -> tuple[str, str]:
     """Who takes part in a channel: a ledger channel's participants A and B, a virtual channel's Alice and Bob."""
@@ -91,9 +93,10 @@ class ChannelStore(ABC):
         """Close the connection; the store cannot be used afterwards."""
 
     @abstractmethod
-    def lock_channel(self, channel_id: bytes) -> None:
+    def lock_channel(self, channel_id: bytes) -> Mark | None:
         """Inside ``transaction()``: hold ``channel_id`` until the transaction ends, so that no other
-        process acts on it meanwhile (a no-op where the transaction already excludes every other writer)."""
+        process acts on it meanwhile (nothing more to take where the transaction already excludes every
+        other writer); returns the channel's ``mark`` read under the lock."""
 
     @abstractmethod
     def lock_name(self, name: str) -> None:
@@ -248,6 +251,17 @@ class ChannelStore(ABC):
             " ORDER BY version DESC LIMIT 1",
             channel_id,
         )
+
+    def mark(self, channel_id: bytes) -> Mark | None:
+        """The newest stored version of a channel and whether both signed it, or None: all a client needs
+        to tell whether its memory of the channel is current (a version's state never changes once
+        stored; only the missing signature of a proposal is added)."""
+        row = self._execute(
+            "SELECT version, sig_a IS NOT NULL AND sig_b IS NOT NULL FROM states WHERE channel = ?"
+            " ORDER BY version DESC LIMIT 1",
+            (channel_id,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
 
     def tip(self, channel_id: bytes) -> tuple[SignedState | None, SignedState | None]:
         """``(latest(channel_id), newest(channel_id))`` in one read: what a client re-reads under a

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from ..errors import StoreError
-from .base import ChannelStore, parties
+from .base import ChannelStore, Mark, parties
 from .meta import META_SCHEMA, StoreIdentity, decide
 from .records import ChannelRecord, Kind, encode_domain, encode_params
 
@@ -210,9 +210,12 @@ class PostgresStore(ChannelStore):
             return  # the server ended the transaction with the connection
         self._db.execute("ROLLBACK")
 
-    def lock_channel(self, channel_id: bytes) -> None:
+    def lock_channel(self, channel_id: bytes) -> Mark | None:
         self._require_transaction("lock_channel")
         self._execute("SELECT 1 FROM channels WHERE id = ? FOR UPDATE", (channel_id,))
+        # A statement of its own: under READ COMMITTED a statement reads the snapshot taken when it began,
+        # so a mark read in the locking statement (a join) would predate the commit it waited for.
+        return self.mark(channel_id)
 
     def lock_name(self, name: str) -> None:
         self._require_transaction("lock_name")

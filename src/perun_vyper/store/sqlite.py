@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import StoreError
-from .base import ChannelStore
+from .base import ChannelStore, Mark
 from .meta import META_SCHEMA, StoreIdentity, peek, settle
 
 # One statement each: executescript would commit the transaction they run in.
@@ -109,8 +109,9 @@ class Store(ChannelStore):
         # IMMEDIATE takes the write lock now: no other connection writes until this transaction ends.
         self._db.execute("BEGIN IMMEDIATE")
 
-    def lock_channel(self, channel_id: bytes) -> None:
+    def lock_channel(self, channel_id: bytes) -> Mark | None:
         self._require_transaction("lock_channel")  # BEGIN IMMEDIATE already excludes every other writer
+        return self.mark(channel_id)
 
     def lock_name(self, name: str) -> None:
         self._require_transaction("lock_name")
