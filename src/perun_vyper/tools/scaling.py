@@ -44,6 +44,7 @@ INGRID_KEY = keccak(b"perun-vyper scaling ingrid")
 DOMAIN = Domain.ledger(1, "0x" + "5e" * 20)
 VIRTUAL_DOMAIN = Domain.virtual(1, "0x" + "5f" * 20)
 DEPOSIT = 10**18
+WARMUP = 5  # updates per channel before the clock starts
 
 
 def _user_key(writer: int, index: int) -> bytes:
@@ -65,7 +66,7 @@ def _writer(target: str, writer: int, channels: int, seconds: float, start: Any,
         channel.confirm_funding((DEPOSIT, DEPOSIT))
         opened.append((channel, user))
     # Enough signed payments for any writer at a few thousand updates/s (signing is not timed).
-    per_channel = int(seconds * 20000 / channels) + 10
+    per_channel = int(seconds * 20000 / channels) + WARMUP + 10
     queues = []
     for channel, user in opened:
         state, updates = channel.state, []
@@ -73,16 +74,21 @@ def _writer(target: str, writer: int, channels: int, seconds: float, start: Any,
             state = state.pay(1, 0)
             updates.append(Update(state, user.sign(DOMAIN.digest(state.struct_hash()))))
         queues.append(updates)
-    start.wait()
-    cpu0, began = time.process_time(), time.perf_counter()
-    done, position = 0, 0
-    while time.perf_counter() - began < seconds:
-        index = done % channels
-        if index == 0 and done:
-            position += 1
+    next_update = [0] * channels
+
+    def countersign(index: int) -> None:
         channel = opened[index][0]
         with hub.acting(channel.channel_id):
-            channel.accept(queues[index][position])
+            channel.accept(queues[index][next_update[index]])
+        next_update[index] += 1
+
+    for done in range(WARMUP * channels):  # prepared statements, caches: not what is measured
+        countersign(done % channels)
+    start.wait()
+    cpu0, began = time.process_time(), time.perf_counter()
+    done = 0
+    while time.perf_counter() - began < seconds:
+        countersign(done % channels)
         done += 1
     elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu0
     store.close()
