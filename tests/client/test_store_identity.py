@@ -9,12 +9,9 @@ import pytest
 from eth_utils import to_checksum_address
 
 from perun_vyper import (
-    ChannelParams,
     ChannelRecord,
     Domain,
     InvalidParams,
-    LedgerState,
-    SignedState,
     Store,
     StoreError,
     StoreIdentity,
@@ -23,11 +20,8 @@ from perun_vyper import (
 from perun_vyper.store import SCHEMA_VERSION
 from perun_vyper.store.records import encode_domain, encode_params, encode_state
 from tests.support.parties import ALICE, BOB, INGRID, LEDGER_DOMAIN, NOW, VIRTUAL_DOMAIN, snapshot
+from tests.support.stores import IDENTITY, LEDGER, LEDGER_RECORD, PARAMS, STATE, VIRTUAL
 
-LEDGER, VIRTUAL = LEDGER_DOMAIN.verifying_contract, VIRTUAL_DOMAIN.verifying_contract
-IDENTITY = StoreIdentity(31337, LEDGER, VIRTUAL)
-PARAMS = ChannelParams(ALICE, BOB, nonce=7)
-STATE = SignedState(LedgerState.initial(PARAMS.channel_id, 5, 5), b"a" * 65, b"b" * 65)
 VPARAMS = VirtualParams(
     ALICE,
     BOB,
@@ -42,7 +36,6 @@ VPARAMS = VirtualParams(
     ledger_adjudicator=LEDGER,
     chain_id=31337,
 )
-LEDGER_RECORD = ChannelRecord(PARAMS.channel_id, "ledger", PARAMS, LEDGER_DOMAIN, ALICE)
 VIRTUAL_RECORD = ChannelRecord(VPARAMS.channel_id, "virtual", VPARAMS, VIRTUAL_DOMAIN, ALICE)
 
 # The schema perun-vyper wrote before perun_meta existed (schema version 0), as it was.

@@ -14,10 +14,8 @@ import pytest
 
 from perun_vyper import (
     ChannelParams,
-    ChannelRecord,
     LedgerState,
     PostgresStore,
-    SignedState,
     Store,
     StoreError,
     StoreIdentity,
@@ -38,18 +36,14 @@ from tests.support.parties import (
     BOB,
     BOB_KEY,
     INGRID,
-    LEDGER_DOMAIN,
     NOW,
     VIRTUAL_DOMAIN,
     forge,
     snapshot,
 )
+from tests.support.stores import IDENTITY, LEDGER, LEDGER_RECORD, PARAMS, STATE, VIRTUAL
 
-LEDGER, VIRTUAL = LEDGER_DOMAIN.verifying_contract, VIRTUAL_DOMAIN.verifying_contract
-IDENTITY = StoreIdentity(31337, LEDGER, VIRTUAL)
-PARAMS = ChannelParams(ALICE, BOB, nonce=7)
-STATE = SignedState(LedgerState.initial(PARAMS.channel_id, 5, 5), b"a" * 65, b"b" * 65)
-RECORD = ChannelRecord(PARAMS.channel_id, "ledger", PARAMS, LEDGER_DOMAIN, ALICE)
+RECORD = LEDGER_RECORD
 OURS = ["channels", "perun_leases", "perun_meta", "perun_releases", "states"]
 
 # A virtual channel over Alice - Ingrid and Ingrid - Bob, for the releases a hub holds.
