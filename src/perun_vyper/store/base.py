@@ -18,16 +18,15 @@ inserted, and a countersignature leaves only after its insert committed.
 
 from __future__ import annotations
 
-import json
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from ..core.codec import hexstr, unhex
-from ..core.protocol import SignedState, Update, VirtualFinal
+from ..core.codec import hexstr
+from ..core.protocol import SignedState
 from ..core.virtual import VirtualParams
 from ..errors import StoreError
+from .coordination import Coordination
 from .meta import StoreIdentity, describe_domain
 from .records import (
     ChannelRecord,
@@ -53,7 +52,7 @@ def parties(record: ChannelRecord) -> tuple[str, str]:
     return params.participant_a, params.participant_b
 
 
-class ChannelStore(ABC):
+class ChannelStore(Coordination):
     """One party's channels and signed states (the interface; ``Store`` is SQLite, ``PostgresStore``
     PostgreSQL). ``location`` names the store in messages: its file, or its database URL without the
     password."""
@@ -74,11 +73,6 @@ class ChannelStore(ABC):
         self._kinds: dict[bytes, Kind] = {}  # channel id -> kind, of channels read once
 
     # --- what a backend supplies ----------------------------------------------------------------------
-
-    @abstractmethod
-    def _execute(self, query: str, args: Sequence[Any] = ()) -> Any:
-        """Run one statement written with ``?`` placeholders; a cursor (``fetchone``, ``fetchall``,
-        ``rowcount``, iteration)."""
 
     @abstractmethod
     def _begin(self) -> None:
@@ -106,10 +100,6 @@ class ChannelStore(ABC):
     @abstractmethod
     def _missing_reference(self, exc: Exception) -> bool:
         """Whether ``exc`` is a foreign-key violation (a state of a channel the store does not hold)."""
-
-    @abstractmethod
-    def _now(self) -> float:
-        """The database's clock in seconds (one clock for every process sharing the store)."""
 
     # --- identity and transactions --------------------------------------------------------------------
 
@@ -331,80 +321,6 @@ class ChannelStore(ABC):
             (signature, channel_id, version),
         )
         return cursor.rowcount == 1
-
-    # --- coordination of several processes (docs/SCALING.md) ------------------------------------------
-
-    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
-        """Hold (or renew) the lease ``name`` for ``seconds`` by the database's clock, and say whether
-        ``holder`` holds it now: it does if nobody held it, it held it already, or the last holder let
-        it lapse (died). Committed on return."""
-        if seconds <= 0:
-            raise StoreError(f"a lease lasts a positive number of seconds, got {seconds}")
-        now = self._now()
-        self._execute(
-            "INSERT INTO perun_leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
-            " SET holder = excluded.holder, expires = excluded.expires"
-            " WHERE perun_leases.holder = excluded.holder OR perun_leases.expires <= ?",
-            (name, holder, now + seconds, now),
-        )
-        return self.lease_holder(name) == holder
-
-    def release_lease(self, name: str, holder: str) -> None:
-        """Give up the lease ``name`` if ``holder`` holds it (another process may take it at once)."""
-        self._execute("DELETE FROM perun_leases WHERE name = ? AND holder = ?", (name, holder))
-
-    def lease_holder(self, name: str) -> str | None:
-        """Who holds the lease ``name`` now (None: nobody, or it lapsed)."""
-        row = self._execute(
-            "SELECT holder FROM perun_leases WHERE name = ? AND expires > ?", (name, self._now())
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def live_holders(self, prefix: str) -> list[str]:
-        """Who holds the leases whose name starts with ``prefix`` and have not lapsed (each holder once)."""
-        rows = self._execute(
-            "SELECT DISTINCT holder FROM perun_leases WHERE substr(name, 1, ?) = ? AND expires > ? ORDER BY holder",
-            (len(prefix), prefix, self._now()),
-        ).fetchall()
-        return [str(row[0]) for row in rows]
-
-    def hold_release(self, virtual_id: bytes, leg: str, update: Update) -> None:
-        """Keep the first release of a closing virtual channel until the other endpoint's arrives (a hub
-        with several workers: the second may reach another one). A repeat replaces the one held."""
-        if update.release is None:
-            raise StoreError("only a release (an update carrying the final virtual state) is held")
-        final = update.release
-        text = json.dumps(
-            {
-                "state": encode_state(update.state),
-                "signature": hexstr(update.signature),
-                "final": encode_state(final.state),
-                "sig_alice": hexstr(final.sig_alice),
-                "sig_bob": hexstr(final.sig_bob),
-            }
-        )
-        self._execute(
-            "INSERT INTO perun_releases (virtual, leg, release) VALUES (?, ?, ?)"
-            " ON CONFLICT (virtual, leg) DO UPDATE SET release = excluded.release",
-            (virtual_id, leg, text),
-        )
-
-    def held_releases(self, virtual_id: bytes) -> dict[str, Update]:
-        """The releases held for ``virtual_id``, by leg."""
-        rows = self._execute("SELECT leg, release FROM perun_releases WHERE virtual = ?", (virtual_id,)).fetchall()
-        held: dict[str, Update] = {}
-        for leg, text in rows:
-            data = json.loads(text)
-            final = VirtualFinal(
-                decode_state("virtual", data["final"]),  # type: ignore[arg-type]
-                unhex(data["sig_alice"]),
-                unhex(data["sig_bob"]),
-            )
-            held[str(leg)] = Update(decode_state("ledger", data["state"]), unhex(data["signature"]), final)
-        return held
-
-    def drop_releases(self, virtual_id: bytes) -> None:
-        self._execute("DELETE FROM perun_releases WHERE virtual = ?", (virtual_id,))
 
     # --- rows -----------------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from .load_procs import (
     machine_cpu,
     main_thread_seconds,
 )
+from .load_report import by_worker, ms, percentile, report
 
 E = 10**18
 AMOUNT = 10**9  # wei per payment, ledger and virtual
@@ -65,11 +66,6 @@ SQLITE_ONE_WORKER = (
 def wallet_key(index: int) -> bytes:
     """A deterministic test key per wallet (fresh addresses: they hold nothing but their payouts)."""
     return keccak(b"perun-vyper loadtest wallet " + index.to_bytes(4, "big"))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 class LoadTest:
@@ -214,24 +210,13 @@ class LoadTest:
         lap("paid")
         closed = self.phase({"phase": "close"}, "closed", STARTUP)
         self.wallets = [wallet for event in closed for wallet in event["wallets"]]
-        self.count_by_worker()
+        self.result["workerPayments"] = by_worker(self.addresses, self.wallets, self.args.workers)
         for proc, _ in self.clients:  # done: each client process closes its stores and exits by itself
             proc.stdin.close()
             proc.wait(timeout=60)
         lap("closed")
         self.check()
         lap("checked")
-
-    def count_by_worker(self) -> None:
-        """The payments each worker served: the hub payments of the wallets connected to it, and the virtual
-        payments of its Alices (each relayed to her Bob's worker)."""
-        index = {address: i for i, address in enumerate(self.addresses)}
-        counts = {f"w{k}": {"hub": 0, "virtual": 0} for k in range(self.args.workers)}
-        for w in self.wallets:
-            served = counts[f"w{index[w['address']] % self.args.workers}"]
-            served["hub"] += w["hubPayments"]
-            served["virtual"] += w["virtualPayments"]
-        self.result["workerPayments"] = counts
 
     def pay_phase(self) -> None:
         seconds = self.args.seconds
@@ -265,10 +250,10 @@ class LoadTest:
             virtualPayments=virtual_payments,
             hubPaymentsPerSecond=round(hub_payments / seconds, 1),
             virtualPaymentsPerSecond=round(virtual_payments / seconds, 1),
-            ledgerLatencyMs={"p50": _ms(percentile(ledger_latency, 0.5)), "p99": _ms(percentile(ledger_latency, 0.99))},
+            ledgerLatencyMs={"p50": ms(percentile(ledger_latency, 0.5)), "p99": ms(percentile(ledger_latency, 0.99))},
             virtualLatencyMs={
-                "p50": _ms(percentile(virtual_latency, 0.5)),
-                "p99": _ms(percentile(virtual_latency, 0.99)),
+                "p50": ms(percentile(virtual_latency, 0.5)),
+                "p99": ms(percentile(virtual_latency, 0.99)),
             },
             cpu={name: round((after[name] - before[name]) / seconds, 3) for name in pids},
             hubLoopCpu=hub_loop,
@@ -332,57 +317,6 @@ class LoadTest:
         self.result.update(balancesChecked=not problems, hubEarned=earned, hubTransactions=len(sent))
         if problems:
             raise LoadTestFailed("; ".join(problems[:5]))
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def report(result: dict[str, Any]) -> None:
-    cpu, machine = result["cpu"], result["machineCpu"]
-    ledger, virtual = result["ledgerLatencyMs"], result["virtualLatencyMs"]
-    workers = f"{result['workers']} hub worker" + ("s" if result["workers"] > 1 else "")
-    print(
-        f"\nhub service load: {result['clients']} clients in {result['processes']} processes, {workers} on a "
-        f"{result['store']} store, {result['seconds']} s"
-    )
-    print("  phases (s): " + ", ".join(f"{name} {seconds}" for name, seconds in result["phaseSeconds"].items()))
-    print(
-        f"  hub payments (ledger.update, countersigned): {result['hubPayments']:>8}  "
-        f"{result['hubPaymentsPerSecond']:>8.1f}/s  p50 {ledger['p50']} ms  p99 {ledger['p99']} ms"
-    )
-    print(
-        f"  virtual payments (relayed by the hub):       {result['virtualPayments']:>8}  "
-        f"{result['virtualPaymentsPerSecond']:>8.1f}/s  p50 {virtual['p50']} ms  p99 {virtual['p99']} ms"
-    )
-    if result["workers"] > 1 and "workerPayments" in result:
-        served = ", ".join(f"{name} {n['hub']} + {n['virtual']}" for name, n in result["workerPayments"].items())
-        print(f"  served by each worker (hub + virtual payments of the wallets connected to it): {served}")
-    offered = result["offered"]
-    print(f"  offered: {offered['hub']:.0f} hub payments/s, {offered['virtual']:.0f} virtual payments/s")
-    print("  CPU over the pay phase (cores):")
-    loops = result["hubLoopCpu"]
-    for name, cores in cpu.items():
-        detail = ""
-        if name in loops:
-            detail = f"  (event loop {loops[name]:.2f}, channel worker and others the rest)"
-        elif name == "postgres":
-            detail = "  (the postmaster and its backends)"
-        print(f"    {name:10} {cores:6.2f}{detail}")
-    print(
-        f"    {'machine':10} {machine['busy']:6.2f} of {machine['cores']} busy, {machine['others']:.2f} of it other "
-        f"processes; load average {machine['loadavg1Before']} -> {machine['loadavg1After']}"
-    )
-    if result["hubPayments"]:
-        work = result["hubPayments"] + result["virtualPayments"]
-        per = result["seconds"] / work * 1e6
-        clients = sum(cores for name, cores in cpu.items() if name.startswith("client"))
-        hubs, loop = sum(cpu[name] for name in loops), sum(loops.values())
-        postgres = f", postgres {cpu['postgres'] * per:.0f} us" if "postgres" in cpu else ""
-        print(
-            f"  CPU per payment (ledger + virtual): hub {hubs * per:.0f} us (event loop "
-            f"{loop * per:.0f} us){postgres}, clients {clients * per:.0f} us"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
