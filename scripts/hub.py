@@ -10,6 +10,11 @@ guards the store's channels (SPEC 10) and prints what it did, one line per actio
 listening and one when stopped (SIGINT or SIGTERM, exit 0); any bad input ends in one ``Error:`` line
 saying what to change, with exit code 1. Without ``--ledger``/``--virtual`` the addresses are read from
 ``deployments/<ecosystem>-<network>.json``.
+
+``--store`` is a SQLite file (this process's alone: a second hub on it is refused) or a PostgreSQL URL,
+which several such processes (workers, ``--worker NAME``) share: each channel is then acted on under its
+lock in the database, notifications reach wallets on other workers through it, and one worker at a time
+runs the watchtower (SPEC 11.2, docs/SCALING.md).
 """
 
 from __future__ import annotations
