@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from perun_vyper.tools.demo import Check, Phase, Result, summary_lines
+from tests.support.cli import retry_anvil_start
 
 ROOT = Path(__file__).resolve().parents[2]
 APE = str(Path(sys.executable).with_name("ape"))
@@ -19,13 +20,16 @@ APE = str(Path(sys.executable).with_name("ape"))
 
 def _run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [APE, "run", "demo", "--network", "ethereum:local:foundry", "--store-dir", str(tmp_path), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return retry_anvil_start(
+        lambda: subprocess.run(
+            [APE, "run", "demo", "--network", "ethereum:local:foundry", "--store-dir", str(tmp_path), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ),
+        lambda done: done.stdout + done.stderr,
     )
 
 

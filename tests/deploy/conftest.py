@@ -25,6 +25,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from tests.support.cli import retry_anvil_start
 from tests.support.constants import MNEMONIC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +172,9 @@ class ApeHome:
         return json.loads((self.deployments / name).read_text())
 
     def run(self, *args: str, input: str = "", extra_env: dict[str, str] | None = None) -> Result:
+        return retry_anvil_start(lambda: self._run(args, input, extra_env), lambda result: result.stderr)
+
+    def _run(self, args: tuple[str, ...], input: str, extra_env: dict[str, str] | None) -> Result:
         env = {
             **os.environ,
             "APE_DATA_FOLDER": str(self.path),
