@@ -115,8 +115,11 @@ class Hub:
         for record in self.store.channels_of(peer, "ledger"):
             if record.owner != self.address:
                 continue
-            channel = self.channels.get(record.channel_id) or self._restored(record.channel_id)
-            channel.reload()
+            channel = self.channels.get(record.channel_id)
+            if channel is None:
+                channel = self._restored(record.channel_id)  # read just now
+            else:
+                channel.reload()
             found.append(channel)
         return found
 

@@ -201,9 +201,6 @@ class ChannelStore(Coordination):
             raise StoreError(f"channel {hexstr(channel_id)} is not in {self.location}; add it with add_channel first")
         return self._record(*row)
 
-    def has_channel(self, channel_id: bytes) -> bool:
-        return self._execute("SELECT 1 FROM channels WHERE id = ?", (channel_id,)).fetchone() is not None
-
     # --- states ---------------------------------------------------------------------------------------
 
     def save_state(self, channel_id: bytes, signed: SignedState) -> None:
