@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 # Ape finds vyper and anvil on PATH only.
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup demo test deploy lint coverage gas abis bench loadtest scaling clean
+.PHONY: setup demo test deploy lint coverage gas abis bench loadtest scaling mutation clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -98,6 +98,13 @@ loadtest: setup
 WRITERS ?= 1,2
 scaling: setup
 	python -m perun_vyper.tools.scaling --writers $(WRITERS) $(SCALING_ARGS)
+
+# Mutation testing of the shipped contracts and modules (docs/MUTATION.md): every mutant against the contract
+# suites in MUTATION_JOBS worker sessions, then the report. Results are cached in .build/mutation, so an
+# interrupted run resumes; options through MUTATION_ARGS, e.g. MUTATION_ARGS='--fresh' or '--only ID,ID'.
+MUTATION_JOBS ?= 2
+mutation: setup
+	python -m perun_vyper.tools.mutation --jobs $(MUTATION_JOBS) $(MUTATION_ARGS)
 
 deploy: setup
 	ape run deploy --network ethereum:local:foundry --account TEST::0

@@ -1,0 +1,1 @@
+"""Mutation testing of the shipped Vyper sources (``make mutation``, docs/MUTATION.md)."""
