@@ -197,3 +197,41 @@ def test_close__no_return_token__both_paid_nothing_credited(
     assert (no_return.balanceOf(alice), no_return.balanceOf(bob)) == (600 + 550, 600 + 250)
     assert no_return.balanceOf(ledger) == 0
     _assert_invariant(ledger, no_return, [params], [alice, bob])
+
+
+def _pushes(chain, tx) -> list[tuple[str, int, int]]:
+    """The calls the ledger made in ``tx`` other than to precompiles (ecrecover): (to, value, gas given),
+    from Anvil's call tracer."""
+    trace = chain.provider.make_request("debug_traceTransaction", [tx.txn_hash, {"tracer": "callTracer"}])
+    return [
+        (call["to"].lower(), int(call.get("value", "0x0"), 16), int(call["gas"], 16))
+        for call in trace.get("calls", [])
+        if int(call["to"], 16) > 0xFF
+    ]
+
+
+def test_close__eth_payout__pushed_with_exactly_the_eth_gas_cap(
+    ledger, open_channel, signed_final, chain, alice, bob, watcher
+) -> None:
+    # SPEC 5.3: a receiver gets 10,000 gas (plus the 2,300 every call with value carries); one that needs
+    # more is credited. The cap is part of the contract's promise, so it is pinned exactly.
+    params, state0 = open_channel(E, E)
+    final = state0.pay(E // 4, 0).finalized()
+
+    tx = _close(ledger, signed_final, params, final, watcher)
+
+    assert _pushes(chain, tx) == [
+        (alice.address.lower(), 3 * E // 4, 10_000 + 2_300),
+        (bob.address.lower(), 5 * E // 4, 10_000 + 2_300),
+    ]
+
+
+def test_close__token_payout__transfer_called_with_exactly_the_token_gas_cap(
+    ledger, open_channel, signed_final, chain, token, alice, bob, watcher
+) -> None:
+    params, state0 = open_channel(E, E, asset=token)
+    final = state0.pay(E // 4, 1).finalized()
+
+    tx = _close(ledger, signed_final, params, final, watcher)
+
+    assert _pushes(chain, tx) == [(token.address.lower(), 0, 150_000), (token.address.lower(), 0, 150_000)]

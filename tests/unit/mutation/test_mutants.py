@@ -155,3 +155,26 @@ def test_score__equivalent_and_identical__left_out():
     assert classify(mutant, None, {}) == "not run"
     counts = {"killed": 97, "timed out": 0, "survived": 3, "identical": 50, "equivalent": 9}
     assert score(counts) == pytest.approx(0.97)
+
+
+PLACEHOLDERS = """
+@internal
+def _pair() -> (uint256, bool):
+    return 1, True
+
+
+@external
+def read() -> uint256:
+    a: uint256 = 0
+    ok: bool = False
+    a, ok = self._pair()
+    b: uint256 = 5
+    return a + b
+"""
+
+
+def test_mutants_of__declaration_only_overwritten_by_a_tuple__not_mutated():
+    constants = [(m.before.strip(), m.after.strip()) for m in mutants_of("x.vy", PLACEHOLDERS)]
+    assert not [edit for edit in constants if edit[0] in ("a: uint256 = 0", "ok: bool = False")]
+    # A declaration whose value is read is mutated as usual.
+    assert ("b: uint256 = 5", "b: uint256 = 6") in constants

@@ -215,6 +215,29 @@ def _annotations(node) -> list:
     return [n for root in roots if root is not None for n in [root, *root.get_descendants()]]
 
 
+def _placeholder(node: vy_ast.VyperNode) -> bool:
+    """A literal that only initialises a local for a tuple assignment right after (``a: uint256 = 0``
+    ... ``a, b = f()``): Vyper requires a value at declaration, and no statement reads this one."""
+    declaration = node.get_ancestor()
+    if not (isinstance(declaration, vy_ast.AnnAssign) and declaration.value is node):
+        return False
+    container = declaration.get_ancestor()
+    block = next(
+        (body for body in (getattr(container, "body", []), getattr(container, "orelse", [])) if declaration in body),
+        [],
+    )
+    for statement in block[block.index(declaration) + 1 :] if block else []:
+        if isinstance(statement, vy_ast.AnnAssign) and isinstance(statement.value, (vy_ast.Int, vy_ast.NameConstant)):
+            continue
+        targets = (
+            statement.target.elements
+            if isinstance(statement, vy_ast.Assign) and isinstance(statement.target, vy_ast.Tuple)
+            else []
+        )
+        return any(isinstance(t, vy_ast.Name) and t.id == declaration.target.id for t in targets)
+    return False
+
+
 def _is_raise(statement) -> bool:
     if isinstance(statement, vy_ast.Raise):
         return True
@@ -280,7 +303,7 @@ def _edits(module: vy_ast.Module, lines: list[str]) -> Iterator[_Edit]:
             parent = node.get_ancestor()
             if not (isinstance(parent, vy_ast.If) and len(parent.body) == 1 and _is_raise(node)):
                 yield _statement_delete(node, "call deleted")
-        elif isinstance(node, vy_ast.Int) and not _in_type(node):
+        elif isinstance(node, vy_ast.Int) and not _in_type(node) and not _placeholder(node):
             start, end = _span(node)
             for value in (node.value + 1, node.value - 1):
                 if value >= 0:
@@ -290,7 +313,7 @@ def _edits(module: vy_ast.Module, lines: list[str]) -> Iterator[_Edit]:
             digits = node.value[2:]
             flipped = digits[:-1] + format((int(digits[-1], 16) + 1) % 16, "x")
             yield _Edit(start, end, "0x" + flipped, "constant off by one", node)
-        elif isinstance(node, vy_ast.NameConstant) and isinstance(node.value, bool):
+        elif isinstance(node, vy_ast.NameConstant) and isinstance(node.value, bool) and not _placeholder(node):
             yield _Edit(*_span(node), str(not node.value), "boolean flipped", node)
         if isinstance(node, vy_ast.Call):
             func = node.func
