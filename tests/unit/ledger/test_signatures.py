@@ -86,6 +86,9 @@ MALFORMED = {
     "random_no_curve_point_v_bit": (lambda r, vs: (RANDOM_R_NO_POINT, RANDOM_S_NO_POINT | V_BIT), INVALID),
     # Well-formed, so they reach ecrecover and recover someone else.
     "v_bit_flipped": (lambda r, vs: (r, vs ^ V_BIT), LEDGER_WRONG_SIGNER),
+    # r = 1 is the smallest x of a curve point (1 + 7 = 8 is a square mod p): refusing it as malformed
+    # (as r = 0 is) would be wrong; it recovers someone.
+    "r_one": (lambda r, vs: (1, vs), LEDGER_WRONG_SIGNER),
     "high_s_twin_truncated": (_high_s_twin_truncated, LEDGER_WRONG_SIGNER),
     "s_half_order": (lambda r, vs: (r, HALF_N | (vs & V_BIT)), LEDGER_WRONG_SIGNER),
     "random_recovers_stranger": (lambda r, vs: (RANDOM_R_RECOVERS, RANDOM_S), LEDGER_WRONG_SIGNER),

@@ -178,3 +178,8 @@ def test_mutants_of__declaration_only_overwritten_by_a_tuple__not_mutated():
     assert not [edit for edit in constants if edit[0] in ("a: uint256 = 0", "ok: bool = False")]
     # A declaration whose value is read is mutated as usual.
     assert ("b: uint256 = 5", "b: uint256 = 6") in constants
+
+
+def test_mutants_of__bare_raise__deleted():
+    source = "@internal\n@pure\ndef _fail(reason: String[8]):\n    raise reason\n"
+    assert [(m.before.strip(), m.after.strip()) for m in mutants_of("x.vy", source)] == [("raise reason", "pass")]

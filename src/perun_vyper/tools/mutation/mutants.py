@@ -297,6 +297,10 @@ def _edits(module: vy_ast.Module, lines: list[str]) -> Iterator[_Edit]:
                     lines, node.target, node.value, f"{old}=", f"{new}=", "arithmetic swapped", node
                 ):
                     yield edit
+        elif isinstance(node, vy_ast.Raise):
+            parent = node.get_ancestor()
+            if not (isinstance(parent, vy_ast.If) and len(parent.body) == 1):
+                yield _statement_delete(node, "check deleted")
         elif isinstance(node, vy_ast.Log):
             yield _statement_delete(node, "event removed")
         elif isinstance(node, vy_ast.Expr) and isinstance(node.value, (vy_ast.Call, vy_ast.ExtCall, vy_ast.StaticCall)):

@@ -72,6 +72,7 @@ def write_report(root: Path, out: Path, mutants: list[Mutant], rows: list[dict],
             table[key]["generated"] += 1
             table[key][kinds[mutant.id]] += 1
     total = sum(per_source.values(), Counter())
+    shaky = {test for row in rows for test in row.get("unconfirmed", [])}
     rerun = f", except {run['reused']} re-run alone after a test was added" if run.get("reused") else ""
     lines = [
         BEGIN,
@@ -79,6 +80,11 @@ def write_report(root: Path, out: Path, mutants: list[Mutant], rows: list[dict],
         f"Run: {run['mutants_run']} mutants in {run['wall_seconds'] / 60:.0f} min wall time with {run['jobs']} workers"
         f" on {run['cores']} cores ({platform.machine()}), including the {run['map_seconds'] / 60:.1f} min mapping"
         f" pass; every result is from this run{rerun}. Tests: {', '.join(f'`{p}`' for p in run['suite'])}.",
+        "",
+        f"Order-dependent failures: {len(shaky)} (a test failed in a mutant's sequence and passed alone on a"
+        " fresh chain; not counted as kills)"
+        + (": " + ", ".join(f"`{t}`" for t in sorted(shaky)) if shaky else "")
+        + ".",
         "",
         "## Scores per source",
         "",

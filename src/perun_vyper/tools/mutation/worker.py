@@ -85,21 +85,27 @@ class _Worker:
             }
         )
 
-    def _run(self, nodeids: list[str]) -> tuple[str | None, int]:
-        """Runs ``nodeids`` in order until one fails; (the failing test or None, tests run)."""
+    def _run(self, nodeids: list[str]) -> tuple[str | None, int, list[str]]:
+        """Runs ``nodeids`` in order until one fails and fails again alone; (that test or None, tests run,
+        tests that failed in sequence but passed alone)."""
         # A test module's path stands for all its tests (CI's sample names modules).
         items = [
             self.items[nodeid]
-            for entry in nodeids
+            for entry in dict.fromkeys(nodeids)
             for nodeid in ([entry] if entry in self.items else [n for n in self.items if n.startswith(f"{entry}::")])
         ]
+        unconfirmed = []
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
             reports = runtestprotocol(item, log=False, nextitem=nextitem)
             if any(report.failed for report in reports):
+                # Tests run here in another order than in `ape test`; a kill counts only if the test also
+                # fails alone on a fresh chain, so an order dependence never passes for a kill.
                 self.session._setupstate.teardown_exact(None)
-                return item.nodeid, index + 1
-        return None, len(items)
+                if any(report.failed for report in runtestprotocol(item, log=False, nextitem=None)):
+                    return item.nodeid, index + 1, unconfirmed
+                unconfirmed.append(item.nodeid)
+        return None, len(items), unconfirmed
 
     def map(self) -> None:
         recorder = _Recorder(self.project, self.builder.original)
@@ -146,15 +152,19 @@ class _Worker:
                 for name, code in built.items():
                     types[name] = self._contract_type(name, code)
                 try:
-                    killer, ran = self._run(order)
+                    killer, ran, unconfirmed = self._run(order)
                 finally:
                     for name in built:
                         types[name] = self.originals[name]
                 result.update(
-                    status="killed" if killer else "survived", killer=killer, tests_run=ran, contracts=sorted(built)
+                    status="killed" if killer else "survived",
+                    killer=killer,
+                    tests_run=ran,
+                    contracts=sorted(built),
+                    unconfirmed=unconfirmed,
                 )
-                if killer:
-                    killers.setdefault(key, []).insert(0, killer)
+                if killer and killer not in killers.setdefault(key, []):
+                    killers[key].insert(0, killer)
             result["seconds"] = round(time.perf_counter() - started, 2)
             with open(self.plan["results"], "a") as out:
                 out.write(json.dumps(result) + "\n")
