@@ -325,6 +325,80 @@ def test_conclude__lock_of_virtual_with_other_participants__each_side_gets_its_l
     assert [a - b for a, b in zip(_balances(alice, ingrid), before, strict=True)] == [E, E]
 
 
+@pytest.mark.parametrize(
+    "amounts", [(FUND_BOB, FUND_ALICE + 1), (FUND_BOB + 1, FUND_ALICE)], ids=["b_wrong", "a_wrong"]
+)
+def test_conclude__bob_first_leg_lock_with_one_amount_wrong__each_side_gets_its_locked_amounts(
+    ledger,
+    virtual,
+    open_hub,
+    make_virtual,
+    signed,
+    signed_virtual,
+    accounts,
+    alice,
+    bob,
+    ingrid,
+    watcher,
+    chain,
+    amounts,
+):
+    # The (Bob, Ingrid) orientation of Bob's leg: both of the lock's amounts must match, not one.
+    hub = open_hub(bob_first=True)
+    vparams = make_virtual(hub, FUND_ALICE, FUND_BOB)
+    state = LedgerState(
+        hub.right.channel_id, 1, E - amounts[0], E - amounts[1], E, E, (Lock(vparams.channel_id, *amounts),)
+    )
+    deadline = _register_ledger(ledger, signed, accounts, hub.right, state, watcher)
+    _register_virtual(
+        virtual, signed_virtual, vparams, VirtualState(vparams.channel_id, 1, 0, vparams.total, True), alice
+    )
+    before = _balances(bob, ingrid)
+    receipt = _conclude(ledger, chain, hub.right, state, [vparams], watcher, deadline)
+    assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, E, E)]
+    assert [a - b for a, b in zip(_balances(bob, ingrid), before, strict=True)] == [E, E]
+    _assert_concluded(ledger, hub.right)
+
+
+def test_conclude__lock_in_leg_of_bob_and_a_stranger__each_side_gets_its_locked_amounts(
+    ledger,
+    virtual,
+    open_hub,
+    make_params,
+    deposit,
+    make_virtual,
+    signed,
+    signed_virtual,
+    accounts,
+    alice,
+    bob,
+    stranger,
+    watcher,
+    chain,
+):
+    # The virtual channel names a channel of Bob (side A) and a stranger (side B) as Bob's leg. Bob is where
+    # the (Bob, Ingrid) orientation puts him, the stranger is not Ingrid: the lock moves nothing, even with
+    # the amounts of that orientation and an outcome that would pay Bob both fundings.
+    hub = open_hub()
+    odd = make_params(bob, stranger)
+    deposit(odd, 0, E, bob)
+    deposit(odd, 1, E, stranger)
+    vparams = make_virtual(replace(hub, right=odd), FUND_ALICE, FUND_BOB)
+    state = LedgerState(
+        odd.channel_id, 1, E - FUND_BOB, E - FUND_ALICE, E, E, (Lock(vparams.channel_id, FUND_BOB, FUND_ALICE),)
+    )
+    deadline = _register_ledger(ledger, signed, accounts, odd, state, watcher)
+    _register_virtual(
+        virtual, signed_virtual, vparams, VirtualState(vparams.channel_id, 1, 0, vparams.total, True), alice
+    )
+    assert tuple(virtual.settlement(vparams.as_tuple())) == (vparams.channel_id, True, 0, vparams.total)
+    before = _balances(bob, stranger)
+    receipt = _conclude(ledger, chain, odd, state, [vparams], watcher, deadline)
+    assert concluded_payouts(ledger, receipt) == [(odd.channel_id, 1, E, E)]
+    assert [a - b for a, b in zip(_balances(bob, stranger), before, strict=True)] == [E, E]
+    _assert_concluded(ledger, odd)
+
+
 # --- close, several locks, refund rule --------------------------------------------------------------
 
 
