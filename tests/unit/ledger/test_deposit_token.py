@@ -295,6 +295,20 @@ def test_deposit_token__side_two__reverts_invalid_side(ledger, make_params, toke
     assert (token.balanceOf(alice), token.balanceOf(ledger)) == (alice_before, ledger_before)
 
 
+@pytest.mark.parametrize("side", [2, 3, 2**256 - 1])
+def test_deposit_token__invalid_side_without_allowance__refused_before_the_token_is_called(
+    ledger, make_params, token, alice, side
+) -> None:
+    # The side is checked before the pull: no allowance, yet the reason is the side, not the transfer.
+    params = make_params(asset=token)
+    assert token.allowance(alice, ledger) == 0
+    alice_before, ledger_before = token.balanceOf(alice), token.balanceOf(ledger)
+    with ape.reverts("ledger: invalid side"):
+        ledger.deposit_token(params.as_tuple(), side, 10, sender=alice)
+    assert _holdings(ledger, params.channel_id) == (0, 0, False)
+    assert (token.balanceOf(alice), token.balanceOf(ledger)) == (alice_before, ledger_before)
+
+
 def _bad_params(alice, bob, token) -> list[tuple[tuple, str]]:
     a, b, asset = str(alice.address), str(bob.address), str(token.address)
     return [
