@@ -2,13 +2,16 @@
 """
 @title Test token that returns nothing
 @license Apache-2.0
-@notice Like USDT: `transfer` and `transferFrom` return no value.
+@notice Like USDT: `transfer` and `transferFrom` return no value, and a
+        blocklist makes a transfer to a blocked account revert.
 """
 
 # @dev Token balances.
 balanceOf: public(HashMap[address, uint256])
 # @dev Allowances, owner => spender => amount.
 allowance: public(HashMap[address, HashMap[address, uint256]])
+# @dev Accounts no transfer may pay (test only).
+blocked: public(HashMap[address, bool])
 
 
 @external
@@ -17,6 +20,14 @@ def mint(to: address, amount: uint256):
     @notice Mints tokens (test only).
     """
     self.balanceOf[to] += amount
+
+
+@external
+def set_blocked(account: address, is_blocked: bool):
+    """
+    @notice Blocks or unblocks transfers to `account` (test only).
+    """
+    self.blocked[account] = is_blocked
 
 
 @external
@@ -32,6 +43,7 @@ def transfer(to: address, amount: uint256):
     """
     @notice Transfers tokens; returns nothing.
     """
+    assert not self.blocked[to], "token: recipient blocked"
     self.balanceOf[msg.sender] -= amount
     self.balanceOf[to] += amount
 

@@ -106,6 +106,28 @@ def test_withdraw__token_credit__pays_receiver_and_zeroes_credit(
     _assert_invariant(ledger, token, [params], [alice, bob])
 
 
+def test_withdraw__credit_in_token_returning_nothing__paid(
+    ledger, open_channel, signed_final, project, deployer, alice, bob, ingrid, watcher
+) -> None:
+    # USDT-style: `transfer` returns no data, which is success (only a returned `false` is a failure).
+    quiet = deployer.deploy(project.NoReturnToken)
+    quiet.mint(alice, 10**6, sender=deployer)
+    quiet.mint(bob, 10**6, sender=deployer)
+    params, state0 = open_channel(1000, 1000, asset=quiet)
+    quiet.set_blocked(alice, True, sender=deployer)
+    ledger.close(params.as_tuple(), *signed_final(state0.pay(300, 0).finalized()), sender=watcher)
+    assert ledger.credits(quiet, alice) == 700
+    quiet.set_blocked(alice, False, sender=deployer)
+    ingrid_before, ledger_before = quiet.balanceOf(ingrid), quiet.balanceOf(ledger)
+
+    tx = ledger.withdraw(quiet, ingrid, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, quiet, ingrid.address, 700)
+    assert ledger.credits(quiet, alice) == 0
+    assert quiet.balanceOf(ingrid) == ingrid_before + 700
+    assert quiet.balanceOf(ledger) == ledger_before - 700
+
+
 def test_withdraw__twice__reverts_nothing_to_withdraw(
     ledger, open_channel, signed_final, project, chain, alice, bob, ingrid, watcher
 ) -> None:
