@@ -545,6 +545,17 @@ def test_register__lock_amount_above_max__reverts(ledger, open_channel, signed_r
         ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
 
 
+@pytest.mark.parametrize("amounts", [(MAX_AMOUNT, 0), (0, MAX_AMOUNT)], ids=["a_at_max", "b_at_max"])
+def test_register__lock_amount_at_max__registers(ledger, open_channel, signed_raw, stranger, amounts):
+    # The bound is inclusive: a lock of exactly MAX_AMOUNT is a valid (here unfunded) state.
+    params, _ = open_channel()
+    funding = (amounts[0], amounts[1])
+    state = (params.channel_id, 1, 0, 0, *funding, [(b"\x42" * 32, *amounts)], False)
+    receipt = ledger.register(params.as_tuple(), *signed_raw(state), sender=stranger)
+    assert [e.version for e in receipt.decode_logs(ledger.Registered)] == [1]
+    assert ledger.dispute(params.channel_id)[0] == 1
+
+
 def test_register__locks_break_conservation__reverts(ledger, open_channel, signed_raw, stranger):
     params, _ = open_channel()
     state = (params.channel_id, 1, 10**18, 10**18, 10**18, 10**18, [(b"\x42" * 32, 1, 0)], False)
