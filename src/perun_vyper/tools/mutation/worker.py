@@ -57,6 +57,7 @@ class _Worker:
         self.project = project
         self.root = Path(plan["root"])
         self.builder = Builder(self.root, Path(plan["scratch"]))
+        project.load_contracts()  # Ape compiles lazily; the check needs every contract
         types = project.manifest.contract_types or {}
         self.builder.check(
             {
