@@ -69,6 +69,34 @@ def _assert_concluded(ledger, params):
     assert tuple(ledger.dispute(params.channel_id)) == (0, 0, ZERO_HASH)
 
 
+def _assert_lock_moves_nothing(ctx, params, state, vparams, owners) -> None:
+    """Registers ``state`` (each side E, its lock not one the virtual channel's outcome may split), settles
+    the virtual channel all to Bob, concludes: each side gets exactly E back."""
+    deadline = _register_ledger(ctx.ledger, ctx.signed, ctx.accounts, params, state, ctx.watcher)
+    _register_virtual(
+        ctx.virtual, ctx.signed_virtual, vparams, VirtualState(vparams.channel_id, 1, 0, vparams.total, True), ctx.alice
+    )
+    before = _balances(*owners)
+    receipt = _conclude(ctx.ledger, ctx.chain, params, state, [vparams], ctx.watcher, deadline)
+    assert concluded_payouts(ctx.ledger, receipt) == [(params.channel_id, 1, E, E)]
+    assert [a - b for a, b in zip(_balances(*owners), before, strict=True)] == [E, E]
+    _assert_concluded(ctx.ledger, params)
+
+
+@pytest.fixture
+def chain_ctx(ledger, virtual, signed, signed_virtual, accounts, alice, watcher, chain):
+    return SimpleNamespace(
+        ledger=ledger,
+        virtual=virtual,
+        signed=signed,
+        signed_virtual=signed_virtual,
+        accounts=accounts,
+        alice=alice,
+        watcher=watcher,
+        chain=chain,
+    )
+
+
 @pytest.fixture
 def locked_hub(open_hub, make_virtual, ledger, signed, accounts, watcher):
     """A funded hub (1 ETH per side), a virtual channel (0.3 / 0.1 ETH) locked in both legs, and both
@@ -248,7 +276,7 @@ def test_conclude__virtual_unregistered_before_expiry__reverts_not_settled(ledge
     ],
 )
 def test_conclude__lock_amounts_do_not_match__each_side_gets_its_locked_amounts(
-    ledger, virtual, open_hub, make_virtual, signed, signed_virtual, accounts, alice, watcher, chain, leg, amounts
+    chain_ctx, open_hub, make_virtual, accounts, leg, amounts
 ):
     hub = open_hub()
     vparams = make_virtual(hub, FUND_ALICE, FUND_BOB)
@@ -256,17 +284,9 @@ def test_conclude__lock_amounts_do_not_match__each_side_gets_its_locked_amounts(
     state = LedgerState(
         params.channel_id, 1, E - amounts[0], E - amounts[1], E, E, (Lock(vparams.channel_id, *amounts),)
     )
-    deadline = _register_ledger(ledger, signed, accounts, params, state, watcher)
     # The virtual outcome moves funds (all to Bob), yet the mismatched lock moves nothing.
-    _register_virtual(
-        virtual, signed_virtual, vparams, VirtualState(vparams.channel_id, 1, 0, vparams.total, True), alice
-    )
-    owner_a, owner_b = accounts[params.participant_a], accounts[params.participant_b]
-    before = _balances(owner_a, owner_b)
-    receipt = _conclude(ledger, chain, params, state, [vparams], watcher, deadline)
-    assert concluded_payouts(ledger, receipt) == [(params.channel_id, 1, E, E)]
-    assert [a - b for a, b in zip(_balances(owner_a, owner_b), before, strict=True)] == [E, E]
-    _assert_concluded(ledger, params)
+    owners = (accounts[params.participant_a], accounts[params.participant_b])
+    _assert_lock_moves_nothing(chain_ctx, params, state, vparams, owners)
 
 
 def test_conclude__lock_of_virtual_funded_elsewhere__each_side_gets_its_locked_amounts(
@@ -329,19 +349,7 @@ def test_conclude__lock_of_virtual_with_other_participants__each_side_gets_its_l
     "amounts", [(FUND_BOB, FUND_ALICE + 1), (FUND_BOB + 1, FUND_ALICE)], ids=["b_wrong", "a_wrong"]
 )
 def test_conclude__bob_first_leg_lock_with_one_amount_wrong__each_side_gets_its_locked_amounts(
-    ledger,
-    virtual,
-    open_hub,
-    make_virtual,
-    signed,
-    signed_virtual,
-    accounts,
-    alice,
-    bob,
-    ingrid,
-    watcher,
-    chain,
-    amounts,
+    chain_ctx, open_hub, make_virtual, bob, ingrid, amounts
 ):
     # The (Bob, Ingrid) orientation of Bob's leg: both of the lock's amounts must match, not one.
     hub = open_hub(bob_first=True)
@@ -349,32 +357,11 @@ def test_conclude__bob_first_leg_lock_with_one_amount_wrong__each_side_gets_its_
     state = LedgerState(
         hub.right.channel_id, 1, E - amounts[0], E - amounts[1], E, E, (Lock(vparams.channel_id, *amounts),)
     )
-    deadline = _register_ledger(ledger, signed, accounts, hub.right, state, watcher)
-    _register_virtual(
-        virtual, signed_virtual, vparams, VirtualState(vparams.channel_id, 1, 0, vparams.total, True), alice
-    )
-    before = _balances(bob, ingrid)
-    receipt = _conclude(ledger, chain, hub.right, state, [vparams], watcher, deadline)
-    assert concluded_payouts(ledger, receipt) == [(hub.right.channel_id, 1, E, E)]
-    assert [a - b for a, b in zip(_balances(bob, ingrid), before, strict=True)] == [E, E]
-    _assert_concluded(ledger, hub.right)
+    _assert_lock_moves_nothing(chain_ctx, hub.right, state, vparams, (bob, ingrid))
 
 
 def test_conclude__lock_in_leg_of_bob_and_a_stranger__each_side_gets_its_locked_amounts(
-    ledger,
-    virtual,
-    open_hub,
-    make_params,
-    deposit,
-    make_virtual,
-    signed,
-    signed_virtual,
-    accounts,
-    alice,
-    bob,
-    stranger,
-    watcher,
-    chain,
+    chain_ctx, virtual, open_hub, make_params, deposit, make_virtual, bob, stranger
 ):
     # The virtual channel names a channel of Bob (side A) and a stranger (side B) as Bob's leg. Bob is where
     # the (Bob, Ingrid) orientation puts him, the stranger is not Ingrid: the lock moves nothing, even with
@@ -387,16 +374,8 @@ def test_conclude__lock_in_leg_of_bob_and_a_stranger__each_side_gets_its_locked_
     state = LedgerState(
         odd.channel_id, 1, E - FUND_BOB, E - FUND_ALICE, E, E, (Lock(vparams.channel_id, FUND_BOB, FUND_ALICE),)
     )
-    deadline = _register_ledger(ledger, signed, accounts, odd, state, watcher)
-    _register_virtual(
-        virtual, signed_virtual, vparams, VirtualState(vparams.channel_id, 1, 0, vparams.total, True), alice
-    )
+    _assert_lock_moves_nothing(chain_ctx, odd, state, vparams, (bob, stranger))
     assert tuple(virtual.settlement(vparams.as_tuple())) == (vparams.channel_id, True, 0, vparams.total)
-    before = _balances(bob, stranger)
-    receipt = _conclude(ledger, chain, odd, state, [vparams], watcher, deadline)
-    assert concluded_payouts(ledger, receipt) == [(odd.channel_id, 1, E, E)]
-    assert [a - b for a, b in zip(_balances(bob, stranger), before, strict=True)] == [E, E]
-    _assert_concluded(ledger, odd)
 
 
 # --- close, several locks, refund rule --------------------------------------------------------------

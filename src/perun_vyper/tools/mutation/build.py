@@ -62,14 +62,7 @@ def imports(root: Path, source: str) -> set[str]:
     seen: set[str] = set()
     todo = [source]
     while todo:
-        current = todo.pop()
-        folder = Path(current).parent
-        for dots, package, name in _IMPORT.findall((root / current).read_text()):
-            base = folder
-            for _ in range(len(dots) - 1):
-                base = base.parent
-            candidate = (base / package / f"{name}.vy") if package else (base / f"{name}.vy")
-            relative = candidate.as_posix()
+        for relative in _aliases(root, todo.pop()).values():
             if (root / relative).is_file() and relative not in seen:
                 seen.add(relative)
                 todo.append(relative)
@@ -181,6 +174,7 @@ def _reach(source, function, functions, aliases, root) -> set[tuple[str, str]]:
 
 
 def _aliases(root: Path, source: str) -> dict[str, str]:
+    """Import alias -> imported source (path relative to ``root``) of one source's `from . import` lines."""
     folder = Path(source).parent
     found = {}
     for dots, package, name in _IMPORT.findall((root / source).read_text()):
