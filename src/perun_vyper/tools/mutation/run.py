@@ -248,12 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "ape-config.yaml").is_file():
         parser.error("run it from the project's root (where ape-config.yaml is)")
     state = Path(args.state)
-    state.mkdir(parents=True, exist_ok=True)
     print_ = lambda line: print(line, flush=True)  # noqa: E731
     started = time.monotonic()
     mutants = generate(root, SHIPPED)
     if args.sample:
         jobs = sample_jobs(mutants)
+        state.mkdir(parents=True, exist_ok=True)
         (state / "results.jsonl").unlink(missing_ok=True)
         paths = sorted({test for job in jobs for test in job["tests"]})
         results = run_mutants(root, state, jobs, paths, args.jobs, print_)
@@ -263,11 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = only - {m.id for m in mutants}
     if unknown:
         parser.error(f"no such mutant: {', '.join(sorted(unknown))} (ids are in docs/MUTATION.md)")
+    if args.report_only:
+        return _report(root, args, mutants, state, fingerprint(root))
+    state.mkdir(parents=True, exist_ok=True)
     results_path = state / "results.jsonl"
     current = fingerprint(root)
     run_path = state / "run.json"
-    if args.report_only:
-        return _report(root, args, mutants, state, current)
     if only:
         # Re-runs these mutants on the current sources and tests; the other results are kept (the report
         # says how many were re-run alone).
