@@ -67,6 +67,13 @@ def test_mutants_of__state_write_event_and_operators():
     assert _edits("deleted pragma") == [("# pragma nonreentrancy on", "")]
 
 
+def test_mutants_of__arguments_swapped__only_where_order_matters():
+    source = SNIPPET.replace("max(amount, 1)", "unsafe_sub(max(amount, 1), unsafe_add(amount, 2))")
+    swapped = [m.after.strip() for m in mutants_of("x.vy", source) if m.operator == "arguments swapped"]
+    # Only unsafe_sub's: max and unsafe_add commute, so swapping theirs could never be detected.
+    assert swapped == ["log Bumped(amount=unsafe_sub(unsafe_add(amount, 2), max(amount, 1)))"]
+
+
 def test_mutants_of__constants__off_by_one_but_never_type_sizes():
     constants = _edits("constant off by one")
     assert ("LIMIT: constant(uint256) = 7", "LIMIT: constant(uint256) = 8") in constants

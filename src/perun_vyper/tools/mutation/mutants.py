@@ -69,6 +69,8 @@ _SWAPPED_BUILTINS = {
     "unsafe_mul": "unsafe_div",
     "unsafe_div": "unsafe_mul",
 }
+# Builtins whose two arguments commute: swapping them yields the same value, so no swap is generated.
+_COMMUTATIVE_BUILTINS = {"min", "max", "unsafe_add", "unsafe_mul"}
 # Size arguments of types (String[32], DynArray[Lock, 16]): changing them changes a type, not a value.
 _TYPE_CONSTRUCTORS = {"String", "Bytes", "DynArray", "HashMap"}
 _PRAGMAS = ("# pragma nonreentrancy on",)
@@ -323,7 +325,9 @@ def _edits(module: vy_ast.Module, lines: list[str]) -> Iterator[_Edit]:
             func = node.func
             if isinstance(func, vy_ast.Name) and func.id in _SWAPPED_BUILTINS:
                 yield _Edit(*_span(func), _SWAPPED_BUILTINS[func.id], "builtin swapped", node)
-            for left, right in zip(node.args, node.args[1:], strict=False):
+            commutes = isinstance(func, vy_ast.Name) and func.id in _COMMUTATIVE_BUILTINS
+            pairs = [] if commutes else zip(node.args, node.args[1:], strict=False)
+            for left, right in pairs:
                 a, b = _text(lines, *_span(left)), _text(lines, *_span(right))
                 if a != b:
                     yield _Edit(_span(left)[0], _span(right)[1], f"{b}, {a}", "arguments swapped", node)
