@@ -160,3 +160,36 @@ def test_conclude_with_lock__reentrant_receiver__credited_ingrid_neutral(
     else:
         assert bytes(hostile.last_response()) == LOCK_REFUSAL
     _assert_invariant(ledger, ETH, [h.hub.left, h.hub.right], [alice, bob, ingrid])
+
+
+# ---------------------------------------------------------------------------------------------------
+# read-only re-entrancy: no view of the ledger answers while it is paying someone. Re-entered from a
+# receiver that `withdraw` pays (all gas forwarded), each view is refused by the lock; the same call
+# answers outside the payout.
+
+VIEWS = {
+    "holdings": lambda ledger, params, who: ledger.holdings.encode_input(params.channel_id),
+    "dispute": lambda ledger, params, who: ledger.dispute.encode_input(params.channel_id),
+    "credits": lambda ledger, params, who: ledger.credits.encode_input(ETH, who),
+    "DOMAIN_SEPARATOR": lambda ledger, params, who: ledger.DOMAIN_SEPARATOR.encode_input(),
+    "eip712Domain": lambda ledger, params, who: ledger.eip712Domain.encode_input(),
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_withdraw__view_reentered_during_payout__refused_by_lock(
+    ledger, open_channel, signed_final, receiver_on, chain, alice, watcher, deployer, view: str
+) -> None:
+    params, state0 = open_channel(E, E)
+    hostile = receiver_on(alice)
+    data = bytes(VIEWS[view](ledger, params, alice.address))
+    hostile.arm(ledger.address, data, 0, sender=deployer)
+    # The armed receiver cannot even load its payload with the push's 10,000 gas: Alice's E is credited.
+    ledger.close(params.as_tuple(), *signed_final(state0.finalized()), sender=watcher)
+
+    tx = ledger.withdraw(ETH, alice, sender=alice)
+
+    _assert_withdrawn(ledger, tx, alice, ETH, alice.address, E)
+    assert_refused_by_lock(hostile, 1)
+    answer = chain.provider.web3.eth.call({"to": str(ledger.address), "data": "0x" + data.hex()})
+    assert len(answer) >= 32  # outside the payout the same call answers

@@ -89,6 +89,8 @@ MALFORMED = {
     # r = 1 is the smallest x of a curve point (1 + 7 = 8 is a square mod p): refusing it as malformed
     # (as r = 0 is) would be wrong; it recovers someone.
     "r_one": (lambda r, vs: (1, vs), LEDGER_WRONG_SIGNER),
+    # Likewise s = 1, the smallest s EIP-2 allows: well-formed, it recovers someone (r is a curve point).
+    "s_one": (lambda r, vs: (r, 1 | (vs & V_BIT)), LEDGER_WRONG_SIGNER),
     "high_s_twin_truncated": (_high_s_twin_truncated, LEDGER_WRONG_SIGNER),
     "s_half_order": (lambda r, vs: (r, HALF_N | (vs & V_BIT)), LEDGER_WRONG_SIGNER),
     "random_recovers_stranger": (lambda r, vs: (RANDOM_R_RECOVERS, RANDOM_S), LEDGER_WRONG_SIGNER),

@@ -159,7 +159,7 @@ def run_mutants(
         time.sleep(1)
         finished = {row["id"] for row in _read(results_path)}
         for slot, (process, current) in list(running.items()):
-            now_current = json.loads(current.read_text()) if current.is_file() else None
+            now_current = _current(current)
             if process.poll() is not None:
                 del running[slot]
                 log = state / f"worker-{slot}.log"
@@ -203,6 +203,15 @@ def run_mutants(
             print_(f"  {count}/{len(queue)} mutants in {time.monotonic() - started:.0f} s")
     wanted = {job["id"] for job in jobs}
     return [row for row in _read(results_path) if row["id"] in wanted]
+
+
+def _current(path: Path) -> dict | None:
+    """The mutant a worker runs now (None before its first). Workers replace the file atomically; an
+    unreadable one (a worker from before that change) counts as none for this second."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None
 
 
 def _read(path: Path) -> list[dict]:

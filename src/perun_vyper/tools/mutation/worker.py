@@ -135,7 +135,11 @@ class _Worker:
             except FileExistsError:
                 continue
             mutant = mutants[job["id"]]
-            Path(self.plan["current"]).write_text(json.dumps({"id": mutant.id, "started": time.time()}))
+            # Replaced, never rewritten in place: the supervisor reads it every second and must never see
+            # a half-written file.
+            current = Path(self.plan["current"])
+            current.with_suffix(".tmp").write_text(json.dumps({"id": mutant.id, "started": time.time()}))
+            os.replace(current.with_suffix(".tmp"), current)
             started = time.perf_counter()
             result = {"id": mutant.id, "fingerprint": self.plan.get("fingerprint", "")}
             try:
