@@ -7,9 +7,8 @@ import pytest
 
 from perun_vyper.core.app import AppState
 from perun_vyper.core.sla import SlaData, request, respond
+from tests.support.apps import PENALTY, PRICE, REQUESTS
 from tests.support.reverts import assert_view_reverts
-
-from .conftest import PENALTY, PRICE, REQUESTS
 
 REQUEST = b"\x11" * 32
 ANSWER = b"\x22" * 32
