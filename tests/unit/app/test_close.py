@@ -100,3 +100,14 @@ def test_close__unfunded_state__refunds_deposits(apps, open_app, both, alice, bo
     before = (alice.balance, bob.balance)
     apps.close(params.as_tuple(), *both(final), sender=stranger)
     assert (alice.balance - before[0], bob.balance - before[1]) == (10**18, 0)
+
+
+def test_close__ledger_domain_signature__reverts(apps, open_app, domain, alice, bob):
+    # The same state signed in the ledger's domain: separate domains, so it is not an app state.
+    from perun_vyper import compact, sign_state
+
+    params, state = open_app()
+    final = state.finalized()
+    sigs = [compact(sign_state(who.private_key, final, domain)) for who in (alice, bob)]
+    with ape.reverts("app: wrong signer"):
+        apps.close(params.as_tuple(), final.as_tuple(), *sigs, sender=alice)
