@@ -20,7 +20,8 @@
                  Payouts are pushed with a gas cap and credited when the
                  push fails (the ledger's `asset_holder`, shared). One
                  storage word per dispute commits to the registered state,
-                 its version and its deadline; callers name them
+                 its version, its deadline and the last agreed version;
+                 callers name them
                  (`Registration`), so a front-run registration or move
                  makes a call fail with "app: not the registered state",
                  never act on a state it did not name.
@@ -78,8 +79,9 @@ MAX_APP_DATA: public(constant(uint256)) = app_types.MAX_APP_DATA
 
 
 # @dev Open disputes: `app_types._registration_hash` of the registered (or
-# last moved) state, its version and its deadline. Zero when no dispute is
-# open; cleared at conclusion.
+# last moved) state, its version, its deadline and the version of the last
+# registered state both signed. Zero when no dispute is open; cleared at
+# conclusion.
 registrations: public(HashMap[bytes32, bytes32])
 
 
@@ -157,7 +159,8 @@ def register(
     """
     @notice Registers a state both participants signed: opens a dispute,
             or, during one and before its deadline, replaces the registered
-            (or last moved) state with a higher version. The other side
+            (or last moved) state with a version higher than the last
+            registered state both signed (moves since do not count). The other side
             then has a full challenge period to answer. A final state may
             be concluded at once. Anyone may call.
     @param params The channel's parameters.
@@ -170,7 +173,7 @@ def register(
     channel: bytes32 = app_types._channel_id(params)
     state_hash: bytes32 = self._register(channel, params, state, sig_a, sig_b, registered)
     deadline: uint64 = self._deadline(params, state.is_final)
-    self.registrations[channel] = app_types._registration_hash(state_hash, state.version, deadline)
+    self.registrations[channel] = app_types._registration_hash(state_hash, state.version, deadline, state.version)
     log Registered(channel=channel, state_hash=state_hash, version=state.version, deadline=deadline)
 
 
@@ -202,7 +205,7 @@ def register_and_progress(
     channel: bytes32 = app_types._channel_id(params)
     state_hash: bytes32 = self._register(channel, params, state, sig_a, sig_b, registered)
     log Registered(channel=channel, state_hash=state_hash, version=state.version, deadline=self._deadline(params, False))
-    self._progress(channel, params, state, move, sig)
+    self._progress(channel, params, state, state.version, move, sig)
 
 
 @external
@@ -210,6 +213,7 @@ def progress(
     params: IApp.AppParams,
     from_state: IApp.AppState,
     deadline: uint64,
+    agreed: uint64,
     move: app_types.Move,
     sig: typed_signatures.Signature,
 ):
@@ -223,6 +227,8 @@ def progress(
     @param from_state The registered (or last moved) state.
     @param deadline Its deadline (from the last `Registered` or
            `Progressed` event).
+    @param agreed The version of the last registered state both signed
+           (the last `Registered` event's version).
     @param move The move: the mover, and the balances and app data of the
            next state (same channel and funding, version one higher, not
            final).
@@ -231,14 +237,16 @@ def progress(
     channel: bytes32 = app_types._channel_id(params)
     self._check_registered(
         channel,
-        app_types.Registration(state_hash=app_types._state_hash(from_state), version=from_state.version, deadline=deadline),
+        app_types.Registration(
+            state_hash=app_types._state_hash(from_state), version=from_state.version, deadline=deadline, agreed=agreed
+        ),
     )
     self._check_period_open(deadline)
-    self._progress(channel, params, from_state, move, sig)
+    self._progress(channel, params, from_state, agreed, move, sig)
 
 
 @external
-def conclude(params: IApp.AppParams, state: IApp.AppState, deadline: uint64):
+def conclude(params: IApp.AppParams, state: IApp.AppState, deadline: uint64, agreed: uint64):
     """
     @notice Concludes a disputed channel once its challenge period is over
             (`block.timestamp >= deadline`), paying both sides by the
@@ -246,11 +254,13 @@ def conclude(params: IApp.AppParams, state: IApp.AppState, deadline: uint64):
     @param params The channel's parameters.
     @param state The registered (or last moved) state.
     @param deadline Its deadline.
+    @param agreed The version of the last registered state both signed.
     """
     channel: bytes32 = app_types._channel_id(params)
     state_hash: bytes32 = app_types._state_hash(state)
     self._check_registered(
-        channel, app_types.Registration(state_hash=state_hash, version=state.version, deadline=deadline)
+        channel,
+        app_types.Registration(state_hash=state_hash, version=state.version, deadline=deadline, agreed=agreed),
     )
     if block.timestamp < convert(deadline, uint256):
         revert_reason._raise("app: challenge period not over")
@@ -282,7 +292,10 @@ def _register(
     if holdings & packed_words.DISPUTED_BIT != 0:
         self._check_registered(channel, registered)
         self._check_period_open(registered.deadline)
-        if state.version <= registered.version:
+        # Against the last state both signed, not the last move: moves
+        # built on a stale registration never keep the latest state both
+        # signed out, however many of them the other side makes.
+        if state.version <= registered.agreed:
             revert_reason._raise("app: stale version")
     state_hash: bytes32 = app_types._state_hash(state)
     self._check_both_signed(params, state_hash, sig_a, sig_b)
@@ -296,6 +309,7 @@ def _progress(
     channel: bytes32,
     params: IApp.AppParams,
     from_state: IApp.AppState,
+    agreed: uint64,
     move: app_types.Move,
     sig: typed_signatures.Signature,
 ):
@@ -307,6 +321,7 @@ def _progress(
     @param channel The app channel id.
     @param params The channel's parameters.
     @param from_state The registered (or last moved) state.
+    @param agreed The version of the last registered state both signed.
     @param move The move.
     @param sig The mover's signature of the next state.
     """
@@ -331,7 +346,7 @@ def _progress(
     if not staticcall IApp(params.app).valid_transition(params, from_state, to_state, move.mover):
         revert_reason._raise("app: invalid transition")
     deadline: uint64 = self._deadline(params, False)
-    self.registrations[channel] = app_types._registration_hash(to_hash, to_state.version, deadline)
+    self.registrations[channel] = app_types._registration_hash(to_hash, to_state.version, deadline, agreed)
     log Progressed(
         channel=channel,
         state_hash=to_hash,
@@ -359,7 +374,9 @@ def _check_registered(channel: bytes32, registered: app_types.Registration):
     stored: bytes32 = self.registrations[channel]
     if stored == empty(bytes32):
         revert_reason._raise("app: no dispute")
-    if stored != app_types._registration_hash(registered.state_hash, registered.version, registered.deadline):
+    if stored != app_types._registration_hash(
+        registered.state_hash, registered.version, registered.deadline, registered.agreed
+    ):
         revert_reason._raise("app: not the registered state")
 
 

@@ -59,6 +59,9 @@ struct Registration:
     version: uint64
     # @dev When its challenge period ends.
     deadline: uint64
+    # @dev The version of the last state both signed that was registered (the
+    # moves since then build on it); a new registration must exceed it.
+    agreed: uint64
 
 
 @internal
@@ -164,15 +167,17 @@ def _state_hash(state: IApp.AppState) -> bytes32:
 
 @internal
 @pure
-def _registration_hash(state_hash: bytes32, version: uint64, deadline: uint64) -> bytes32:
+def _registration_hash(state_hash: bytes32, version: uint64, deadline: uint64, agreed: uint64) -> bytes32:
     """
     @dev What the adjudicator stores for an open dispute: one word that
-         commits to the registered state, its version and its deadline,
-         which callers then name (`Registration`) instead of the contract
-         storing three words.
-    @param state_hash The registered state's struct hash.
+         commits to the registered (or last moved) state, its version, its
+         deadline and the version of the last state both signed that was
+         registered, which callers then name (`Registration`) instead of
+         the contract storing four fields.
+    @param state_hash The registered (or last moved) state's struct hash.
     @param version Its version.
     @param deadline The end of its challenge period.
-    @return The registration hash (never zero).
+    @param agreed The version of the last registered state both signed.
+    @return The registration hash.
     """
-    return keccak256(abi_encode(state_hash, version, deadline))
+    return keccak256(abi_encode(state_hash, version, deadline, agreed))

@@ -46,9 +46,13 @@ def _served(sla, params, state: AppState, rounds: int) -> AppState:
     return state
 
 
-def _registration(apps, receipt, event) -> Registration:
+def _registration(apps, receipt, event: str, before: Registration | None = None) -> Registration:
+    """The registration a transaction left (its ``event``); a move keeps the agreed version of the
+    registration ``before`` it, unless the same transaction registered a state too."""
     [log] = receipt.decode_logs(getattr(apps, event))
-    return Registration(bytes(log.state_hash), log.version, log.deadline)
+    registered = receipt.decode_logs(apps.Registered)
+    agreed = registered[0].version if registered else before.agreed
+    return Registration(bytes(log.state_hash), log.version, log.deadline, agreed)
 
 
 def test_sla__provider_answers_off_chain__cooperative_close_pays_the_price(
@@ -82,7 +86,7 @@ def test_sla__provider_silent__client_forces_request_and_collects_penalty(
     moved = _registration(apps, receipt, "Progressed")
     # Bob stays silent for the whole period; anyone concludes.
     chain.pending_timestamp = moved.deadline
-    books.send(apps.conclude, params.as_tuple(), asked.as_tuple(), moved.deadline, sender=watcher)
+    books.send(apps.conclude, params.as_tuple(), asked.as_tuple(), moved.deadline, moved.agreed, sender=watcher)
     assert (books.gain(alice), books.gain(bob)) == (FUND - PRICE + PENALTY, FUND + PRICE - PENALTY)
 
 
@@ -104,15 +108,16 @@ def test_sla__client_claims_no_answer__provider_answers_on_chain_and_is_paid(
         params.as_tuple(),
         asked.as_tuple(),
         registered.deadline,
+        registered.agreed,
         Move.between(asked, answer, 1).as_tuple(),
         sign_app(answer, bob),
         sender=bob,
     )
-    answered = _registration(apps, receipt, "Progressed")
+    answered = _registration(apps, receipt, "Progressed", registered)
     [log] = receipt.decode_logs(apps.Progressed)
     assert bytes(log.app_data) == answer.app_data  # Alice receives the answer from the chain
     chain.pending_timestamp = answered.deadline
-    books.send(apps.conclude, params.as_tuple(), answer.as_tuple(), answered.deadline, sender=watcher)
+    books.send(apps.conclude, params.as_tuple(), answer.as_tuple(), answered.deadline, answered.agreed, sender=watcher)
     assert (books.gain(alice), books.gain(bob)) == (FUND - PRICE, FUND + PRICE)
 
 
@@ -129,7 +134,7 @@ def test_sla__stale_state_registered__refuted_with_the_latest(
     latest = _registration(apps, receipt, "Registered")
     books.reverts("app: stale version", apps.register, params.as_tuple(), *both(state), latest.as_tuple(), sender=alice)
     chain.pending_timestamp = latest.deadline
-    books.send(apps.conclude, params.as_tuple(), served.as_tuple(), latest.deadline, sender=watcher)
+    books.send(apps.conclude, params.as_tuple(), served.as_tuple(), latest.deadline, latest.agreed, sender=watcher)
     assert (books.gain(alice), books.gain(bob)) == (FUND - 2 * PRICE, FUND + 2 * PRICE)
 
 
@@ -148,6 +153,7 @@ def test_sla__moves_by_the_wrong_party__refused_and_change_nothing(
         params.as_tuple(),
         state.as_tuple(),
         registered.deadline,
+        registered.agreed,
         Move.between(state, asked, 0).as_tuple(),
         sign_app(asked, bob),
         sender=bob,
@@ -159,13 +165,16 @@ def test_sla__moves_by_the_wrong_party__refused_and_change_nothing(
         params.as_tuple(),
         state.as_tuple(),
         registered.deadline,
+        registered.agreed,
         Move.between(state, asked, 1).as_tuple(),
         sign_app(asked, bob),
         sender=bob,
     )
     assert bytes(apps.registrations(params.channel_id)) == registered.stored()
     chain.pending_timestamp = registered.deadline
-    books.send(apps.conclude, params.as_tuple(), state.as_tuple(), registered.deadline, sender=watcher)
+    books.send(
+        apps.conclude, params.as_tuple(), state.as_tuple(), registered.deadline, registered.agreed, sender=watcher
+    )
     assert (books.gain(alice), books.gain(bob)) == (FUND, FUND)
 
 
@@ -183,6 +192,7 @@ def test_sla__invalid_move__refused_then_valid_move_accepted(
         params.as_tuple(),
         state.as_tuple(),
         registered.deadline,
+        registered.agreed,
         Move.between(state, greedy, 0).as_tuple(),
         sign_app(greedy, alice),
         sender=alice,
@@ -194,13 +204,14 @@ def test_sla__invalid_move__refused_then_valid_move_accepted(
         params.as_tuple(),
         state.as_tuple(),
         registered.deadline,
+        registered.agreed,
         Move.between(state, asked, 0).as_tuple(),
         sign_app(asked, alice),
         sender=alice,
     )
-    moved = _registration(apps, receipt, "Progressed")
+    moved = _registration(apps, receipt, "Progressed", registered)
     chain.pending_timestamp = moved.deadline
-    books.send(apps.conclude, params.as_tuple(), asked.as_tuple(), moved.deadline, sender=watcher)
+    books.send(apps.conclude, params.as_tuple(), asked.as_tuple(), moved.deadline, moved.agreed, sender=watcher)
     assert (books.gain(alice), books.gain(bob)) == (FUND + PENALTY, FUND - PENALTY)
 
 
@@ -221,11 +232,12 @@ def test_sla__every_request_forced__dispute_ends_when_none_are_left(
                 params.as_tuple(),
                 current.as_tuple(),
                 registration.deadline,
+                registration.agreed,
                 Move.between(current, nxt, mover).as_tuple(),
                 sign_app(nxt, who),
                 sender=who,
             )
-            current, registration = nxt, _registration(apps, receipt, "Progressed")
+            current, registration = nxt, _registration(apps, receipt, "Progressed", registration)
     # A fourth request, shaped like the others: the app refuses it.
     fourth = replace(
         current,
@@ -240,10 +252,13 @@ def test_sla__every_request_forced__dispute_ends_when_none_are_left(
         params.as_tuple(),
         current.as_tuple(),
         registration.deadline,
+        registration.agreed,
         Move.between(current, fourth, 0).as_tuple(),
         sign_app(fourth, alice),
         sender=alice,
     )
     chain.pending_timestamp = registration.deadline
-    books.send(apps.conclude, params.as_tuple(), current.as_tuple(), registration.deadline, sender=watcher)
+    books.send(
+        apps.conclude, params.as_tuple(), current.as_tuple(), registration.deadline, registration.agreed, sender=watcher
+    )
     assert (books.gain(alice), books.gain(bob)) == (FUND - 3 * PRICE, FUND + 3 * PRICE)

@@ -43,6 +43,7 @@ class OnChain:
 
     state: AppState
     deadline: int
+    agreed: int  # the version of the last registered state both signed
     actions: int = 1
 
 
@@ -73,7 +74,7 @@ class AppMachine(ChainMachine):
     def _registration(self) -> Registration:
         if self.dispute is None:
             return NO_REGISTRATION
-        return Registration.of(self.dispute.state, self.dispute.deadline)
+        return Registration.of(self.dispute.state, self.dispute.deadline, self.dispute.agreed)
 
     def _all_views(self) -> tuple[Any, ...]:
         return (
@@ -157,14 +158,14 @@ class AppMachine(ChainMachine):
             return self._expect_revert(sender, self.apps.register, args, "ledger: channel concluded")
         if self.dispute is not None and self.next_ts >= self.dispute.deadline:
             return self._expect_revert(sender, self.apps.register, args, "app: challenge period over")
-        if self.dispute is not None and version <= self.dispute.state.version:
+        if self.dispute is not None and version <= self.dispute.agreed:
             return self._expect_revert(sender, self.apps.register, args, "app: stale version")
         self.apps.register(*args, sender=self.accounts[sender])
         event("register: " + ("refutes" if self.dispute else "opens"))
         self.head_ts += 1
         deadline = self.head_ts if state.is_final else self.head_ts + DURATION
         actions = self.dispute.actions + 1 if self.dispute else 1
-        self.dispute = OnChain(state, deadline, actions)
+        self.dispute = OnChain(state, deadline, version, actions)
 
     def do_move(self, side: int, valid: bool, force_register: bool = False) -> None:
         """``side`` moves (a request or an answer). An invalid move (the penalty taken twice) must be
@@ -180,7 +181,7 @@ class AppMachine(ChainMachine):
             args = (self.params.as_tuple(), *self._both(base), self._registration().as_tuple(), move, sig)
             method = self.apps.register_and_progress
         else:
-            args = (self.params.as_tuple(), base.as_tuple(), self.dispute.deadline, move, sig)
+            args = (self.params.as_tuple(), base.as_tuple(), self.dispute.deadline, self.dispute.agreed, move, sig)
             method = self.apps.progress
         if not valid:
             event("move: refused (wrong balances)")
@@ -189,7 +190,8 @@ class AppMachine(ChainMachine):
         event(f"move: {'answer' if side == PROVIDER else 'request'}{' with registration' if force_register else ''}")
         self.head_ts += 1
         actions = (self.dispute.actions if self.dispute else 0) + (2 if force_register else 1)
-        self.dispute = OnChain(nxt, self.head_ts + DURATION, actions)
+        agreed = base.version if force_register else self.dispute.agreed
+        self.dispute = OnChain(nxt, self.head_ts + DURATION, agreed, actions)
         if side == PROVIDER:
             self.answers_on_chain += 1
 
@@ -201,7 +203,14 @@ class AppMachine(ChainMachine):
         pending = data.pending
         nxt = replace(base, version=base.version + 1)
         move = Move.between(base, nxt, side).as_tuple()
-        args = (self.params.as_tuple(), base.as_tuple(), self.dispute.deadline, move, self._sig(nxt, side))
+        args = (
+            self.params.as_tuple(),
+            base.as_tuple(),
+            self.dispute.deadline,
+            self.dispute.agreed,
+            move,
+            self._sig(nxt, side),
+        )
         if side == CLIENT:
             reason = "sla: request pending" if pending else "sla: not a request"
             if not pending and data.requests_left == 0:
@@ -233,10 +242,10 @@ class AppMachine(ChainMachine):
         """The honest party has something to answer in the running period."""
         if not self.in_period():
             return False
-        return self.dispute.state.version < self.latest.version or (self.honest == PROVIDER and self.turn() == PROVIDER)
+        return self.dispute.agreed < self.latest.version or (self.honest == PROVIDER and self.turn() == PROVIDER)
 
     def do_honest_react(self) -> None:
-        if self.dispute.state.version < self.latest.version:
+        if self.dispute.agreed < self.latest.version:
             self.do_register(self.latest.version, ROLES[self.honest])
         elif self.honest == PROVIDER and self.turn() == PROVIDER:
             self.do_move(PROVIDER, valid=True)
@@ -247,7 +256,11 @@ class AppMachine(ChainMachine):
     def do_conclude(self, sender: str) -> None:
         state = self.dispute.state
         receipt = self.apps.conclude(
-            self.params.as_tuple(), state.as_tuple(), self.dispute.deadline, sender=self.accounts[sender]
+            self.params.as_tuple(),
+            state.as_tuple(),
+            self.dispute.deadline,
+            self.dispute.agreed,
+            sender=self.accounts[sender],
         )
         self.head_ts += 1
         [log] = receipt.decode_logs(self.apps.Concluded)

@@ -99,7 +99,7 @@ def register(apps, both, alice):
             params.as_tuple(), *both(state), (registered or NO_REGISTRATION).as_tuple(), sender=sender or alice
         )
         event = receipt.decode_logs(apps.Registered)[0]
-        return Registration(bytes(event.state_hash), event.version, event.deadline)
+        return Registration(bytes(event.state_hash), event.version, event.deadline, event.version)
 
     return _register
 
@@ -115,11 +115,12 @@ def move(apps, sign_app, alice, bob):
             params.as_tuple(),
             from_state.as_tuple(),
             registration.deadline,
+            registration.agreed,
             Move.between(from_state, to_state, mover).as_tuple(),
             sign_app(to_state, who),
             sender=who,
         )
         event = receipt.decode_logs(apps.Progressed)[0]
-        return Registration(bytes(event.state_hash), event.version, event.deadline)
+        return Registration(bytes(event.state_hash), event.version, event.deadline, registration.agreed)
 
     return _move

@@ -158,22 +158,29 @@ class Move:
 @dataclass(frozen=True)
 class Registration:
     """What an open dispute commits to (the adjudicator stores its hash): the registered or last moved
-    state's hash, its version and its deadline. Calls that act on a dispute name it."""
+    state's hash, its version, its deadline, and ``agreed``, the version of the last registered state both
+    signed (a ``Registered`` event's version; moves keep it). Calls that act on a dispute name it."""
 
     state_hash: bytes
     version: int
     deadline: int
+    agreed: int
 
     @classmethod
-    def of(cls, state: AppState, deadline: int) -> Registration:
-        return cls(state.struct_hash(), state.version, deadline)
+    def of(cls, state: AppState, deadline: int, agreed: int | None = None) -> Registration:
+        """The registration of ``state``: registered (``agreed`` is its own version) or moved to."""
+        return cls(state.struct_hash(), state.version, deadline, state.version if agreed is None else agreed)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (self.state_hash, self.version, self.deadline)
+        return (self.state_hash, self.version, self.deadline, self.agreed)
 
     def stored(self) -> bytes:
         """The word the adjudicator's ``registrations`` holds for this registration."""
-        return keccak256(encode(["bytes32", "uint64", "uint64"], [self.state_hash, self.version, self.deadline]))
+        return keccak256(
+            encode(
+                ["bytes32", "uint64", "uint64", "uint64"], [self.state_hash, self.version, self.deadline, self.agreed]
+            )
+        )
 
 
-NO_REGISTRATION = Registration(bytes(32), 0, 0)
+NO_REGISTRATION = Registration(bytes(32), 0, 0, 0)

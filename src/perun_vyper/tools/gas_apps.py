@@ -74,6 +74,7 @@ def measure_apps(project: Any, accounts: Any, chain: Any, report: Any, deployer:
                 params.as_tuple(),
                 asked.as_tuple(),
                 deadline,
+                0,  # the agreed version: state 0 was registered
                 Move.between(asked, answer, 1).as_tuple(),
                 sig(answer, bob),
                 sender=bob,
@@ -81,7 +82,7 @@ def measure_apps(project: Any, accounts: Any, chain: Any, report: Any, deployer:
             steps.append(("progress (response)", progress))
             last, deadline = answer, progress.decode_logs(apps.Progressed)[0].deadline
         chain.pending_timestamp = deadline
-        steps.append(("conclude", apps.conclude(params.as_tuple(), last.as_tuple(), deadline, sender=alice)))
+        steps.append(("conclude", apps.conclude(params.as_tuple(), last.as_tuple(), deadline, 0, sender=alice)))
         report.lifecycle(key, steps)
 
     params, state = opened(3)

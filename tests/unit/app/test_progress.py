@@ -7,7 +7,7 @@ import ape
 import pytest
 
 from perun_vyper import compact, sign_digest
-from perun_vyper.core.app import Registration
+from perun_vyper.core.app import NO_REGISTRATION, Registration
 from perun_vyper.core.codec import APP_STATE
 from perun_vyper.core.sla import request, respond
 
@@ -23,18 +23,20 @@ def disputed(open_app, register):
     return params, state, register(params, state)
 
 
-def _progress(apps, params, from_state, deadline, to_state, mover, sig, sender):
-    """``progress`` with the move to ``to_state``'s balances and app data, unchecked (so that a test can
-    send a move the Python side would refuse)."""
+def _progress(apps, params, from_state, registration, to_state, mover, sig, sender):
+    """``progress`` naming ``registration``, with the move to ``to_state``'s balances and app data,
+    unchecked (so that a test can send a move the Python side would refuse)."""
     move = (mover, to_state.balance_a, to_state.balance_b, to_state.app_data)
-    return apps.progress(params.as_tuple(), from_state.as_tuple(), deadline, move, sig, sender=sender)
+    return apps.progress(
+        params.as_tuple(), from_state.as_tuple(), registration.deadline, registration.agreed, move, sig, sender=sender
+    )
 
 
 def test_progress__request__moves_state_and_gives_full_period(apps, disputed, sign_app, chain, alice, stranger):
     params, state, registered = disputed
     chain.pending_timestamp += HOUR // 2
     nxt = request(state, REQUEST)
-    receipt = _progress(apps, params, state, registered.deadline, nxt, 0, sign_app(nxt, alice), stranger)
+    receipt = _progress(apps, params, state, registered, nxt, 0, sign_app(nxt, alice), stranger)
     [event] = receipt.decode_logs(apps.Progressed)
     deadline = chain.blocks.head.timestamp + HOUR
     assert (bytes(event.channel), bytes(event.state_hash), event.version, event.deadline, event.mover) == (
@@ -45,7 +47,7 @@ def test_progress__request__moves_state_and_gives_full_period(apps, disputed, si
         0,
     )
     assert (event.balance_a, event.balance_b, bytes(event.app_data)) == (nxt.balance_a, nxt.balance_b, nxt.app_data)
-    assert bytes(apps.registrations(params.channel_id)) == Registration(nxt.struct_hash(), 1, deadline).stored()
+    assert bytes(apps.registrations(params.channel_id)) == Registration(nxt.struct_hash(), 1, deadline, 0).stored()
 
 
 def test_progress__answer_to_moved_request__accepted(apps, disputed, move, bob):
@@ -62,7 +64,7 @@ def test_progress__no_dispute__reverts(apps, open_app, sign_app, alice):
     params, state = open_app()
     nxt = request(state, REQUEST)
     with ape.reverts("app: no dispute"):
-        _progress(apps, params, state, 0, nxt, 0, sign_app(nxt, alice), alice)
+        _progress(apps, params, state, NO_REGISTRATION, nxt, 0, sign_app(nxt, alice), alice)
 
 
 def test_progress__from_other_state__reverts(apps, disputed, sign_app, alice):
@@ -70,7 +72,7 @@ def test_progress__from_other_state__reverts(apps, disputed, sign_app, alice):
     other = replace(state, balance_a=state.balance_a - 1, balance_b=state.balance_b + 1)
     nxt = request(other, REQUEST)
     with ape.reverts("app: not the registered state"):
-        _progress(apps, params, other, registered.deadline, nxt, 0, sign_app(nxt, alice), alice)
+        _progress(apps, params, other, registered, nxt, 0, sign_app(nxt, alice), alice)
 
 
 def test_progress__period_over__reverts(apps, disputed, sign_app, chain, alice):
@@ -78,7 +80,7 @@ def test_progress__period_over__reverts(apps, disputed, sign_app, chain, alice):
     chain.pending_timestamp = registered.deadline
     nxt = request(state, REQUEST)
     with ape.reverts("app: challenge period over"):
-        _progress(apps, params, state, registered.deadline, nxt, 0, sign_app(nxt, alice), alice)
+        _progress(apps, params, state, registered, nxt, 0, sign_app(nxt, alice), alice)
 
 
 def test_progress__moves_only_balances_and_data__signature_of_anything_else_refused(apps, disputed, sign_app, alice):
@@ -88,14 +90,14 @@ def test_progress__moves_only_balances_and_data__signature_of_anything_else_refu
     asked = request(state, REQUEST)
     for other in (replace(asked, version=2), replace(asked, is_final=True), replace(asked, channel=b"\x01" * 32)):
         with ape.reverts("app: wrong signer"):
-            _progress(apps, params, state, registered.deadline, asked, 0, sign_app(other, alice), alice)
+            _progress(apps, params, state, registered, asked, 0, sign_app(other, alice), alice)
 
 
 def test_progress__mover_out_of_range__reverts(apps, disputed, sign_app, alice):
     params, state, registered = disputed
     nxt = request(state, REQUEST)
     with ape.reverts("app: invalid mover"):
-        _progress(apps, params, state, registered.deadline, nxt, 2, sign_app(nxt, alice), alice)
+        _progress(apps, params, state, registered, nxt, 2, sign_app(nxt, alice), alice)
 
 
 def test_progress__signed_by_the_other_side__reverts(apps, disputed, sign_app, bob):
@@ -103,14 +105,14 @@ def test_progress__signed_by_the_other_side__reverts(apps, disputed, sign_app, b
     params, state, registered = disputed
     nxt = request(state, REQUEST)
     with ape.reverts("app: wrong signer"):
-        _progress(apps, params, state, registered.deadline, nxt, 0, sign_app(nxt, bob), bob)
+        _progress(apps, params, state, registered, nxt, 0, sign_app(nxt, bob), bob)
 
 
 def test_progress__malformed_signature__reverts(apps, disputed, alice):
     params, state, registered = disputed
     nxt = request(state, REQUEST)
     with ape.reverts("app: invalid signature"):
-        _progress(apps, params, state, registered.deadline, nxt, 0, (b"\x00" * 32, b"\x00" * 32), alice)
+        _progress(apps, params, state, registered, nxt, 0, (b"\x00" * 32, b"\x00" * 32), alice)
 
 
 def test_progress__not_conserved__reverts(apps, disputed, app_domain, alice):
@@ -120,7 +122,9 @@ def test_progress__not_conserved__reverts(apps, disputed, app_domain, alice):
     sig = compact(sign_digest(alice.private_key, app_domain.digest(APP_STATE.hash(raw))))
     move = (0, asked.balance_a + 1, asked.balance_b, asked.app_data)
     with ape.reverts("ledger: balances do not match funding"):
-        apps.progress(params.as_tuple(), state.as_tuple(), registered.deadline, move, sig, sender=alice)
+        apps.progress(
+            params.as_tuple(), state.as_tuple(), registered.deadline, registered.agreed, move, sig, sender=alice
+        )
 
 
 def test_progress__app_refuses__its_reason_bubbles_up(apps, disputed, sign_app, bob):
@@ -129,7 +133,7 @@ def test_progress__app_refuses__its_reason_bubbles_up(apps, disputed, sign_app, 
     nxt = respond(replace(state, app_data=request(state, REQUEST).app_data), ANSWER)
     nxt = replace(nxt, version=1, balance_a=state.balance_a, balance_b=state.balance_b)
     with ape.reverts("sla: no request pending"):
-        _progress(apps, params, state, registered.deadline, nxt, 1, sign_app(nxt, bob), bob)
+        _progress(apps, params, state, registered, nxt, 1, sign_app(nxt, bob), bob)
 
 
 def test_progress__app_returns_false__reverts(apps, project, deployer, open_app, register, sign_app, alice):
@@ -138,7 +142,7 @@ def test_progress__app_returns_false__reverts(apps, project, deployer, open_app,
     registered = register(params, state)
     nxt = replace(state, version=1)
     with ape.reverts("app: invalid transition"):
-        _progress(apps, params, state, registered.deadline, nxt, 0, sign_app(nxt, alice), alice)
+        _progress(apps, params, state, registered, nxt, 0, sign_app(nxt, alice), alice)
 
 
 def test_progress__app_not_a_contract__reverts(apps, open_app, register, sign_app, alice, stranger):
@@ -146,7 +150,7 @@ def test_progress__app_not_a_contract__reverts(apps, open_app, register, sign_ap
     registered = register(params, state)
     nxt = replace(state, version=1)
     with ape.reverts("app: app is not a contract"):
-        _progress(apps, params, state, registered.deadline, nxt, 0, sign_app(nxt, alice), alice)
+        _progress(apps, params, state, registered, nxt, 0, sign_app(nxt, alice), alice)
 
 
 def test_progress__from_last_version__reverts(apps, open_app, register, sign_app, alice):
@@ -155,4 +159,4 @@ def test_progress__from_last_version__reverts(apps, open_app, register, sign_app
     registered = register(params, last)
     nxt = replace(request(state, REQUEST), version=0)
     with ape.reverts("app: no version after the last"):
-        _progress(apps, params, last, registered.deadline, nxt, 0, sign_app(nxt, alice), alice)
+        _progress(apps, params, last, registered, nxt, 0, sign_app(nxt, alice), alice)

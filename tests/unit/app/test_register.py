@@ -1,6 +1,8 @@
 """register: opening a dispute with a state both signed, and replacing the registered (or last moved) state
 with a higher version before its deadline. Every registration gives a full challenge period."""
 
+from dataclasses import replace
+
 import ape
 
 from perun_vyper.core.app import NO_REGISTRATION, AppState, Registration
@@ -33,7 +35,7 @@ def test_register__opens_dispute__stores_registration_and_freezes_deposits(apps,
         3,
         deadline,
     )
-    assert bytes(apps.registrations(params.channel_id)) == Registration(state.struct_hash(), 3, deadline).stored()
+    assert bytes(apps.registrations(params.channel_id)) == Registration(state.struct_hash(), 3, deadline, 3).stored()
     with ape.reverts("ledger: channel disputed"):
         apps.deposit(params.channel_id, 0, value=1, sender=alice)
 
@@ -59,7 +61,7 @@ def test_register__same_or_lower_version__reverts_stale(apps, open_app, both, re
 def test_register__registration_not_named__reverts(apps, open_app, both, register, alice):
     params, state = open_app()
     registered = register(params, _pay(state, 1, 10))
-    wrong = Registration(registered.state_hash, registered.version, registered.deadline + 1)
+    wrong = Registration(registered.state_hash, registered.version, registered.deadline + 1, registered.agreed)
     with ape.reverts("app: not the registered state"):
         apps.register(params.as_tuple(), *both(_pay(state, 2, 10)), wrong.as_tuple(), sender=alice)
 
@@ -79,7 +81,7 @@ def test_register__final_state__concludes_at_once(apps, open_app, both, register
     final_reg = register(params, final, registered, sender=bob)
     assert final_reg.version == 3
     before = (alice.balance, bob.balance)
-    apps.conclude(params.as_tuple(), final.as_tuple(), final_reg.deadline, sender=stranger)
+    apps.conclude(params.as_tuple(), final.as_tuple(), final_reg.deadline, final_reg.agreed, sender=stranger)
     assert (alice.balance - before[0], bob.balance - before[1]) == (10**18 - 25, 10**18 + 25)
 
 
@@ -95,12 +97,23 @@ def test_register__moved_state__replaced_by_higher_both_signed(apps, open_app, r
     assert registered.version == 9
 
 
-def test_register__moved_state_same_version__reverts_stale(apps, open_app, register, move, both, bob):
+def test_register__both_signed_of_a_moved_version__replaces_the_move(apps, open_app, register, move, bob):
+    # A move counts for nothing against states both signed: version 1 both signed replaces the move to
+    # version 1 (it exceeds the last agreed version, 0); version 0 again does not.
+    params, state = open_app()
+    stale = register(params, state)
+    moved = move(params, state, stale, request(state, b"\x01" * 32), 0)
+    replaced = register(params, _pay(state, 1, 40), moved, sender=bob)
+    assert (replaced.version, replaced.agreed) == (1, 1)
+    assert bytes(apps.registrations(params.channel_id)) == replaced.stored()
+
+
+def test_register__last_agreed_version_again_after_a_move__reverts_stale(apps, open_app, register, move, both, bob):
     params, state = open_app()
     stale = register(params, state)
     moved = move(params, state, stale, request(state, b"\x01" * 32), 0)
     with ape.reverts("app: stale version"):
-        apps.register(params.as_tuple(), *both(_pay(state, 1, 40)), moved.as_tuple(), sender=bob)
+        apps.register(params.as_tuple(), *both(_pay(state, 0, 40)), moved.as_tuple(), sender=bob)
 
 
 def test_register__concluded__reverts(apps, open_app, both, alice):
@@ -121,3 +134,23 @@ def test_register__state_of_another_channel__reverts(apps, open_app, both, alice
     _, other = open_app()
     with ape.reverts("app: state for another channel"):
         apps.register(params.as_tuple(), *both(other), NO_REGISTRATION.as_tuple(), sender=alice)
+
+
+def test_register__moves_past_the_latest_version__latest_still_registers(
+    apps, project, deployer, open_app, register, move, alice, bob
+):
+    # With an app that lets one side move again and again, Bob registers a stale state and moves past
+    # the version of the latest state both signed before Alice sees it. Her latest state still
+    # registers: a registration must exceed the last registered state both signed, not the last move.
+    params, state = open_app(app=deployer.deploy(project.AnyMoveApp))
+    latest = _pay(state, 3, 30)
+    registration = register(params, _pay(state, 1, 10), sender=bob)
+    current = _pay(state, 1, 10)
+    for version in (2, 3, 4, 5):
+        nxt = replace(current, version=version, balance_a=0, balance_b=2 * 10**18)
+        registration = move(params, current, registration, nxt, 1)
+        current = nxt
+    assert (registration.version, registration.agreed) == (5, 1)
+    registered = register(params, latest, registration, sender=alice)
+    assert (registered.version, registered.agreed) == (3, 3)
+    assert bytes(apps.registrations(params.channel_id)) == registered.stored()

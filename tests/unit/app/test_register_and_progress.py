@@ -34,7 +34,7 @@ def test_register_and_progress__request__registers_then_moves(apps, open_app, bo
         deadline,
         0,
     )
-    assert bytes(apps.registrations(params.channel_id)) == Registration(asked.struct_hash(), 1, deadline).stored()
+    assert bytes(apps.registrations(params.channel_id)) == Registration(asked.struct_hash(), 1, deadline, 0).stored()
     with ape.reverts("ledger: channel disputed"):
         apps.deposit(params.channel_id, 0, value=1, sender=alice)
 
@@ -44,7 +44,7 @@ def test_register_and_progress__then_answered__provider_moves(apps, open_app, bo
     asked = request(state, REQUEST)
     receipt = _challenge(apps, params, state, both(state), NO_REGISTRATION, asked, 0, sign_app(asked, alice), alice)
     [event] = receipt.decode_logs(apps.Progressed)
-    moved = Registration(bytes(event.state_hash), 1, event.deadline)
+    moved = Registration(bytes(event.state_hash), 1, event.deadline, 0)
     answered = move(params, asked, moved, respond(asked, b"\x22" * 32), 1)
     assert answered.version == 2
     assert bytes(apps.registrations(params.channel_id)) == answered.stored()
