@@ -11,7 +11,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONTRACTS = sorted(path.stem for path in (ROOT / "contracts" / "test").glob("*.vy"))
-SHIPPED = sorted(path.stem for path in (ROOT / "contracts").glob("*.vy"))
+SHIPPED = sorted(
+    path.stem for path in [*(ROOT / "contracts").glob("*.vy"), *(ROOT / "contracts" / "apps").glob("*.vy")]
+)
 
 
 def _patterns(report: str) -> list[str]:
@@ -23,7 +25,7 @@ def _patterns(report: str) -> list[str]:
 
 def test_ape_config__contract_lists__not_empty():
     assert len(TEST_CONTRACTS) >= 4
-    assert SHIPPED == ["LedgerAdjudicator", "VirtualAdjudicator"]
+    assert SHIPPED == ["AppAdjudicator", "LedgerAdjudicator", "SlaApp", "VirtualAdjudicator"]
 
 
 @pytest.mark.parametrize("report", ["gas", "coverage"])

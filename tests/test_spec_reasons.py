@@ -4,10 +4,11 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# The shipped sources: the adjudicators and their modules, not the test harnesses in contracts/test/.
-SHIPPED = sorted((ROOT / "contracts").glob("*.vy")) + sorted((ROOT / "contracts" / "modules").glob("*.vy"))
-SOURCE_REASON = re.compile(r'"((?:ledger|virtual): [^"]+)"')
-SPEC_REASON = re.compile(r"`((?:ledger|virtual): [^`]+)`")
+# The shipped sources: the adjudicators, their modules and the apps, not the test harnesses in contracts/test/.
+SHIPPED = [*sorted((ROOT / "contracts").glob("*.vy")), *sorted((ROOT / "contracts" / "modules").glob("*.vy"))]
+SHIPPED += sorted((ROOT / "contracts" / "apps").glob("*.vy"))
+SOURCE_REASON = re.compile(r'"((?:ledger|virtual|app|sla): [^"]+)"')
+SPEC_REASON = re.compile(r"`((?:ledger|virtual|app|sla): [^`]+)`")
 LIST_HEADING = "### Every revert reason"
 
 

@@ -14,6 +14,17 @@ from perun_vyper import (
     verify_state,
 )
 from tests.scenarios.story import Signed
+from tests.support.apps import (  # noqa: F401 (fixtures of the SLA scenarios)
+    app_domain,
+    apps,
+    both,
+    move,
+    open_app,
+    register,
+    sign_app,
+    sla,
+    sla_data,
+)
 
 
 @pytest.fixture

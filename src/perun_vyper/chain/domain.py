@@ -13,17 +13,17 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from ..core.codec import Domain
-from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from ..core.constants import APP_DOMAIN_NAME, DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from ..errors import DeploymentError, InvalidParams
 
 # Bits of EIP-5267's ``fields``: name, version, chainId, verifyingContract (no salt, no extensions).
 DOMAIN_FIELDS = 0x0F
-_KINDS = {"ledger": LEDGER_DOMAIN_NAME, "virtual": VIRTUAL_DOMAIN_NAME}
+_KINDS = {"ledger": LEDGER_DOMAIN_NAME, "virtual": VIRTUAL_DOMAIN_NAME, "app": APP_DOMAIN_NAME}
 
 
 def read_domain(contract: Any, kind: str) -> Domain:
     """The domain the adjudicator ``contract`` (an Ape contract object) answers, refused with
-    ``DeploymentError`` unless it is a perun-vyper adjudicator of ``kind`` ('ledger' or 'virtual')."""
+    ``DeploymentError`` unless it is a perun-vyper adjudicator of ``kind`` ('ledger', 'virtual' or 'app')."""
     address = to_checksum_address(str(contract.address))
     expected = _KINDS[kind]
     try:

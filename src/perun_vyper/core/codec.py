@@ -19,7 +19,7 @@ from typing import Any
 
 from eth_utils import to_canonical_address, to_checksum_address
 
-from .constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from .constants import APP_DOMAIN_NAME, DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 
 try:
     from Crypto.Hash import keccak as _keccak
@@ -72,9 +72,14 @@ def _word_string(value: str) -> bytes:
     return keccak256(value.encode())
 
 
+def _word_bytes(value: bytes) -> bytes:
+    return keccak256(bytes(value))
+
+
 class StructType:
     """One EIP-712 struct type: its name and its members ``(name, type)``, where a type is ``bytes32``,
-    ``uintN``, ``bool``, ``address``, ``string`` or ``<Member>[]`` for an array of a struct in ``members``."""
+    ``uintN``, ``bool``, ``address``, ``string``, ``bytes`` or ``<Member>[]`` for an array of a struct in
+    ``members``."""
 
     def __init__(self, name: str, fields: Sequence[tuple[str, str]], members: Sequence[StructType] = ()) -> None:
         self.name = name
@@ -93,6 +98,8 @@ class StructType:
             return _word_address
         if kind == "string":
             return _word_string
+        if kind == "bytes":
+            return _word_bytes
         if kind.endswith("[]") and kind[:-2] in self.members:
             member = self.members[kind[:-2]]
             # Most ledger states carry no lock: the hash of the empty array is a constant.
@@ -139,7 +146,7 @@ class StructType:
         }
 
 
-# The structs of the protocol; contracts/modules/ledger_types.vy and virtual_types.vy spell the same.
+# The structs of the protocol; contracts/modules/ledger_types.vy, virtual_types.vy and app_types.vy spell the same.
 EIP712_DOMAIN = StructType(
     "EIP712Domain",
     [("name", "string"), ("version", "string"), ("chainId", "uint256"), ("verifyingContract", "address")],
@@ -198,6 +205,20 @@ VIRTUAL_STATE = StructType(
     ],
 )
 
+APP_STATE = StructType(
+    "AppState",
+    [
+        ("channel", "bytes32"),
+        ("version", "uint64"),
+        ("balanceA", "uint256"),
+        ("balanceB", "uint256"),
+        ("fundingA", "uint256"),
+        ("fundingB", "uint256"),
+        ("appData", "bytes"),
+        ("isFinal", "bool"),
+    ],
+)
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -217,6 +238,11 @@ class Domain:
     def virtual(cls, chain_id: int, address: str) -> Domain:
         """The domain of a VirtualAdjudicator deployed at ``address`` on ``chain_id``."""
         return cls(VIRTUAL_DOMAIN_NAME, DOMAIN_VERSION, chain_id, to_checksum_address(address))
+
+    @classmethod
+    def app(cls, chain_id: int, address: str) -> Domain:
+        """The domain of an AppAdjudicator deployed at ``address`` on ``chain_id``."""
+        return cls(APP_DOMAIN_NAME, DOMAIN_VERSION, chain_id, to_checksum_address(address))
 
     def describe(self) -> str:
         return f"{self.name} v{self.version} at {to_checksum_address(self.verifying_contract)} on chain {self.chain_id}"

@@ -13,4 +13,7 @@ SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD
 HALF_N: Final = SECP256K1_N // 2
 LEDGER_DOMAIN_NAME: Final = "PerunLedger"
 VIRTUAL_DOMAIN_NAME: Final = "PerunVirtual"
+APP_DOMAIN_NAME: Final = "PerunApp"
+# The most bytes of app data an app state carries (contracts/modules/app_types.vy MAX_APP_DATA).
+MAX_APP_DATA: Final = 512
 DOMAIN_VERSION: Final = "1"

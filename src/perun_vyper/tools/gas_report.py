@@ -18,6 +18,9 @@ from ..core.locks import open_virtual
 from ..core.protocol import SignedState
 from ..core.state import LedgerState, Lock
 from ..core.virtual import VirtualParams, VirtualState
+from .gas_apps import NOTE as APP_NOTE
+from .gas_apps import REFERENCES as APP_REFERENCES
+from .gas_apps import measure_apps
 
 ONE = 10**18
 # Test-account indices: a deployer that nothing else uses (nonce 0 in every run), and the roles.
@@ -306,6 +309,7 @@ def measure(project: Any, accounts: Any, chain: Any) -> GasReport:
     fig["ledger.register_at_lock_cap"] = int(
         ledger.register(*calls.register(p, signed(capped, alice, bob)), sender=alice).gas_used
     )
+    measure_apps(project, accounts, chain, report, deployer, alice, bob)  # last: it moves no payment address
     return report
 
 
@@ -326,12 +330,11 @@ def render_markdown(
         "| lifecycle | Perun | Nitro | target | ours | met |",
         "|---|---:|---:|---:|---:|:-:|",
     ]
-    for key, (perun, nitro, target) in REFERENCES.items():
+    for key, (perun, nitro, target) in {**REFERENCES, **APP_REFERENCES}.items():
         ours = fig[key]
-        lines.append(
-            f"| `{key}` | {perun:,} | {nitro:,} | <= {target:,} | {ours:,} | {'yes' if ours <= target else 'no'} |"
-        )
-    lines += ["", "## Transactions of each lifecycle", ""]
+        cells = " | ".join("n/a" if value is None else f"{value:,}" for value in (perun, nitro))
+        lines.append(f"| `{key}` | {cells} | <= {target:,} | {ours:,} | {'yes' if ours <= target else 'no'} |")
+    lines += ["", APP_NOTE, "", "## Transactions of each lifecycle", ""]
     for key, rows in report.steps.items():
         lines.append(f"### `{key}` = {fig[key]:,}")
         lines.append("")
@@ -364,7 +367,7 @@ def _floor_section(report: GasReport, breakdowns: dict[str, list[tuple[str, dict
         "",
     ]
     for key, rows in breakdowns.items():
-        target = REFERENCES.get(key, (None, None, None))[2]
+        target = {**REFERENCES, **APP_REFERENCES}.get(key, (None, None, None))[2]
         lines += [f"### `{key}` = {report.figures[key]:,}" + (f" (target <= {target:,})" if target else ""), ""]
         lines.append("| transaction | " + " | ".join(BREAKDOWN_KEYS) + " | total |")
         lines.append("|---|" + "---:|" * (len(BREAKDOWN_KEYS) + 1))
