@@ -46,6 +46,12 @@ def _served(sla, params, state: AppState, rounds: int) -> AppState:
     return state
 
 
+def _progress_args(params, current: AppState, registration: Registration, nxt: AppState, mover: int, sig) -> tuple:
+    """The arguments of ``progress`` from ``current`` (registered as ``registration``) to ``nxt``."""
+    move = Move.between(current, nxt, mover).as_tuple()
+    return (params.as_tuple(), current.as_tuple(), registration.deadline, registration.agreed, move, sig)
+
+
 def _registration(apps, receipt, event: str, before: Registration | None = None) -> Registration:
     """The registration a transaction left (its ``event``); a move keeps the agreed version of the
     registration ``before`` it, unless the same transaction registered a state too."""
@@ -105,12 +111,7 @@ def test_sla__client_claims_no_answer__provider_answers_on_chain_and_is_paid(
     chain.pending_timestamp = registered.deadline - 60
     receipt = books.send(
         apps.progress,
-        params.as_tuple(),
-        asked.as_tuple(),
-        registered.deadline,
-        registered.agreed,
-        Move.between(asked, answer, 1).as_tuple(),
-        sign_app(answer, bob),
+        *_progress_args(params, asked, registered, answer, 1, sign_app(answer, bob)),
         sender=bob,
     )
     answered = _registration(apps, receipt, "Progressed", registered)
@@ -150,24 +151,14 @@ def test_sla__moves_by_the_wrong_party__refused_and_change_nothing(
     books.reverts(
         "app: wrong signer",
         apps.progress,
-        params.as_tuple(),
-        state.as_tuple(),
-        registered.deadline,
-        registered.agreed,
-        Move.between(state, asked, 0).as_tuple(),
-        sign_app(asked, bob),
+        *_progress_args(params, state, registered, asked, 0, sign_app(asked, bob)),
         sender=bob,
     )
     # Nor request as himself: it is not the provider's move while nothing is pending.
     books.reverts(
         "sla: no request pending",
         apps.progress,
-        params.as_tuple(),
-        state.as_tuple(),
-        registered.deadline,
-        registered.agreed,
-        Move.between(state, asked, 1).as_tuple(),
-        sign_app(asked, bob),
+        *_progress_args(params, state, registered, asked, 1, sign_app(asked, bob)),
         sender=bob,
     )
     assert bytes(apps.registrations(params.channel_id)) == registered.stored()
@@ -189,24 +180,14 @@ def test_sla__invalid_move__refused_then_valid_move_accepted(
     books.reverts(
         "sla: wrong balances",
         apps.progress,
-        params.as_tuple(),
-        state.as_tuple(),
-        registered.deadline,
-        registered.agreed,
-        Move.between(state, greedy, 0).as_tuple(),
-        sign_app(greedy, alice),
+        *_progress_args(params, state, registered, greedy, 0, sign_app(greedy, alice)),
         sender=alice,
     )
     assert bytes(apps.registrations(params.channel_id)) == registered.stored()
     asked = request(state, ASK[0])
     receipt = books.send(
         apps.progress,
-        params.as_tuple(),
-        state.as_tuple(),
-        registered.deadline,
-        registered.agreed,
-        Move.between(state, asked, 0).as_tuple(),
-        sign_app(asked, alice),
+        *_progress_args(params, state, registered, asked, 0, sign_app(asked, alice)),
         sender=alice,
     )
     moved = _registration(apps, receipt, "Progressed", registered)
@@ -229,12 +210,7 @@ def test_sla__every_request_forced__dispute_ends_when_none_are_left(
             nxt = request(current, ASK[i]) if mover == 0 else respond(current, ANSWER[i])
             receipt = books.send(
                 apps.progress,
-                params.as_tuple(),
-                current.as_tuple(),
-                registration.deadline,
-                registration.agreed,
-                Move.between(current, nxt, mover).as_tuple(),
-                sign_app(nxt, who),
+                *_progress_args(params, current, registration, nxt, mover, sign_app(nxt, who)),
                 sender=who,
             )
             current, registration = nxt, _registration(apps, receipt, "Progressed", registration)
@@ -249,12 +225,7 @@ def test_sla__every_request_forced__dispute_ends_when_none_are_left(
     books.reverts(
         "sla: no requests left",
         apps.progress,
-        params.as_tuple(),
-        current.as_tuple(),
-        registration.deadline,
-        registration.agreed,
-        Move.between(current, fourth, 0).as_tuple(),
-        sign_app(fourth, alice),
+        *_progress_args(params, current, registration, fourth, 0, sign_app(fourth, alice)),
         sender=alice,
     )
     chain.pending_timestamp = registration.deadline

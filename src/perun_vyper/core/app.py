@@ -13,7 +13,8 @@ from eth_utils import is_address, to_checksum_address
 from ..errors import InvalidParams, InvalidState
 from .channel import ChannelParams
 from .codec import APP_STATE, keccak256
-from .constants import ETH, MAX_AMOUNT, MAX_APP_DATA, MAX_VERSION, MIN_CHALLENGE_DURATION
+from .constants import ETH, MAX_APP_DATA, MAX_VERSION, MIN_CHALLENGE_DURATION
+from .state import check_amount
 
 # keccak256("PerunAppChannel"): the tag of an app channel's funding nonce (app_types._FUNDING_NONCE_TAG).
 _FUNDING_NONCE_TAG = keccak256(b"PerunAppChannel")
@@ -80,9 +81,7 @@ class AppState:
         if not 0 <= self.version <= MAX_VERSION:
             raise InvalidState(f"version {self.version} does not fit in a uint64")
         for name in ("balance_a", "balance_b", "funding_a", "funding_b"):
-            value = getattr(self, name)
-            if not 0 <= value <= MAX_AMOUNT:
-                raise InvalidState(f"{name} = {value} is outside [0, 2**120 - 1]; amounts are in base units")
+            check_amount(name, getattr(self, name))
         if len(self.app_data) > MAX_APP_DATA:
             raise InvalidState(f"{len(self.app_data)} bytes of app data; a state carries at most {MAX_APP_DATA}")
         if self.balance_a + self.balance_b != self.funding_a + self.funding_b:

@@ -10,7 +10,8 @@ from .codec import LEDGER_STATE, LOCK, keccak256
 from .constants import MAX_AMOUNT, MAX_LOCKS, MAX_VERSION
 
 
-def _check_amount(name: str, value: int) -> None:
+def check_amount(name: str, value: int) -> None:
+    """Refuse (``InvalidState``) an amount outside what a channel holds: [0, ``MAX_AMOUNT``]."""
     if not 0 <= value <= MAX_AMOUNT:
         raise InvalidState(f"{name} = {value} is outside [0, 2**120 - 1]; amounts are in the asset's base unit")
 
@@ -26,8 +27,8 @@ class Lock:
     def __post_init__(self) -> None:
         if len(self.channel) != 32:
             raise InvalidState("a lock's channel must be the 32-byte virtual channel id (VirtualParams.channel_id)")
-        _check_amount("lock amount_a", self.amount_a)
-        _check_amount("lock amount_b", self.amount_b)
+        check_amount("lock amount_a", self.amount_a)
+        check_amount("lock amount_b", self.amount_b)
 
     def struct_hash(self) -> bytes:
         return LOCK.hash(self.as_tuple())
@@ -59,7 +60,7 @@ class LedgerState:
         if not 0 <= self.version <= MAX_VERSION:
             raise InvalidState(f"version {self.version} does not fit in a uint64")
         for name in ("balance_a", "balance_b", "funding_a", "funding_b"):
-            _check_amount(name, getattr(self, name))
+            check_amount(name, getattr(self, name))
         if len(self.locks) > MAX_LOCKS:
             raise InvalidState(f"{len(self.locks)} locks; a ledger state carries at most {MAX_LOCKS}")
         for lock in self.locks:
