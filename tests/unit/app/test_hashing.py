@@ -2,12 +2,11 @@
 modules (the AppHashing harness) and eth-account's typed-data encoder as the oracle."""
 
 import pytest
-from eth_account.messages import encode_typed_data
-from eth_utils import keccak
 
 from perun_vyper import ETH
 from perun_vyper.core.app import AppParams, AppState, Registration
 from perun_vyper.core.codec import APP_STATE
+from tests.support import typed_data
 
 APP_STATE_TYPE = (
     "AppState(bytes32 channel,uint64 version,uint256 balanceA,uint256 balanceB,uint256 fundingA,uint256 fundingB,"
@@ -57,33 +56,24 @@ def test_state_digest__matches_contract_and_eth_account(app_hashing, apps, app_d
     state = AppState(b"\x42" * 32, 9, 3, 4, 5, 2, b"\xde\xad\xbe\xef" * 10, False)
     digest = app_domain.digest(state.struct_hash())
     assert app_hashing.state_digest(state.as_tuple(), apps.DOMAIN_SEPARATOR()) == digest
-    document = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "AppState": [
-                {"name": "channel", "type": "bytes32"},
-                {"name": "version", "type": "uint64"},
-                {"name": "balanceA", "type": "uint256"},
-                {"name": "balanceB", "type": "uint256"},
-                {"name": "fundingA", "type": "uint256"},
-                {"name": "fundingB", "type": "uint256"},
-                {"name": "appData", "type": "bytes"},
-                {"name": "isFinal", "type": "bool"},
-            ],
+    document = typed_data.document(
+        "AppState",
+        {
+            "AppState": typed_data.fields(
+                ("channel", "bytes32"),
+                ("version", "uint64"),
+                ("balanceA", "uint256"),
+                ("balanceB", "uint256"),
+                ("fundingA", "uint256"),
+                ("fundingB", "uint256"),
+                ("appData", "bytes"),
+                ("isFinal", "bool"),
+            )
         },
-        "primaryType": "AppState",
-        "domain": {
-            "name": "PerunApp",
-            "version": "1",
-            "chainId": app_domain.chain_id,
-            "verifyingContract": apps.address,
-        },
-        "message": {
+        "PerunApp",
+        app_domain.chain_id,
+        apps.address,
+        {
             "channel": state.channel,
             "version": 9,
             "balanceA": 3,
@@ -93,10 +83,9 @@ def test_state_digest__matches_contract_and_eth_account(app_hashing, apps, app_d
             "appData": state.app_data,
             "isFinal": False,
         },
-    }
+    )
     assert APP_STATE.typed_data(state.as_tuple(), app_domain) == document
-    signable = encode_typed_data(full_message=document)
-    assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
+    assert typed_data.digest(document) == digest
 
 
 def test_registration_hash__matches_contract(app_hashing):

@@ -1,10 +1,10 @@
 """The off-chain hashing equals the contract's, and eth-account's typed-data encoding."""
 
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from perun_vyper import ChannelParams, LedgerState, Lock
 from perun_vyper.core.codec import LEDGER_STATE
+from tests.support import typed_data
 
 
 def _state(params: ChannelParams, **kw) -> LedgerState:
@@ -47,38 +47,25 @@ def test_state_digest__matches_contract_and_eth_account(ledger_hashing, ledger, 
     digest = domain.digest(state.struct_hash())
     assert ledger_hashing.state_digest(state.as_tuple(), ledger.DOMAIN_SEPARATOR()) == digest
     # The oracle: the typed-data document written out by hand, hashed by eth-account.
-    document = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "LedgerState": [
-                {"name": "channel", "type": "bytes32"},
-                {"name": "version", "type": "uint64"},
-                {"name": "balanceA", "type": "uint256"},
-                {"name": "balanceB", "type": "uint256"},
-                {"name": "fundingA", "type": "uint256"},
-                {"name": "fundingB", "type": "uint256"},
-                {"name": "locks", "type": "Lock[]"},
-                {"name": "isFinal", "type": "bool"},
-            ],
-            "Lock": [
-                {"name": "channel", "type": "bytes32"},
-                {"name": "amountA", "type": "uint256"},
-                {"name": "amountB", "type": "uint256"},
-            ],
+    document = typed_data.document(
+        "LedgerState",
+        {
+            "LedgerState": typed_data.fields(
+                ("channel", "bytes32"),
+                ("version", "uint64"),
+                ("balanceA", "uint256"),
+                ("balanceB", "uint256"),
+                ("fundingA", "uint256"),
+                ("fundingB", "uint256"),
+                ("locks", "Lock[]"),
+                ("isFinal", "bool"),
+            ),
+            "Lock": typed_data.fields(("channel", "bytes32"), ("amountA", "uint256"), ("amountB", "uint256")),
         },
-        "primaryType": "LedgerState",
-        "domain": {
-            "name": domain.name,
-            "version": domain.version,
-            "chainId": domain.chain_id,
-            "verifyingContract": ledger.address,
-        },
-        "message": {
+        domain.name,
+        domain.chain_id,
+        ledger.address,
+        {
             "channel": state.channel,
             "version": 3,
             "balanceA": 1,
@@ -88,10 +75,9 @@ def test_state_digest__matches_contract_and_eth_account(ledger_hashing, ledger, 
             "locks": [{"channel": b"\x11" * 32, "amountA": 5, "amountB": 6}],
             "isFinal": False,
         },
-    }
+    )
     assert LEDGER_STATE.typed_data(state.as_tuple(), domain) == document
-    signable = encode_typed_data(full_message=document)
-    assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
+    assert typed_data.digest(document) == digest
 
 
 def test_domain__matches_eip5267_and_separator(ledger, domain, chain):

@@ -1,17 +1,8 @@
 """Virtual channel ids and state hashes: Python equals the contract and eth-account."""
 
-from eth_account.messages import encode_typed_data
-from eth_utils import keccak
-
 from perun_vyper import VirtualState, compact, expand, sign_digest, sign_state
 from perun_vyper.core.codec import VIRTUAL_STATE
-
-DOMAIN_TYPES = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
+from tests.support import typed_data
 
 
 def test_virtual_id__matches_contract(virtual_hashing, virtual, open_hub, make_virtual):
@@ -28,35 +19,30 @@ def test_state_hash_and_digest__match_contract_and_eth_account(
     digest = virtual_domain.digest(state.struct_hash())
     assert virtual_hashing.state_digest(state.as_tuple(), virtual.DOMAIN_SEPARATOR()) == digest
     # The oracle: the typed-data document written out by hand, hashed by eth-account.
-    document = {
-        "types": {
-            "EIP712Domain": DOMAIN_TYPES,
-            "VirtualState": [
-                {"name": "channel", "type": "bytes32"},
-                {"name": "version", "type": "uint64"},
-                {"name": "balanceAlice", "type": "uint256"},
-                {"name": "balanceBob", "type": "uint256"},
-                {"name": "isFinal", "type": "bool"},
-            ],
+    document = typed_data.document(
+        "VirtualState",
+        {
+            "VirtualState": typed_data.fields(
+                ("channel", "bytes32"),
+                ("version", "uint64"),
+                ("balanceAlice", "uint256"),
+                ("balanceBob", "uint256"),
+                ("isFinal", "bool"),
+            )
         },
-        "primaryType": "VirtualState",
-        "domain": {
-            "name": "PerunVirtual",
-            "version": "1",
-            "chainId": virtual_domain.chain_id,
-            "verifyingContract": virtual.address,
-        },
-        "message": {
+        "PerunVirtual",
+        virtual_domain.chain_id,
+        virtual.address,
+        {
             "channel": vparams.channel_id,
             "version": 2,
             "balanceAlice": state.balance_alice,
             "balanceBob": state.balance_bob,
             "isFinal": True,
         },
-    }
+    )
     assert VIRTUAL_STATE.typed_data(state.as_tuple(), virtual_domain) == document
-    signable = encode_typed_data(full_message=document)
-    assert keccak(b"\x19" + signable.version + signable.header + signable.body) == digest
+    assert typed_data.digest(document) == digest
 
 
 def test_domain__is_bound_to_the_virtual_adjudicator(virtual, ledger, virtual_domain):
