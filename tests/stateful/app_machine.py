@@ -173,7 +173,10 @@ class AppMachine(ChainMachine):
         base = self.latest if force_register else self.dispute.state
         nxt = self._next_move(base, side)
         if not valid:
-            nxt = replace(nxt, balance_a=nxt.balance_a + 1, balance_b=nxt.balance_b - 1)
+            # One unit more to one side (conserved, so only the app can refuse it); towards A unless B
+            # holds nothing after the move (a bond of exactly the penalty).
+            shift = 1 if nxt.balance_b >= 1 else -1
+            nxt = replace(nxt, balance_a=nxt.balance_a + shift, balance_b=nxt.balance_b - shift)
         move = Move.between(base, nxt, side).as_tuple()
         sig = self._sig(nxt, side)
         sender = ROLES[side]

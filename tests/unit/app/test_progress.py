@@ -160,3 +160,17 @@ def test_progress__from_last_version__reverts(apps, open_app, register, sign_app
     nxt = replace(request(state, REQUEST), version=0)
     with ape.reverts("app: no version after the last"):
         _progress(apps, params, last, registered, nxt, 0, sign_app(nxt, alice), alice)
+
+
+def test_progress__bond_of_exactly_the_penalty__short_penalty_refused(apps, open_app, register, sign_app, alice):
+    # Regression (stateful machine): the provider's bond is exactly the penalty; a request that takes one
+    # unit less than the penalty is refused by the app, and the registration stays.
+    from tests.support.apps import PENALTY
+
+    params, state = open_app(10**18, PENALTY)
+    registered = register(params, state)
+    asked = request(state, REQUEST)
+    short = replace(asked, balance_a=asked.balance_a - 1, balance_b=asked.balance_b + 1)
+    with ape.reverts("sla: wrong balances"):
+        _progress(apps, params, state, registered, short, 0, sign_app(short, alice), alice)
+    assert bytes(apps.registrations(params.channel_id)) == registered.stored()

@@ -38,6 +38,17 @@ def test_valid_transition__request_then_response__accepted(sla, alice, bob):
     assert (answered.balance_a, answered.balance_b) == (10**18 - PRICE, 10**18 + PRICE)
 
 
+def test_valid_transition__bond_of_exactly_the_penalty__request_accepted(sla, alice, bob):
+    # The boundary the stateful machine found: the provider holds exactly the penalty, and after the
+    # request nothing; the answer gives it back with the price.
+    idle = _state(10**18, PENALTY)
+    asked = request(idle, REQUEST)
+    answered = respond(asked, ANSWER)
+    assert asked.balance_b == 0 and answered.balance_b == PENALTY + PRICE
+    assert sla.valid_transition(_params(alice, bob, sla), idle.as_tuple(), asked.as_tuple(), 0) is True
+    assert sla.valid_transition(_params(alice, bob, sla), asked.as_tuple(), answered.as_tuple(), 1) is True
+
+
 def test_valid_transition__last_request__accepted_and_then_none_left(sla, alice, bob):
     idle = _state(requests_left=1)
     asked = request(idle, REQUEST)
