@@ -38,13 +38,12 @@ test: setup
 	ape test $(TEST_ARGS)
 
 # ruff for Python; natrix for the shipped contracts. NTX11 (arguments must start with `_`) is off:
-# our style prefixes internal functions and storage, not arguments.
+# our style prefixes internal functions and storage, not arguments. NTX10 (unused argument) is off for the
+# apps only: an app implements IApp and takes every argument of valid_transition, used or not.
 lint: setup
 	ruff check src tests scripts tools
 	ruff format --check src tests scripts tools
 	natrix lint --disable NTX11 -- contracts/LedgerAdjudicator.vy contracts/VirtualAdjudicator.vy contracts/AppAdjudicator.vy contracts/modules
-	# An app implements IApp: it takes every argument of valid_transition, whether its rules need it or not
-	# (NTX10, unused argument, is off for the apps only).
 	natrix lint --disable NTX11 NTX10 -- contracts/apps
 
 # Statement coverage per Vyper source. One `ape test --coverage` process per test module (Ape holds
