@@ -145,7 +145,7 @@ def close(
     if holdings & packed_words.DISPUTED_BIT != 0:
         revert_reason._raise("app: channel disputed")
     self._check_both_signed(params, app_types._state_hash(state), sig_a, sig_b)
-    self._finish(channel, params, holdings, state, empty(bytes32))
+    self._finish(channel, params, holdings, state, False)
 
 
 @external
@@ -264,7 +264,7 @@ def conclude(params: IApp.AppParams, state: IApp.AppState, deadline: uint64, agr
     )
     if block.timestamp < convert(deadline, uint256):
         revert_reason._raise("app: challenge period not over")
-    self._finish(channel, params, asset_holder._holdings[channel], state, state_hash)
+    self._finish(channel, params, asset_holder._holdings[channel], state, True)
 
 
 @internal
@@ -365,7 +365,7 @@ def _check_registered(channel: bytes32, registered: app_types.Registration):
     """
     @dev Asserts that `registered` is the channel's open registration: a
          dispute is open and the stored word commits to exactly this state
-         hash, version and deadline. A registration only exists between
+         hash, version, deadline and agreed version. A registration only exists between
          the first `register` and the conclusion, so a channel that passes
          has deposits and has not concluded. The caller checks the deadline.
     @param channel The app channel id.
@@ -427,7 +427,7 @@ def _deadline(params: IApp.AppParams, is_final: bool) -> uint64:
 
 @internal
 def _finish(
-    channel: bytes32, params: IApp.AppParams, holdings: uint256, state: IApp.AppState, disputed: bytes32
+    channel: bytes32, params: IApp.AppParams, holdings: uint256, state: IApp.AppState, disputed: bool
 ):
     """
     @dev Pays a state's outcome: marks the channel concluded, clears its
@@ -436,7 +436,7 @@ def _finish(
     @param params The channel's parameters.
     @param holdings The channel's holdings word.
     @param state The state paid out (checked against the deposits here).
-    @param disputed Non-zero when a dispute is open (its registration is cleared).
+    @param disputed Whether a dispute is open (its registration is cleared).
     """
     payout_a: uint256 = 0
     payout_b: uint256 = 0
@@ -445,7 +445,7 @@ def _finish(
         holdings, state.balance_a, state.balance_b, state.funding_a, state.funding_b
     )
     asset_holder._holdings[channel] = packed_words.CONCLUDED_BIT
-    if disputed != empty(bytes32):
+    if disputed:
         self.registrations[channel] = empty(bytes32)
     log Concluded(channel=channel, version=state.version, payout_a=payout_a, payout_b=payout_b)
     asset_holder._pay(channel, params.asset, params.participant_a, payout_a)
