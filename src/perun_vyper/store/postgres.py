@@ -33,7 +33,7 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS channels (
     id bytea PRIMARY KEY,
     added bigint GENERATED ALWAYS AS IDENTITY,
-    kind text NOT NULL CHECK (kind IN ('ledger', 'virtual')),
+    kind text NOT NULL CHECK (kind IN ('ledger', 'virtual', 'app')),
     params text NOT NULL,
     domain text NOT NULL,
     owner text NOT NULL,

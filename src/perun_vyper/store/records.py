@@ -9,14 +9,15 @@ import json
 from dataclasses import dataclass, fields
 from typing import Literal, TypeVar
 
+from ..core.app import AppParams, AppState
 from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr, unhex
 from ..core.state import LedgerState, Lock
 from ..core.virtual import VirtualParams, VirtualState
 
-Kind = Literal["ledger", "virtual"]
-Params = ChannelParams | VirtualParams
-State = LedgerState | VirtualState
+Kind = Literal["ledger", "virtual", "app"]
+Params = ChannelParams | VirtualParams | AppParams
+State = LedgerState | VirtualState | AppState
 T = TypeVar("T")
 
 
@@ -42,11 +43,12 @@ def _plain(value: object) -> object:
 
 # Each stored type's fields, and which of them hold bytes, read once from the dataclasses.
 _FIELDS = {
-    cls: tuple(f.name for f in fields(cls)) for cls in (ChannelParams, VirtualParams, LedgerState, VirtualState, Domain)
+    cls: tuple(f.name for f in fields(cls))
+    for cls in (ChannelParams, VirtualParams, AppParams, LedgerState, VirtualState, AppState, Domain)
 }
 _BYTES = {cls: tuple(f.name for f in fields(cls) if f.type == "bytes") for cls in _FIELDS}
-_PARAMS = {"ledger": ChannelParams, "virtual": VirtualParams}
-_STATES = {"ledger": LedgerState, "virtual": VirtualState}
+_PARAMS = {"ledger": ChannelParams, "virtual": VirtualParams, "app": AppParams}
+_STATES = {"ledger": LedgerState, "virtual": VirtualState, "app": AppState}
 
 
 def _encode(value: Params | State | Domain) -> str:

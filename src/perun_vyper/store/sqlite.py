@@ -34,7 +34,7 @@ from .meta import META_SCHEMA, StoreIdentity, peek, settle
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS channels (
     id BLOB PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('ledger', 'virtual')),
+    kind TEXT NOT NULL CHECK (kind IN ('ledger', 'virtual', 'app')),
     params TEXT NOT NULL,
     domain TEXT NOT NULL,
     owner TEXT NOT NULL
