@@ -13,9 +13,11 @@ The names below are the public API.
 
 from importlib.metadata import version as _version
 
-from .chain import ChainView, LedgerStatus, VirtualStatus, check_domain, read_domain, signer_of
+from .chain import AppStatus, ChainView, LedgerStatus, VirtualStatus, check_domain, read_domain, signer_of
 from .client import (
     Acceptance,
+    AppChannel,
+    AppDispute,
     Hub,
     LedgerChannel,
     VirtualChannel,
@@ -27,6 +29,7 @@ from .client import (
 )
 from .contracts import abi, deployed_addresses
 from .core import calls
+from .core.app import AppParams, AppState, Move, Registration
 from .core.channel import ChannelParams
 from .core.codec import Domain
 from .core.constants import (
@@ -82,6 +85,11 @@ __all__ = [
     "VIRTUAL_DOMAIN_NAME",
     "Acceptance",
     "AccountError",
+    "AppChannel",
+    "AppDispute",
+    "AppParams",
+    "AppState",
+    "AppStatus",
     "ChainUnavailable",
     "ChainView",
     "ChannelParams",
@@ -98,9 +106,11 @@ __all__ = [
     "LedgerState",
     "LedgerStatus",
     "Lock",
+    "Move",
     "PerunError",
     "PostgresStore",
     "RefusedUpdate",
+    "Registration",
     "SignedState",
     "Signer",
     "Store",

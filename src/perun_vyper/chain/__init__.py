@@ -3,10 +3,11 @@ adjudicators' EIP-712 domains as the chain holds them."""
 
 from .accounts import signer_of
 from .domain import check_domain, read_domain
-from .view import REACTION_TIME, ChainReader, ChainView, Head, LedgerStatus, VirtualStatus
+from .view import REACTION_TIME, AppStatus, ChainReader, ChainView, Head, LedgerStatus, VirtualStatus
 
 __all__ = [
     "REACTION_TIME",
+    "AppStatus",
     "ChainReader",
     "ChainView",
     "Head",

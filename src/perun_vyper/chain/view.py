@@ -92,6 +92,40 @@ class VirtualStatus:
         return f"registered on-chain: {kind}version {self.version}, deadline {self.deadline}"
 
 
+@dataclass(frozen=True)
+class AppStatus:
+    """An app channel on-chain: deposits (at the trusted block), concluded flag and the word of its open
+    dispute (``AppAdjudicator.registrations``: zero while none is open)."""
+
+    channel: bytes
+    deposits: tuple[int, int]
+    concluded: bool
+    registration: bytes = ZERO_HASH
+    head: Head | None = None
+
+    @property
+    def disputed(self) -> bool:
+        return self.registration != ZERO_HASH
+
+    def describe(self) -> str:
+        if self.concluded:
+            return "concluded on-chain"
+        if self.disputed:
+            return "in dispute on-chain (a state is registered)"
+        return f"open on-chain, deposits {self.deposits}"
+
+    def require_open(self) -> None:
+        """Refuse (``Unenforceable``) once a state is registered or the channel concluded: a state signed
+        off-chain after a registration might never be registered before the dispute ends (SPEC 12)."""
+        if self.concluded or self.disputed:
+            raise Unenforceable(
+                self.channel,
+                self.describe(),
+                "a disputed or concluded app channel takes no new off-chain state; register the latest state both "
+                "signed before the deadline, answer moves on-chain (AppWatcher) and conclude",
+            )
+
+
 class ChainReader:
     """Reads adjudicator views through the node an Ape contract object is connected to."""
 
@@ -121,6 +155,14 @@ class ChainReader:
             "dispute(bytes32)", ["bytes32"], [channel], ["uint64", "uint64", "bytes32"], head.number
         )
         return LedgerStatus(channel, (deposit_a, deposit_b), concluded, version, deadline, locks_hash, head)
+
+    def app(self, channel: bytes, head: Head, confirmations: int) -> AppStatus:
+        holdings = ("holdings(bytes32)", ["bytes32"], [channel], ["uint256", "uint256", "bool"])
+        at_head = self.call(*holdings, head.number)
+        trusted = max(head.number - confirmations, 0)
+        deposit_a, deposit_b, _ = at_head if trusted == head.number else self.call(*holdings, trusted)
+        (word,) = self.call("registrations(bytes32)", ["bytes32"], [channel], ["bytes32"], head.number)
+        return AppStatus(channel, (deposit_a, deposit_b), at_head[2], bytes(word), head)
 
     def virtual_adjudicator(self) -> str:
         return self.call("VIRTUAL_ADJUDICATOR()", [], [], ["address"], "latest")[0]
@@ -181,8 +223,8 @@ class ChainView:
         self._read_at = 0.0
         self._reader = ChainReader(adjudicator) if adjudicator is not None else None
         self._virtual_reader: ChainReader | None = None
-        self._told: dict[bytes, LedgerStatus | VirtualStatus] = {}
-        self._cache: dict[bytes, LedgerStatus | VirtualStatus] = {}
+        self._told: dict[bytes, LedgerStatus | VirtualStatus | AppStatus] = {}
+        self._cache: dict[bytes, LedgerStatus | VirtualStatus | AppStatus] = {}
         self._cached_head: Head | None = None
         self._pinned = 0
 
@@ -190,7 +232,7 @@ class ChainView:
     def connected(self) -> bool:
         return self._reader is not None
 
-    def observe(self, status: LedgerStatus | VirtualStatus) -> None:
+    def observe(self, status: LedgerStatus | VirtualStatus | AppStatus) -> None:
         """Tell a view without a chain connection what the chain says about one channel."""
         self._told[status.channel] = status
 
@@ -234,6 +276,18 @@ class ChainView:
         cached = self._cache.get(channel)
         if not isinstance(cached, LedgerStatus):
             cached = self._cache[channel] = self._reader.ledger(channel, head, self.confirmations)
+        return cached
+
+    def app(self, channel: bytes) -> AppStatus:
+        """The app channel's on-chain status, read from the adjudicator this view was made with (an
+        AppAdjudicator), or what it was told without a chain connection."""
+        if self._reader is None:
+            told = self._told.get(channel)
+            return told if isinstance(told, AppStatus) else AppStatus(channel, (0, 0), False)
+        head = self._head()
+        cached = self._cache.get(channel)
+        if not isinstance(cached, AppStatus):
+            cached = self._cache[channel] = self._reader.app(channel, head, self.confirmations)
         return cached
 
     def virtual(self, channel: bytes) -> VirtualStatus:

@@ -1,5 +1,7 @@
-"""Channel clients: the parties' durable views of ledger and virtual channels, and Ingrid's hub."""
+"""Channel clients: the parties' durable views of ledger, virtual and app channels, and Ingrid's hub."""
 
+from .app import AppChannel
+from .app_dispute import AppDispute
 from .hub import Hub, close_virtual_channel, open_virtual_channel
 from .ledger import LedgerChannel
 from .party import Acceptance, Party
@@ -8,6 +10,8 @@ from .virtual import VirtualChannel
 
 __all__ = [
     "Acceptance",
+    "AppChannel",
+    "AppDispute",
     "Hub",
     "LedgerChannel",
     "Party",

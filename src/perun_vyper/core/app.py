@@ -113,6 +113,20 @@ class AppState:
             raise InvalidState("the state is already final")
         return replace(self, version=self.version + 1, is_final=True)
 
+    def moved(self, move: Move) -> AppState:
+        """The state ``move`` leads to, as the adjudicator builds it (``app_types._next_state``): same channel
+        and funding, version one higher, not final. Refused (``InvalidState``) after a final state, or when
+        the balances do not conserve the funding."""
+        if self.is_final:
+            raise InvalidState("no move follows a final state")
+        return replace(
+            self,
+            version=self.version + 1,
+            balance_a=move.balance_a,
+            balance_b=move.balance_b,
+            app_data=bytes(move.app_data),
+        )
+
     @classmethod
     def initial(cls, channel: bytes, deposit_a: int, deposit_b: int, app_data: bytes) -> AppState:
         """Version 0: each side owns what it is about to deposit. Both sign it before funding."""
@@ -137,14 +151,8 @@ class Move:
             raise InvalidState(f"mover {mover} is neither side 0 nor side 1")
         if from_state.is_final:
             raise InvalidState("no move follows a final state")
-        expected = replace(
-            from_state,
-            version=from_state.version + 1,
-            balance_a=to_state.balance_a,
-            balance_b=to_state.balance_b,
-            app_data=to_state.app_data,
-        )
-        if to_state != expected:
+        kept = (to_state.channel, to_state.funding_a, to_state.funding_b, to_state.version, to_state.is_final)
+        if kept != (from_state.channel, from_state.funding_a, from_state.funding_b, from_state.version + 1, False):
             raise InvalidState(
                 "a move changes only the balances and the app data, adds one to the version and is not final"
             )

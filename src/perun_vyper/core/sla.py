@@ -88,3 +88,21 @@ def respond(state: AppState, answer: bytes) -> AppState:
         balance_b=state.balance_b + owed,
         app_data=moved.encode(),
     )
+
+
+def check(old: AppState, new: AppState, mover: int) -> None:
+    """The SLA app's ``valid_transition`` in Python (``AppChannel(rules=check)``): refuses (``InvalidState``)
+    unless ``new`` is the client's request (``mover`` 0) or the provider's response (``mover`` 1) that
+    ``request`` / ``respond`` build from ``old``."""
+    data = SlaData.decode(new.app_data)
+    if mover not in (CLIENT, PROVIDER):
+        raise InvalidState(f"mover {mover} is neither the client (0) nor the provider (1)")
+    role, what = ("client", "request") if mover == CLIENT else ("provider", "response")
+    try:
+        expected = request(old, data.request) if mover == CLIENT else respond(old, data.response)
+    except InvalidState as exc:
+        raise InvalidState(f"the {role} moves only by a {what}: {exc}") from None
+    if new != expected:
+        raise InvalidState(
+            f"the state is not the {what} the SLA app accepts (terms, request count and balances are fixed by the move)"
+        )
