@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from perun_vyper import ChannelParams, Hub, LedgerChannel, exchange
+from tests.support.apps import app_domain, apps, sla, sla_data  # noqa: F401 (fixtures of the app tests)
 from tests.support.constants import E
 from tests.support.parties import (
     ALICE,

@@ -118,6 +118,43 @@ class Concluded(_Payouts):
 
 
 @dataclass(frozen=True)
+class AppRegistered(_Line):
+    """The store's latest app state both signed was registered over an older one (or a move built on
+    one); ``old_version`` is the agreed version it replaced."""
+
+    LINE: ClassVar[str] = "registered app {channel} v{new_version} replacing={old_version} tx={tx}"
+    channel: bytes
+    old_version: int
+    new_version: int
+    tx: str
+
+
+@dataclass(frozen=True)
+class AppMoved(_Line):
+    """The watcher answered a disputed app channel with its party's move (``progress``)."""
+
+    LINE: ClassVar[str] = "moved      app {channel} v{old_version} -> v{new_version} tx={tx}"
+    channel: bytes
+    old_version: int
+    new_version: int
+    tx: str
+
+
+@dataclass(frozen=True)
+class AppConcluded(_Payouts):
+    """A disputed app channel was concluded by its registered (or last moved) state after the deadline;
+    ``payouts`` are sides A and B as the ``Concluded`` event reports them."""
+
+    LINE: ClassVar[str] = "concluded  app {channel} v{version} payout_a={payout_a} payout_b={payout_b} tx={tx}"
+    channel: bytes
+    version: int
+    payouts: tuple[int, int]
+    tx: str
+    symbol: str = field(default=ETH_SYMBOL, compare=False)
+    decimals: int = field(default=18, compare=False)
+
+
+@dataclass(frozen=True)
 class Failed(_Line):
     """A transaction the views said would succeed reverted (a race); not retried in the same situation."""
 
@@ -164,5 +201,17 @@ class StandingBy(_Line):
 
 
 Action = (
-    Observed | Refuted | Closed | VirtualRegistered | Concluded | Failed | Waiting | PollFailed | Leading | StandingBy
+    Observed
+    | Refuted
+    | Closed
+    | VirtualRegistered
+    | Concluded
+    | AppRegistered
+    | AppMoved
+    | AppConcluded
+    | Failed
+    | Waiting
+    | PollFailed
+    | Leading
+    | StandingBy
 )
