@@ -24,6 +24,7 @@ STATE = {
     "fundingB": "1",
 }
 METHODS = (
+    "app.close, app.countersign, app.funded, app.list, app.proposals, app.propose_open, app.update, "
     "auth.challenge, auth.login, channel.list, hub.info, ledger.close, ledger.countersign, ledger.funded, "
     "ledger.proposals, ledger.propose_open, ledger.update, virtual.accept, virtual.close, virtual.list, "
     "virtual.propose, virtual.route, virtual.send"
@@ -60,6 +61,7 @@ def test_info__publishes_protocol_hub_chain_adjudicators_policy_and_limits(servi
         "challengeSeconds": 300,
     }
     assert info["server"].startswith("perun_vyper/")
+    assert (info["appAdjudicator"], info["apps"]) == (None, [])  # a hub without app channels
 
 
 # --- authentication -----------------------------------------------------------------------------------

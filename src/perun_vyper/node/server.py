@@ -33,11 +33,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..client import Hub
+from ..client.app_hub import AppHub
 from ..core.codec import Domain, hexstr, unhex
 from ..core.keys import recover
 from ..core.protocol import SignedState
 from ..errors import InvalidSignature
 from . import rpc, schema
+from .app_api import AppApi
 from .auth import Challenge, login_message, personal_digest
 from .bus import Bus
 from .ledger_api import LedgerApi
@@ -64,6 +66,7 @@ class HubServer:
         clock: Callable[[], float] = time.time,
         account: Any = None,
         bus: Bus | None = None,
+        apps: AppHub | None = None,
     ) -> None:
         self.hub = hub
         # Several workers sharing one PostgreSQL store reach each other's wallets through it (bus.py).
@@ -87,6 +90,8 @@ class HubServer:
         self.virtual = VirtualApi(self)
         self._methods.update(self.ledger.methods())
         self._methods.update(self.virtual.methods())
+        self.app = AppApi(self, apps)
+        self._methods.update(self.app.methods())
         self.info = schema.InfoResult(
             schema.PROTOCOL,
             hub.address,
@@ -110,6 +115,8 @@ class HubServer:
                 self.limits.challenge_seconds,
             ),
             f"perun_vyper/{version('perun_vyper')}",
+            None if apps is None else to_checksum_address(apps.domain.verifying_contract),
+            [] if apps is None else list(apps.services),
         )
 
     # --- lifecycle ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """A wallet's side of the hub protocol v1 (docs/API.md): ``HubClient`` connects to a hub, logs in with the
-channel key, and runs its ledger channels with the hub, keeping them in its own ``Store``.
+channel key, and runs its ledger (and, ``wallet_app``, app) channels with the hub, in its own ``Store``.
 
 The wallet trusts nothing the hub sends without checking it: the hub's chain id and LedgerAdjudicator
 must be the ones the wallet was configured with (a state signed for another deployment is worthless), and
@@ -11,11 +11,11 @@ again whatever is in flight and the hub answers as before (docs/SPEC.md section 
 
 With ``adjudicator=`` (the LedgerAdjudicator as an Ape contract object) the wallet's channels read the
 chain before signing (deposits, disputes: SPEC 11.1) and can deposit and close on-chain; those chain calls
-block the wallet's event loop while they run (a wallet serves one user, not many connections).
+block the wallet's event loop (a wallet serves one user, not many connections).
 
 The hub's own proposals (``ledger.proposal``, the hub paying the wallet) are answered automatically:
-``LedgerChannel.accept`` checks every rule and stores the state both signed, and only then does the
-countersignature leave (``ledger.countersign``). A proposal the wallet refuses is kept in ``refused``.
+``LedgerChannel.accept`` checks every rule and stores the state both signed before the countersignature
+leaves (``ledger.countersign``); a refused proposal is kept in ``refused``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from ..chain import signer_of
 from ..chain.accounts import Key
 from ..client import LedgerChannel
+from ..client.app import Rules
 from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr, unhex
 from ..core.constants import ETH, MIN_CHALLENGE_DURATION
@@ -44,6 +45,7 @@ from ..errors import HubError, HubUnavailable, InvalidParams, PerunError, Refuse
 from ..store import ChannelStore
 from . import schema
 from .auth import login_message, personal_digest
+from .wallet_app import AppWallet
 from .wallet_virtual import AcceptPolicy, VirtualWallet, receive_only
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ class _Response(msgspec.Struct):
     params: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class HubClient(VirtualWallet):
+class HubClient(VirtualWallet, AppWallet):
     """One wallet (``key``) with one hub at ``url``. ``ledger_domain`` names the chain and LedgerAdjudicator
     the wallet trusts; ``connect`` refuses a hub that announces another one.
 
@@ -81,6 +83,9 @@ class HubClient(VirtualWallet):
         virtual_domain: Domain | None = None,
         accept_virtual: AcceptPolicy = receive_only,
         clock: Callable[[], float] = time.time,
+        app_domain: Domain | None = None,
+        app_adjudicator: Any = None,
+        app_rules: dict[str, Rules] | None = None,
     ) -> None:
         self.url = url
         self.virtual_domain = virtual_domain
@@ -106,6 +111,7 @@ class HubClient(VirtualWallet):
                     store, record.channel_id, self._signer, **self._chain
                 )
         self._init_virtual()
+        self._init_apps(app_domain, app_adjudicator, app_rules or {})
         # The hub's pushes this wallet answers, one at a time in arrival order (a handler task).
         self._handlers = {**self.virtual_handlers(), "ledger.proposal": self._answer_proposal}
         self._inbox: asyncio.Queue[tuple[str, Any]] | None = None
@@ -148,6 +154,7 @@ class HubClient(VirtualWallet):
                 f"the hub uses VirtualAdjudicator {info.virtual_adjudicator}, this wallet "
                 f"{self.virtual_domain.verifying_contract}; virtual states signed for another one are not enforceable"
             )
+        self._check_app_hub(info)
         self.info = info
         return info
 
@@ -380,8 +387,7 @@ class HubClient(VirtualWallet):
         return await self._send_update(channel, channel.propose_final())
 
     async def close_channel(self, channel_id: bytes) -> str | None:
-        """Ask the hub to submit ``close`` with the final state (``finalize`` first); its transaction hash,
-        or None when the channel was closed already."""
+        """Ask the hub to ``close`` with the final state (``finalize`` first): its tx hash, None if closed."""
         result = await self.call("ledger.close", {"channel": hexstr(channel_id)})
         return msgspec.json.decode(result, type=schema.CloseResult).tx
 
