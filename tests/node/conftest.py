@@ -19,6 +19,7 @@ from perun_vyper import ChannelStore, Hub, Signer
 from perun_vyper.core.codec import hexstr
 from perun_vyper.node import HubClient, HubServer, Limits, Policy
 from perun_vyper.node.auth import personal_digest
+from tests.support.apps import app_domain, apps, sla, sla_data  # noqa: F401 (fixtures of the app tests)
 from tests.support.constants import E
 from tests.support.parties import INGRID_KEY, LEDGER_DOMAIN, MAX_VALIDITY, NOW, VIRTUAL_DOMAIN
 
