@@ -1,4 +1,4 @@
-"""The app-channel methods of the hub protocol v1 (docs/API.md 9): a wallet's app channels with the hub,
+"""The app-channel methods of the hub protocol v1 (docs/API.md 11): a wallet's app channels with the hub,
 opened, funded on-chain, moved, closed and listed. The hub countersigns a wallet's move only if the app
 accepts it (``AppChannel``: its rules in Python, then the app contract) and the chain could still enforce
 it; when its service moves next (the SLA provider's response), the hub's own move comes back in the same

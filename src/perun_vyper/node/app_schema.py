@@ -1,4 +1,4 @@
-"""The typed messages of the hub's app-channel methods (docs/API.md 9), in the encoding of ``schema``:
+"""The typed messages of the hub's app-channel methods (docs/API.md 11), in the encoding of ``schema``:
 bytes as ``0x`` hex, uint256 values as decimal strings, EIP-712 member names (``appData``, ``isFinal``)."""
 
 from __future__ import annotations

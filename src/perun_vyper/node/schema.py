@@ -133,7 +133,7 @@ class InfoResult(Message):
     policy: PolicyMsg
     limits: LimitsMsg
     server: str
-    # App channels (docs/API.md 9): the AppAdjudicator and the apps the hub serves; none without them.
+    # App channels (docs/API.md 11): the AppAdjudicator and the apps the hub serves; none without them.
     app_adjudicator: Address | None = None
     apps: list[Address] = []
 

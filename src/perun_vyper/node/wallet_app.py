@@ -1,4 +1,4 @@
-"""The wallet's side of app channels with the hub (docs/API.md 9), mixed into ``HubClient``: open an app
+"""The wallet's side of app channels with the hub (docs/API.md 11), mixed into ``HubClient``: open an app
 channel, move (the hub's own move comes back in the same answer and is countersigned here after every
 check), fund, finalise, close, and resume after a restart. Every state goes through ``AppChannel``:
 checked by the app's rules and the app contract, signed and stored before anything is sent."""
