@@ -13,6 +13,9 @@ from perun_vyper.core.codec import hexstr
 from perun_vyper.core.sla import SlaData, request
 from perun_vyper.errors import HubError
 from perun_vyper.node import HubClient, HubServer, Policy
+from perun_vyper.node.guard import HubGuard
+from perun_vyper.watchtower import Watchtower
+from perun_vyper.watchtower.actions import AppConcluded, AppMoved
 from tests.node.conftest import run
 from tests.support.apps import PRICE
 from tests.support.constants import E
@@ -32,10 +35,14 @@ def backend() -> str:
 
 
 @pytest.fixture
-def serving(chain_hub, domain, apps, sla, app_domain, ingrid):
+def app_hub(chain_hub, apps, sla, app_domain) -> AppHub:
+    return AppHub(chain_hub, app_domain, {str(sla.address): sla_service(_response)}, adjudicator=apps)
+
+
+@pytest.fixture
+def serving(chain_hub, domain, app_hub, ingrid):
     @asynccontextmanager
     async def _serving():
-        app_hub = AppHub(chain_hub, app_domain, {str(sla.address): sla_service(_response)}, adjudicator=apps)
         async with HubServer(chain_hub, domain, POLICY, account=ingrid, apps=app_hub) as server:
             yield server
 
@@ -83,3 +90,32 @@ def test_app_chain__fund_request_answered_close__exact_balances(serving, wallet,
     hub_fees = sum(r.total_fees_paid for r in chain.history[ingrid.address][-2:])
     assert alice.balance == before[0] - fee_deposit - PRICE
     assert ingrid.balance == before[1] - hub_fees + PRICE
+
+
+def test_app_chain__request_forced_on_chain__hub_guard_answers_and_is_paid(
+    serving, wallet, app_hub, ledger, virtual, sla, sla_data, chain, alice, ingrid, watcher
+):
+    before = (alice.balance, ingrid.balance)
+
+    async def scenario():
+        async with serving() as server, wallet(server) as client:
+            channel = await client.open_app(str(sla.address), E, E, sla_data())
+            fee_deposit = channel.deposit(E, alice).total_fees_paid
+            await client.app_funded(channel.channel_id)
+            # The wallet claims the hub never answered: it forces its request without sending it.
+            channel.propose_move(request(channel.app_state, REQUEST))
+            channel.force(sender=watcher)
+            guard = HubGuard(server, Watchtower(app_hub.store, ledger, virtual, ingrid), 60, apps=app_hub)
+            answered = await guard.round()
+            chain.mine(timestamp=channel.dispute().deadline)
+            concluded = await guard.round()
+            return channel, fee_deposit, answered, concluded
+
+    channel, fee_deposit, answered, concluded = run(scenario(), 120)
+    assert [type(action) for action in answered] == [AppMoved]
+    assert (answered[0].old_version, answered[0].new_version) == (1, 2)
+    assert [(type(a), a.payouts) for a in concluded] == [(AppConcluded, (E - PRICE, E + PRICE))]
+    hub_fees = sum(r.total_fees_paid for r in chain.history[ingrid.address][-3:])  # deposit, progress, conclude
+    assert alice.balance == before[0] - fee_deposit - PRICE
+    assert ingrid.balance == before[1] - hub_fees + PRICE
+    assert channel.holdings() == (0, 0, True)

@@ -116,6 +116,17 @@ class AppHub:
                 found.append(channel)
         return found
 
+    def owned(self) -> list[AppChannel]:
+        """All of Ingrid's app channels (what her watcher guards), each read again from a shared store."""
+        found = []
+        for record in self.store.channels("app"):
+            channel = self.find(record.channel_id) if record.owner == self.address else None
+            if channel is not None:
+                if self.store.shared:
+                    channel.reload()
+                found.append(channel)
+        return found
+
     @contextmanager
     def acting(self, channel_id: bytes) -> Iterator[None]:
         """Act on one app channel: in a shared store, under the channel's lock in one transaction with its

@@ -17,11 +17,16 @@ from typing import Any
 import psycopg
 from ape.exceptions import ApeException
 
+from ..client.app import AppChannel
+from ..client.app_dispute import AppDispute
+from ..client.app_hub import AppHub
+from ..core.app import AppState
 from ..core.channel import ChannelParams
 from ..core.codec import hexstr
 from ..core.virtual import VirtualParams
 from ..watchtower import Action, Watchtower
 from ..watchtower.actions import Leading, Observed, PollFailed, StandingBy
+from ..watchtower.app import AppWatcher
 from . import schema
 from .session import Host
 
@@ -44,9 +49,13 @@ class HubGuard:
         on_action: Callable[[Action], None] = lambda action: None,
         *,
         lease: float | None = None,
+        apps: AppHub | None = None,
     ) -> None:
         self.server = server
         self.tower = tower
+        # The hub's app channels: concluded, refuted, and answered with its services' moves (SPEC 12.7).
+        self.apps = apps
+        self.app_tower = None if apps is None else AppWatcher([], tower.sender, _service_answer(apps))
         self.interval = interval
         self.on_action = on_action
         self.lease = max(3 * interval, 2.0) if lease is None else lease
@@ -101,7 +110,11 @@ class HubGuard:
     def _poll(self) -> list[Action]:
         # Workers share Ingrid's account: her transactions go out one worker at a time.
         with self.server.hub.sending():
-            return self.tower.poll()
+            actions = self.tower.poll()
+            if self.apps is not None and self.app_tower is not None:
+                self.app_tower.channels = self.apps.owned()
+                actions += self.app_tower.poll()
+            return actions
 
     async def _tell(self, observed: Observed) -> None:
         record = await self.server.work(self.server.hub.store.channel, observed.channel)
@@ -115,3 +128,13 @@ class HubGuard:
         notice = schema.DisputedNotice(hexstr(observed.channel), observed.version, observed.deadline)
         for user in users:
             await self.server.notify(user, "chain.disputed", notice)
+
+
+def _service_answer(apps: AppHub) -> Callable[[AppChannel, AppDispute], AppState | None]:
+    """The hub's move in a dispute of one of its app channels: what its service for the app answers."""
+
+    def _answer(channel: AppChannel, dispute: AppDispute) -> AppState | None:
+        service = apps.services.get(channel.params.app)
+        return None if service is None else service.answer(dispute.state, channel.side)
+
+    return _answer
