@@ -168,7 +168,7 @@ def test_open__new_store__records_format_and_version_only(tmp_path):
     with Store(tmp_path / "alice.db") as store:  # SQLite only: test_store_postgres.py has the PostgreSQL one
         assert store.identity is None
     assert meta(tmp_path / "alice.db") == {"format": "perun-vyper store", "schema_version": str(SCHEMA_VERSION)}
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
 
 
 def _legacy(path: Path) -> None:
@@ -195,7 +195,7 @@ def test_open__legacy_store__adopted_with_channels_intact(tmp_path, identity):
     with Store(path, identity=identity, create=False) as store:
         assert store.identity == identity
         assert snapshot(store) == [(LEDGER_RECORD, [STATE])]
-    recorded = {"format": "perun-vyper store", "schema_version": "1"}
+    recorded = {"format": "perun-vyper store", "schema_version": "2"}  # migrated (test_store_migration.py)
     if identity:
         recorded |= {"chain_id": "31337", "ledger": IDENTITY.ledger, "virtual": IDENTITY.virtual}
     assert meta(path) == recorded
@@ -214,12 +214,12 @@ def test_open__legacy_store_of_another_deployment__refused_unchanged(tmp_path):
 def test_open__newer_schema_version__refused_unchanged(tmp_path):
     path = tmp_path / "wallet.db"
     written(path, LEDGER_RECORD)
-    sql(path, "UPDATE perun_meta SET value = '2' WHERE key = 'schema_version'")
+    sql(path, "UPDATE perun_meta SET value = '3' WHERE key = 'schema_version'")
     before = path.read_bytes()
     with pytest.raises(StoreError) as refused:
         Store(path)
     assert str(refused.value) == (
-        f"{path} is a perun-vyper store of schema version 2, newer than version 1 that this perun-vyper reads;"
+        f"{path} is a perun-vyper store of schema version 3, newer than version 2 that this perun-vyper reads;"
         " upgrade perun-vyper to open it"
     )
     assert path.read_bytes() == before

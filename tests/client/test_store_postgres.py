@@ -159,19 +159,19 @@ def test_open__new_store__tables_and_meta_with_format_and_version_only(postgres)
     with open_store(target) as store:
         assert store.identity is None and store.shared
     assert _tables(postgres, schema) == OURS
-    assert _rows(postgres, schema, "perun_meta") == [("format", "perun-vyper store"), ("schema_version", "1")]
+    assert _rows(postgres, schema, "perun_meta") == [("format", "perun-vyper store"), ("schema_version", "2")]
 
 
 def test_open__newer_schema_version__refused_unchanged(postgres):
     target, schema = _schema(postgres, "wallet")
     with open_store(target) as store:
         store.add_channel(RECORD)
-    _sql(target, "UPDATE perun_meta SET value = '2' WHERE key = 'schema_version'")
+    _sql(target, "UPDATE perun_meta SET value = '3' WHERE key = 'schema_version'")
     meta = _rows(postgres, schema, "perun_meta")
     with pytest.raises(StoreError) as refused:
         open_store(target)
     assert str(refused.value) == (
-        f"{_shown(target, schema)} is a perun-vyper store of schema version 2, newer than version 1 that this"
+        f"{_shown(target, schema)} is a perun-vyper store of schema version 3, newer than version 2 that this"
         " perun-vyper reads; upgrade perun-vyper to open it"
     )
     assert _rows(postgres, schema, "perun_meta") == meta
@@ -209,7 +209,7 @@ def test_open__identity_for_channels_of_another_deployment__refused_not_recorded
         f" {IDENTITY.ledger}; this run is on {other.describe()};"
         " pass the store of this deployment (or the --ledger/--virtual it was written for)"
     )
-    assert _rows(postgres, schema, "perun_meta") == [("format", "perun-vyper store"), ("schema_version", "1")]
+    assert _rows(postgres, schema, "perun_meta") == [("format", "perun-vyper store"), ("schema_version", "2")]
 
 
 def test_open__search_path_names_missing_schema__refused_create_schema_named(postgres):

@@ -13,7 +13,8 @@ from dataclasses import replace
 import ape
 import pytest
 
-from perun_vyper import LedgerState, VirtualState, open_virtual
+from perun_vyper import ChannelRecord, Domain, LedgerState, SignedState, VirtualState, open_virtual
+from perun_vyper.core.app import AppParams, AppState
 from perun_vyper.core.display import utc
 from perun_vyper.watchtower import Watchtower, summary
 from perun_vyper.watchtower.actions import (
@@ -453,6 +454,29 @@ def test_watchtower__run__stops_after_max_actions_or_time(
     actions = tower.run(0.05, stop_after=30, max_actions=2, on_action=seen.append)
     assert [type(a) for a in actions] == [Observed, Refuted] and seen == actions
     assert replace(actions[1], tx="") == Refuted(params.channel_id, 0, 1, "")
+
+
+def test_watchtower__store_holds_an_app_channel__ledger_registration_answered_app_channel_left_alone(
+    ledger, chain, open_channel, signed, remember_ledger, tower, store, alice, bob
+):
+    app = AppParams(str(alice.address), str(bob.address), "0x" + "5a" * 20, nonce=chain.blocks.height)
+    record = ChannelRecord(app.channel_id, "app", app, Domain.app(chain.chain_id, "0x" + "a9" * 20), str(alice.address))
+    store.add_channel(record)  # before the ledger channel: readers of all channels meet it first
+    kept = SignedState(AppState.initial(app.channel_id, E, E, b"\x01\x02"), b"a" * 65, b"b" * 65)
+    store.save_state(app.channel_id, kept)
+    params, initial = open_channel(E, E)
+    s0, s1 = _history(initial, (200 * M, 1))
+    remember_ledger(params, alice, [s0, s1])
+    stale = ledger.register(params.as_tuple(), *signed(s0), sender=bob)
+
+    actions = tower.poll()
+    assert actions == [
+        Observed("ledger", params.channel_id, 0, stale.timestamp + HOUR, stale.block_number, _hash(stale)),
+        Refuted(params.channel_id, 0, 1, actions[1].tx),
+    ]
+    assert ledger.dispute(params.channel_id)[0] == 1  # refuted: the latest version is registered
+    assert tower.poll() == []
+    assert store.channels("app") == [record] and store.history(app.channel_id) == [kept]
 
 
 class _FlakyLedger:

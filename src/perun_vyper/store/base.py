@@ -45,7 +45,8 @@ Mark = tuple[int, bool]  # (the newest stored version of a channel, whether both
 
 
 def parties(record: ChannelRecord) -> tuple[str, str]:
-    """Who takes part in a channel: a ledger channel's participants A and B, a virtual channel's Alice and Bob."""
+    """Who takes part in a channel: a ledger or app channel's participants A and B, a virtual channel's Alice
+    and Bob."""
     params = record.params
     if isinstance(params, VirtualParams):
         return params.alice, params.bob
@@ -183,7 +184,7 @@ class ChannelStore(Coordination):
         )
 
     def channels_of(self, address: str, kind: Kind) -> list[ChannelRecord]:
-        """The channels of ``kind`` that ``address`` takes part in (a ledger channel's participants, a
+        """The channels of ``kind`` that ``address`` takes part in (a ledger or app channel's participants, a
         virtual channel's Alice and Bob), in the order they were added."""
         return [record for record in self.channels(kind) if address in parties(record)]
 

@@ -3,8 +3,12 @@ file before it writes anything to it.
 
 ``perun_meta`` holds ``format`` (always ``perun-vyper store``), ``schema_version`` (``SCHEMA_VERSION``)
 and, once a run has named its deployment, the identity: ``chain_id``, ``ledger`` and ``virtual`` (the
-checksummed adjudicator addresses). A store written before the table existed (schema version 0: just
-``channels`` and ``states``) is adopted on its next open.
+checksummed adjudicator addresses), and ``app`` once a run named an AppAdjudicator. A store written before
+the table existed (schema version 0: just ``channels`` and ``states``) is adopted on its next open.
+
+Schema versions: 1 admits channels of kind ``ledger`` and ``virtual``; 2 also ``app``. A store of an
+older version is migrated when it is opened for writing (``Verdict.migrate``; the backend widens the
+kind CHECK in the transaction that records the new version), never by ``peek``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,7 +26,7 @@ from ..core.codec import Domain, hexstr
 from ..errors import InvalidParams, StoreError
 from .records import Kind, decode_domain
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT = "perun-vyper store"
 
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS perun_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -35,22 +39,25 @@ _LEGACY = {
 }
 _IDENTITY_KEYS = ("chain_id", "ledger", "virtual")
 _OTHER_DEPLOYMENT = "pass the store of this deployment (or the --ledger/--virtual it was written for)"
+_OTHER_APP = "pass the store of this deployment (or the app adjudicator it was written for)"
 _OURS = "pass the store file perun-vyper wrote, or a new path"
 
 
 @dataclass(frozen=True)
 class StoreIdentity:
     """The deployment a store belongs to: every signature it holds is bound to this chain and these
-    adjudicators, so it is useless (and misleading) anywhere else. Addresses are kept checksummed."""
+    adjudicators, so it is useless (and misleading) anywhere else. Addresses are kept checksummed.
+    ``app`` (the AppAdjudicator) is optional: "" names none, and then the store admits no app channel."""
 
     chain_id: int
     ledger: str
     virtual: str
+    app: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.chain_id, int) or isinstance(self.chain_id, bool) or self.chain_id <= 0:
             raise InvalidParams(f"chain_id must be a positive integer, got {self.chain_id!r}")
-        for name in ("ledger", "virtual"):
+        for name in ("ledger", "virtual", *(("app",) if self.app != "" else ())):
             value = getattr(self, name)
             try:
                 object.__setattr__(self, name, to_checksum_address(value))
@@ -60,14 +67,29 @@ class StoreIdentity:
                 ) from exc
 
     def describe(self) -> str:
-        return f"chain {self.chain_id}, ledger {self.ledger}, virtual {self.virtual}"
+        app = f", app {self.app}" if self.app else ""
+        return f"chain {self.chain_id}, ledger {self.ledger}, virtual {self.virtual}{app}"
 
     def address(self, kind: Kind) -> str:
         """The adjudicator that channels of ``kind`` are signed for."""
-        return self.ledger if kind == "ledger" else self.virtual
+        if kind == "ledger":
+            return self.ledger
+        if kind == "virtual":
+            return self.virtual
+        if kind != "app":
+            raise InvalidParams(f"channels are of kind 'ledger', 'virtual' or 'app', got {kind!r}")
+        if not self.app:
+            raise StoreError(
+                f"the deployment {self.describe()} names no app adjudicator; name one"
+                " (StoreIdentity(..., app=address)) to hold app channels"
+            )
+        return self.app
 
     def admits(self, kind: Kind, domain: Domain) -> bool:
-        """Whether a channel of ``kind`` signed in ``domain`` belongs to this deployment."""
+        """Whether a channel of ``kind`` signed in ``domain`` belongs to this deployment (an app channel
+        only if the identity names an app adjudicator)."""
+        if kind == "app" and not self.app:
+            return False
         return domain.chain_id == self.chain_id and domain.verifying_contract.lower() == self.address(kind).lower()
 
 
@@ -82,10 +104,13 @@ def describe_domain(kind: Kind, domain: Domain) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A file ``Store`` may use: the identity it records (after the writes) and the meta rows to add."""
+    """A file ``Store`` may use: the identity it records (after the writes), the meta rows to write
+    (added, or replacing the row of that key), and whether its tables are of an older schema version
+    the backend migrates before writing them (``schema_version`` is then among the writes)."""
 
     identity: StoreIdentity | None
     writes: dict[str, str] = field(default_factory=dict)
+    migrate: bool = False
 
 
 def peek(path: Path, identity: StoreIdentity | None, create: bool) -> None:
@@ -161,11 +186,15 @@ def decide(
     and encoded domain. Refuse (StoreError), or return what to record."""
     ours = "perun_meta" in tables and meta.get("format") == FORMAT
     writes: dict[str, str] = {}
+    migrate = False
     if ours:
-        _check_version(where, meta)
+        version = _check_version(where, meta)
         recorded = _recorded(where, meta)
+        if version < SCHEMA_VERSION:
+            writes, migrate = {"schema_version": str(SCHEMA_VERSION)}, True
     elif tables and legacy():
-        recorded, writes = None, {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
+        recorded, migrate = None, True
+        writes = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
     elif tables:
         shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
         raise StoreError(
@@ -178,15 +207,20 @@ def decide(
         )
     else:
         recorded, writes = None, {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
-    if identity is None:
-        return Verdict(recorded, writes)
+    if identity is None or identity == recorded:
+        return Verdict(recorded, writes, migrate)
     if recorded is not None:
-        if recorded != identity:
+        if replace(recorded, app="") != replace(identity, app=""):
             raise StoreError(
                 f"{where} is the store of {recorded.describe()}; this run is on {identity.describe()};"
                 f" {_OTHER_DEPLOYMENT}"
             )
-        return Verdict(recorded, writes)
+        if recorded.app:
+            if identity.app:
+                raise StoreError(
+                    f"{where} is the store of {recorded.describe()}; this run is on {identity.describe()}; {_OTHER_APP}"
+                )
+            return Verdict(recorded, writes, migrate)  # a run that names no app keeps the recorded one
     if "channels" in tables:
         for channel_id, kind, text in channels():
             domain = decode_domain(text)
@@ -195,8 +229,11 @@ def decide(
                     f"{where} holds channel {hexstr(bytes(channel_id))} of {describe_domain(kind, domain)}; this run is"
                     f" on {identity.describe()}; {_OTHER_DEPLOYMENT}"
                 )
-    writes.update(chain_id=str(identity.chain_id), ledger=identity.ledger, virtual=identity.virtual)
-    return Verdict(identity, writes)
+    if recorded is None:
+        writes.update(chain_id=str(identity.chain_id), ledger=identity.ledger, virtual=identity.virtual)
+    if identity.app:
+        writes["app"] = identity.app
+    return Verdict(identity, writes, migrate)
 
 
 def _legacy(db: sqlite3.Connection, tables: list[str]) -> bool:
@@ -208,7 +245,8 @@ def _legacy(db: sqlite3.Connection, tables: list[str]) -> bool:
     )
 
 
-def _check_version(where: str, meta: dict[str, str]) -> None:
+def _check_version(where: str, meta: dict[str, str]) -> int:
+    """The store's schema version; refuses one this perun-vyper does not read."""
     text = meta.get("schema_version", "")
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise StoreError(
@@ -220,18 +258,21 @@ def _check_version(where: str, meta: dict[str, str]) -> None:
             f"{where} is a perun-vyper store of schema version {int(text)}, newer than version {SCHEMA_VERSION}"
             " that this perun-vyper reads; upgrade perun-vyper to open it"
         )
+    return int(text)
 
 
 def _recorded(where: str, meta: dict[str, str]) -> StoreIdentity | None:
-    present = [key for key in _IDENTITY_KEYS if key in meta]
+    present = [key for key in (*_IDENTITY_KEYS, "app") if key in meta]  # app is optional
     if not present:
         return None
     try:
-        if len(present) < len(_IDENTITY_KEYS):
+        if not set(_IDENTITY_KEYS) <= set(present):
             raise InvalidParams(f"only {', '.join(present)} recorded")
         if not (meta["chain_id"].isascii() and meta["chain_id"].isdigit()):
             raise InvalidParams(f"chain_id {meta['chain_id']!r}")
-        return StoreIdentity(int(meta["chain_id"]), meta["ledger"], meta["virtual"])
+        if "app" in meta and not meta["app"]:
+            raise InvalidParams("an empty app")
+        return StoreIdentity(int(meta["chain_id"]), meta["ledger"], meta["virtual"], meta.get("app", ""))
     except InvalidParams as exc:
         raise StoreError(
             f"{where} records a malformed identity in perun_meta ({exc}); restore the store from a backup"

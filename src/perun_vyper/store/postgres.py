@@ -26,7 +26,7 @@ import psycopg
 
 from ..errors import StoreError
 from .base import ChannelStore, Mark, parties
-from .meta import META_SCHEMA, StoreIdentity, decide
+from .meta import META_SCHEMA, SCHEMA_VERSION, StoreIdentity, decide
 from .records import ChannelRecord, Kind, encode_domain, encode_params
 
 SCHEMA = (
@@ -65,6 +65,16 @@ SCHEMA = (
 )""",
 )
 
+# To schema version 2 (app channels): the kind CHECK of an older store is replaced, in the transaction that
+# records the new schema_version. Its name is read from the catalog (PostgreSQL named it at CREATE TABLE).
+_KIND_CHECKS = (
+    "SELECT c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+    " JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_attribute a ON a.attrelid = t.oid"
+    " WHERE n.nspname = ? AND t.relname = 'channels' AND c.contype = 'c' AND a.attname = 'kind'"
+    " AND c.conkey = ARRAY[a.attnum] ORDER BY c.conname"
+)
+KIND_CHECK = "CHECK (kind IN ('ledger', 'virtual', 'app'))"
+
 # Taken while a store is first set up, so two workers starting at once do not both create the tables
 # or both record an identity (any 64-bit constant; this one spells "perunvyp").
 _SETUP_LOCK = 0x706572756E767970
@@ -81,6 +91,10 @@ def redact(url: str) -> str:
     base, mark, query = url.partition("?")
     kept = [pair for pair in query.split("&") if pair.split("=", 1)[0].strip().lower() != "password"]
     return (base + mark + "&".join(kept)) if kept else base
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 @functools.cache
@@ -115,10 +129,16 @@ class PostgresStore(ChannelStore):
                     )
                 self.location = f"{self.location} (schema {schema})"
                 verdict = self._settle(schema, identity, create)
+                if verdict.migrate:
+                    self._migrate(schema)
                 for statement in SCHEMA:
                     self._execute(statement)
                 for key, value in verdict.writes.items():
-                    self._execute("INSERT INTO perun_meta (key, value) VALUES (?, ?)", (key, value))
+                    self._execute(
+                        "INSERT INTO perun_meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
         except BaseException:
             self._db.close()
             raise
@@ -168,6 +188,20 @@ class PostgresStore(ChannelStore):
             legacy=lambda: False,  # PostgreSQL stores began with schema version 1
             channels=lambda: self._execute("SELECT id, kind, domain FROM channels ORDER BY added").fetchall(),
         )
+
+    def _migrate(self, schema: str) -> None:
+        try:
+            names = [str(name) for (name,) in self._execute(_KIND_CHECKS, (schema,)).fetchall()]
+            for name in names:
+                self._execute(f"ALTER TABLE channels DROP CONSTRAINT {_quoted(name)}")
+            name = names[0] if names else "channels_kind_check"
+            self._execute(f"ALTER TABLE channels ADD CONSTRAINT {_quoted(name)} {KIND_CHECK}")
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"{self.location}: migrating the store to schema version {SCHEMA_VERSION} failed ({reason}); nothing"
+                " was changed"
+            ) from exc
 
     def _insert_channel(self, record: ChannelRecord) -> None:
         party_a, party_b = parties(record)

@@ -12,11 +12,15 @@ What the file is (``meta.py``): before writing anything, ``Store`` reads the fil
 is not a SQLite database, holds another application's tables, is of a newer schema, or (``create=False``)
 holds no store; a refused file is left byte for byte as it was.
 
-Identity: signatures are bound to one chain and two adjudicators, so a store belongs to one deployment.
-Opened with ``identity=StoreIdentity(chain_id, ledger, virtual)``, a store records it (after checking
-that the channels it already holds are of that deployment) and from then on refuses a run on another
-deployment and a channel of another domain. Opened without ``identity``, no deployment is checked
-or recorded (``add_channel`` still refuses a foreign channel if the store recorded one earlier).
+Identity: signatures are bound to one chain and its adjudicators, so a store belongs to one deployment.
+Opened with ``identity=StoreIdentity(chain_id, ledger, virtual)`` (and ``app=`` to hold app channels), a
+store records it (after checking that the channels it already holds are of that deployment) and from
+then on refuses a run on another deployment and a channel of another domain. Opened without
+``identity``, no deployment is checked or recorded (``add_channel`` still refuses a foreign channel if
+the store recorded one earlier).
+
+An older store (schema version 1, or 0) is migrated to version 2 when opened (``MIGRATE``), all or
+nothing; ``peek`` never writes.
 """
 
 from __future__ import annotations
@@ -28,17 +32,19 @@ from typing import Any, Literal
 
 from ..errors import StoreError
 from .base import ChannelStore, Mark
-from .meta import META_SCHEMA, StoreIdentity, peek, settle
+from .meta import META_SCHEMA, SCHEMA_VERSION, StoreIdentity, peek, settle
 
-# One statement each: executescript would commit the transaction they run in.
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS channels (
+_CHANNELS = """CREATE TABLE {name} (
     id BLOB PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('ledger', 'virtual', 'app')),
     params TEXT NOT NULL,
     domain TEXT NOT NULL,
     owner TEXT NOT NULL
-)""",
+)"""
+
+# One statement each: executescript would commit the transaction they run in.
+SCHEMA = (
+    _CHANNELS.format(name="IF NOT EXISTS channels"),
     """CREATE TABLE IF NOT EXISTS states (
     channel BLOB NOT NULL REFERENCES channels (id),
     version INTEGER NOT NULL,
@@ -56,6 +62,21 @@ SCHEMA = (
     PRIMARY KEY (virtual, leg)
 )""",
 )
+
+
+# To schema version 2 (app channels): SQLite cannot alter a CHECK, so the channels table of an older store
+# is rebuilt, with foreign keys off (dropping the table that states refers to must leave states alone) and
+# the rowids copied (channels() orders by them). The states' reference names the table, so it holds again
+# once the new table is renamed. Run in the transaction that records the new schema_version: a crash
+# leaves the old table and version.
+MIGRATE = (
+    _CHANNELS.format(name="perun_channels_v2"),
+    "INSERT INTO perun_channels_v2 (rowid, id, kind, params, domain, owner)"
+    " SELECT rowid, id, kind, params, domain, owner FROM channels ORDER BY rowid",
+    "DROP TABLE channels",
+    "ALTER TABLE perun_channels_v2 RENAME TO channels",
+)
+UPSERT_META = "INSERT INTO perun_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
 class Store(ChannelStore):
@@ -86,18 +107,33 @@ class Store(ChannelStore):
             if mode.lower() != "wal":
                 raise StoreError(f"{self.path}: SQLite refused WAL mode ({mode}); use a local file system")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            # Off while the store is set up (a migration rebuilds channels; the pragma cannot change inside
+            # a transaction), on for everything after.
+            self._db.execute("PRAGMA foreign_keys=OFF")
             with self.transaction():
                 # peek read without a lock: decide again under the write lock, so that two first opens
-                # of one file (two processes) cannot both record an identity.
+                # of one file (two processes) cannot both record an identity or both migrate.
                 verdict = settle(self._db, self.path, identity, create)
+                if verdict.migrate:
+                    self._migrate()
                 for statement in SCHEMA:
                     self._db.execute(statement)
-                self._db.executemany("INSERT INTO perun_meta (key, value) VALUES (?, ?)", verdict.writes.items())
+                self._db.executemany(UPSERT_META, verdict.writes.items())
+            self._db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             self._db.close()
             raise
         self._identity = verdict.identity
+
+    def _migrate(self) -> None:
+        try:
+            for statement in MIGRATE:
+                self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{self.path}: migrating the store to schema version {SCHEMA_VERSION} failed ({exc}); nothing was"
+                " changed"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()
