@@ -70,7 +70,7 @@ coverage: setup
 gas: setup
 	ape run gas --network ethereum:local:foundry
 
-# The adjudicators' ABIs as package data (src/perun_vyper/abi/*.json), from the compiled contracts; run it
+# The shipped contracts' ABIs as package data (src/perun_vyper/abi/*.json), from the compiled contracts; run it
 # after changing a contract's interface (tests/deploy/test_package.py fails until then).
 abis: setup
 	python tools/export_abis.py

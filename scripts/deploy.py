@@ -1,15 +1,16 @@
-"""`ape run deploy`: deploy the Perun adjudicators at deterministic addresses, check them and record them.
+"""`ape run deploy`: deploy the Perun contracts at deterministic addresses, check them and record them.
 
     ape run deploy --network <ecosystem>:<network>:<provider> --account <alias> [--salt S] [--yes]
     ape run deploy --network <...> --check [--salt S]
 
-Both contracts go through the deterministic-deployment proxy (CREATE2), so their addresses depend only on
-the salt and the compiled code: a second run finds them in place and sends nothing. A local chain (Ape's
-network ``local`` or a ``*-fork``) deploys unattended and gets the proxy installed when it lacks it; any
-other network is live: the script shows the plan and its estimated cost and asks first (``--yes`` skips
-the question), and stops if the proxy is missing. Every deployment lands in
-``deployments/<ecosystem>-<network>.json`` (chain id -> salt -> deployments); ``--check`` re-checks the
-recorded deployments of the connected chain without sending anything.
+Every contract of the set (VirtualAdjudicator, LedgerAdjudicator, AppAdjudicator, SlaApp: ``DEPLOYED``)
+goes through the deterministic-deployment proxy (CREATE2), so the addresses depend only on the salt and the
+compiled code: a second run finds them in place and sends nothing. A local chain (Ape's network ``local``
+or a ``*-fork``) deploys unattended and gets the proxy installed when it lacks it; any other network is
+live: the script shows the plan and its estimated cost and asks first (``--yes`` skips the question), and
+stops if the proxy is missing. Every deployment lands in ``deployments/<ecosystem>-<network>.json``
+(chain id -> salt -> deployments); ``--check`` re-checks the recorded deployments of the connected chain
+without sending anything.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from perun_vyper.core.codec import Domain
 from perun_vyper.core.constants import DOMAIN_VERSION
 from perun_vyper.tools.cli import OperatorCommand, unattended_signer
 from perun_vyper.tools.deployment import (
+    CONSTRUCTOR_LINKS,
     DEFAULT_SALT_TEXT,
+    DEPLOYED,
     DOMAIN_NAMES,
     LEDGER,
     PROXY_ADDRESS,
@@ -50,11 +53,14 @@ from perun_vyper.tools.deployment import (
     find_entry,
     is_local_network,
     load_records,
+    missing_note,
     parse_salt,
     proxy_calldata,
     read_immutables_layout,
+    record_contracts,
     save_records,
     source_revision,
+    up_to_date,
     upsert_entry,
 )
 
@@ -119,10 +125,12 @@ def build_target(provider: ProviderAPI, name: str, salt: bytes, args: dict[str, 
 
 
 def build_targets(provider: ProviderAPI, salt: bytes) -> list[Target]:
-    """The set, virtual adjudicator first: the ledger's init code holds the virtual adjudicator's address."""
-    virtual = build_target(provider, VIRTUAL, salt, {})
-    ledger = build_target(provider, LEDGER, salt, {"virtual_adjudicator": virtual.address})
-    return [virtual, ledger]
+    """The set in ``DEPLOYED`` order: the ledger's init code holds the virtual adjudicator's address."""
+    built: dict[str, Target] = {}
+    for name in DEPLOYED:
+        args = {arg: built[other].address for arg, other in CONSTRUCTOR_LINKS.get(name, {}).items()}
+        built[name] = build_target(provider, name, salt, args)
+    return list(built.values())
 
 
 def ensure_proxy(provider: ProviderAPI, local: bool) -> str:
@@ -175,17 +183,17 @@ def proxy_transaction(provider: ProviderAPI, account: AccountAPI, salt: bytes, c
     return provider.network.ecosystem.create_transaction(receiver=PROXY_ADDRESS, data=data, sender=account.address)
 
 
-def estimate(provider: ProviderAPI, account: AccountAPI, pending: list[Target], targets: list[Target]) -> int:
-    """Total gas of the pending deployments. A ledger whose virtual adjudicator is not deployed yet is
-    estimated with the proxy's address standing in (its constructor only checks that the address holds
-    code); the call data then differs in one address, a few hundred gas at most."""
-    virtual = targets[0]
+def estimate(provider: ProviderAPI, account: AccountAPI, pending: list[Target]) -> int:
+    """Total gas of the pending deployments. A constructor argument naming a contract not deployed yet (the
+    ledger's virtual adjudicator) is estimated with the proxy's address standing in (the constructor only
+    checks that the address holds code); the call data then differs in one address, a few hundred gas at most."""
+    waiting = {t.name for t in pending}
     total = 0
     gas_by_name = []
     for target in pending:
-        code = target.init_code
-        if target.name == LEDGER and virtual.status == "deploy":
-            code = init_code(provider, LEDGER, {"virtual_adjudicator": PROXY_ADDRESS})
+        links = CONSTRUCTOR_LINKS.get(target.name, {})
+        args = {arg: PROXY_ADDRESS if links.get(arg) in waiting else v for arg, v in target.constructor_args.items()}
+        code = init_code(provider, target.name, args)
         gas = provider.estimate_gas_cost(proxy_transaction(provider, account, target.salt, code))
         gas_by_name.append(f"{target.name} {gas:,}")
         total += gas
@@ -208,9 +216,11 @@ def deploy(provider: ProviderAPI, account: AccountAPI, target: Target) -> None:
 
 
 def view_problems(chain_id: int, addresses: dict[str, str]) -> list[str]:
-    """The EIP-712 domain of each contract and the ledger's pointer to the virtual adjudicator."""
+    """The EIP-712 domain of each contract that has one and the ledger's pointer to the virtual adjudicator."""
     problems = []
     for name, address in addresses.items():
+        if name not in DOMAIN_NAMES:
+            continue
         instance = project.get_contract(name).at(address)
         fields, dname, version, cid, verifying, dsalt, extensions = instance.eip712Domain()
         expected = (b"\x0f", DOMAIN_NAMES[name], DOMAIN_VERSION, chain_id, address, bytes(32), [])
@@ -257,22 +267,6 @@ def compiler_info(name: str) -> dict[str, Any]:
 def make_entry(
     provider: ProviderAPI, account: AccountAPI, salt: bytes, targets: list[Target], old: dict | None
 ) -> dict[str, Any]:
-    contracts = {}
-    for target in targets:
-        item = {
-            "address": target.address,
-            "status": {"deploy": "pending", "present": "found"}.get(target.status, target.status),
-            "transaction": target.transaction,
-            "block": target.block,
-            "deployer": account.address if target.status == "deployed" else None,
-            "constructor_args": target.constructor_args,
-            "init_code_hash": hex0x(keccak(target.init_code)),
-            "code_hash": hex0x(keccak(target.expected_code)),
-        }
-        previous = (old or {}).get("contracts", {}).get(target.name)
-        if target.status == "present" and previous and previous.get("status") == "deployed":
-            item = previous  # found again what an earlier run deployed: keep its transaction
-        contracts[target.name] = item
     return {
         "chain_id": provider.chain_id,
         "salt": hex0x(salt),
@@ -281,7 +275,7 @@ def make_entry(
         "recorded_at": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
         "compiler": compiler_info(LEDGER),
         "source": source_revision(project.path),
-        "contracts": contracts,
+        "contracts": record_contracts(targets, account.address, old),
     }
 
 
@@ -290,8 +284,7 @@ def record(path: Path, provider: ProviderAPI, account: AccountAPI, salt: bytes, 
     records = load_records(path)
     addresses = {t.name: t.address for t in targets}
     old = find_entry(records, provider.chain_id, salt, addresses)
-    sent = any(t.status == "deployed" for t in targets)
-    if old and not sent and all(c.get("status") != "pending" for c in old["contracts"].values()):
+    if up_to_date(old, addresses) and not any(t.status == "deployed" for t in targets):
         return False
     upsert_entry(records, make_entry(provider, account, salt, targets, old))
     save_records(path, records)
@@ -365,7 +358,7 @@ def run_deploy(
         revision = source_revision(project.path)
         dirty = " + UNCOMMITTED changes in contracts/ or ape-config.yaml" if revision["dirty"] else ""
         echo("source", f"commit {revision['commit']}{dirty}")
-        gas = estimate(provider, account, pending, targets)
+        gas = estimate(provider, account, pending)
         price = provider.gas_price
         cost = gas * price
         balance = provider.get_balance(account.address)
@@ -385,7 +378,7 @@ def run_deploy(
                 raise DeploymentError("not confirmed (pass --yes to deploy unattended). Nothing was deployed.")
 
     if not pending:
-        echo("nothing to deploy", "both contracts are already at their addresses; no transaction sent")
+        echo("nothing to deploy", f"all {len(targets)} contracts are already at their addresses; no transaction sent")
     with signing_session(account, enabled=bool(pending) and not local):
         for target in pending:
             deploy(provider, account, target)
@@ -421,6 +414,8 @@ def run_check(provider: ProviderAPI, salt: bytes | None, records_dir: Path) -> N
                 problems.append(f"{name} at {item['address']}: code hash differs from the record")
         if not problems:
             problems = view_problems(chain_id, addresses)
+        if (note := missing_note(entry, network_label(provider))) is not None:
+            problems.append(note)
         same = all(
             hex0x(keccak(init_code(provider, name, item["constructor_args"]))) == item["init_code_hash"]
             for name, item in entry["contracts"].items()
@@ -428,7 +423,7 @@ def run_check(provider: ProviderAPI, salt: bytes | None, records_dir: Path) -> N
         source = entry.get("source", {}).get("commit") or "unknown"
         checkout = "compiles the recorded code" if same else f"compiles other code (recorded: commit {source})"
         echo("salt", entry["salt"])
-        for name in (VIRTUAL, LEDGER):
+        for name in [known for known in DEPLOYED if known in addresses]:
             echo(name, addresses[name])
         echo("this checkout", checkout)
         echo("result", "ok" if not problems else "FAILED: " + "; ".join(problems))
@@ -458,7 +453,7 @@ def run_check(provider: ProviderAPI, salt: bytes | None, records_dir: Path) -> N
     help="Where the records go. Default: deployments/ in the project.",
 )
 def cli(provider, account, salt, yes, check, deployments_dir):
-    """Deploy VirtualAdjudicator and LedgerAdjudicator through the CREATE2 proxy, check and record them.
+    """Deploy the adjudicators and the SLA app through the CREATE2 proxy, check and record them.
 
     Local chains (network `local`, forks `*-fork`) deploy unattended; on any other network the plan and its
     estimated cost are shown and confirmed first (--yes skips the question). Records land in

@@ -1,4 +1,4 @@
-"""Write the adjudicators' ABIs into the package: src/perun_vyper/abi/<name>.json (`make abis`).
+"""Write the shipped contracts' ABIs into the package: src/perun_vyper/abi/<name>.json (`make abis`).
 
     python tools/export_abis.py
 

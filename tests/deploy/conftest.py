@@ -214,17 +214,25 @@ def create2(salt: bytes, init_code: bytes) -> str:
 
 @dataclass(frozen=True)
 class Compiled:
-    """The compiled adjudicators, from Ape's build (the code the script deploys)."""
+    """The compiled contracts of the set, from Ape's build (the code the script deploys)."""
 
     virtual_init: bytes
     ledger_init: bytes
     virtual_runtime: bytes
     ledger_runtime: bytes
+    app_init: bytes
+    app_runtime: bytes
+    sla_init: bytes
+    sla_runtime: bytes
 
     def addresses(self, salt: bytes) -> tuple[str, str]:
-        """Where the proxy puts the set for ``salt``: computed here from EIP-1014, independently of the script."""
+        """Where the proxy puts the pair for ``salt``: computed here from EIP-1014, independently of the script."""
         virtual = create2(salt, self.virtual_init)
         return virtual, create2(salt, self.ledger_init + encode(["address"], [virtual]))
+
+    def app_addresses(self, salt: bytes) -> tuple[str, str]:
+        """Where the proxy puts AppAdjudicator and SlaApp for ``salt`` (no constructor arguments)."""
+        return create2(salt, self.app_init), create2(salt, self.sla_init)
 
 
 @pytest.fixture(scope="session")
@@ -237,4 +245,8 @@ def compiled(project) -> Compiled:
         code("LedgerAdjudicator", "deployment_bytecode"),
         code("VirtualAdjudicator", "runtime_bytecode"),
         code("LedgerAdjudicator", "runtime_bytecode"),
+        code("AppAdjudicator", "deployment_bytecode"),
+        code("AppAdjudicator", "runtime_bytecode"),
+        code("SlaApp", "deployment_bytecode"),
+        code("SlaApp", "runtime_bytecode"),
     )

@@ -68,6 +68,7 @@ def test_deploy__fresh_anvil__holds_the_proxy_unless_disabled(start_anvil):
 
 def test_deploy__local_default_twice__same_addresses_one_record(ape_home: ApeHome, compiled: Compiled):
     virtual, ledger = compiled.addresses(DEFAULT_SALT)
+    app, sla = compiled.app_addresses(DEFAULT_SALT)
 
     first = ape_home.run("--network", "ethereum:local:foundry", "--account", "TEST::0")
 
@@ -79,10 +80,18 @@ def test_deploy__local_default_twice__same_addresses_one_record(ape_home: ApeHom
     assert first.line("proxy") == f"proxy               {PROXY} present"
     assert _plan_line("VirtualAdjudicator", virtual, present=False) in first.lines
     assert _plan_line("LedgerAdjudicator", ledger, present=False) in first.lines
+    assert _plan_line("AppAdjudicator", app, present=False) in first.lines
+    assert _plan_line("SlaApp", sla, present=False) in first.lines
+    assert [line.split(" at ")[0] for line in first.lines if line.startswith("plan")] == [
+        f"plan                {name}"
+        for name in ("VirtualAdjudicator", "LedgerAdjudicator", "AppAdjudicator", "SlaApp")
+    ]
     assert "gas estimate" not in first.stdout  # no cost and no question on a local chain
     assert first.line("checks").startswith("checks              ok:")
     assert _summary_row("VirtualAdjudicator", virtual, "deployed").match(first.line("VirtualAdjudicator  0x"))
     assert _summary_row("LedgerAdjudicator", ledger, "deployed").match(first.line("LedgerAdjudicator   0x"))
+    assert _summary_row("AppAdjudicator", app, "deployed").match(first.line("AppAdjudicator      0x"))
+    assert _summary_row("SlaApp", sla, "deployed").match(first.line("SlaApp              0x"))
     record_file = ape_home.deployments / "ethereum-local.json"
     assert first.line("record") == (
         f"record              {record_file} (added; chain id 31337, salt 0x{DEFAULT_SALT.hex()})"
@@ -99,16 +108,21 @@ def test_deploy__local_default_twice__same_addresses_one_record(ape_home: ApeHom
     assert entry["compiler"] == {"name": "vyper", "version": "0.4.3", "evm_version": "prague", "optimize": "gas"}
     assert entry["source"]["commit"] == _head_commit()
     assert isinstance(entry["source"]["dirty"], bool)
+    assert list(entry["contracts"]) == ["AppAdjudicator", "LedgerAdjudicator", "SlaApp", "VirtualAdjudicator"]
     virtual_item, ledger_item = entry["contracts"]["VirtualAdjudicator"], entry["contracts"]["LedgerAdjudicator"]
+    app_item, sla_item = entry["contracts"]["AppAdjudicator"], entry["contracts"]["SlaApp"]
     assert (virtual_item["address"], ledger_item["address"]) == (virtual, ledger)
-    assert virtual_item["constructor_args"] == {}
+    assert (app_item["address"], sla_item["address"]) == (app, sla)
+    assert virtual_item["constructor_args"] == app_item["constructor_args"] == sla_item["constructor_args"] == {}
     assert ledger_item["constructor_args"] == {"virtual_adjudicator": virtual}
-    assert (virtual_item["block"], ledger_item["block"]) == (1, 2)
-    for item in (virtual_item, ledger_item):
+    assert [item["block"] for item in (virtual_item, ledger_item, app_item, sla_item)] == [1, 2, 3, 4]
+    for item in (virtual_item, ledger_item, app_item, sla_item):
         assert item["status"] == "deployed"
         assert item["deployer"] == TEST0
         assert TX_HASH.fullmatch(item["transaction"])
     assert virtual_item["init_code_hash"] == "0x" + keccak(compiled.virtual_init).hex()
+    assert app_item["init_code_hash"] == "0x" + keccak(compiled.app_init).hex()
+    assert sla_item["code_hash"] == "0x" + keccak(compiled.sla_runtime).hex()  # no immutables
 
     # Every run starts a fresh Anvil: the same addresses again, and the record replaced, not duplicated.
     second = ape_home.run("--network", "ethereum:local:foundry", "--account", "TEST::0")
@@ -135,18 +149,19 @@ def test_deploy__live_network_declined__prints_cost_and_sends_nothing(start_anvi
     assert result.line("network") == "network             ethereum:custom:node (chain id 31337; live network)"
     assert _plan_line("VirtualAdjudicator", virtual, present=False) in result.lines
     assert re.fullmatch(
-        r"gas estimate        VirtualAdjudicator [\d,]+; LedgerAdjudicator [\d,]+ \(total [\d,]+\)",
+        r"gas estimate        VirtualAdjudicator [\d,]+; LedgerAdjudicator [\d,]+; AppAdjudicator [\d,]+; "
+        r"SlaApp [\d,]+ \(total [\d,]+\)",
         result.line("gas estimate"),
     )
     total_gas = int(re.search(r"\(total ([\d,]+)\)", result.line("gas estimate"))[1].replace(",", ""))
     gwei = Decimal(result.line("gas price").split()[2])
     cost = re.fullmatch(r"estimated cost      (0\.\d+) ETH", result.line("estimated cost"))
     assert cost and Decimal(cost[1]) == total_gas * gwei / 10**9
-    assert 3_000_000 < total_gas < 10_000_000
-    assert "Deploy 2 contract(s) to ethereum:custom:node (chain id 31337)? [y/N]: " in result.stdout
+    assert 6_000_000 < total_gas < 10_000_000  # docs/gas.json: 3,433,415 the pair, 2,506,208 + 648,388 the apps
+    assert "Deploy 4 contract(s) to ethereum:custom:node (chain id 31337)? [y/N]: " in result.stdout
     assert "Error: not confirmed (pass --yes to deploy unattended). Nothing was deployed." in result.stderr
     assert (anvil.block_number(), anvil.nonce(TEST0)) == (0, 0)
-    assert anvil.code(virtual) == anvil.code(ledger) == b""
+    assert anvil.code(virtual) == anvil.code(ledger) == anvil.code(compiled.app_addresses(DEFAULT_SALT)[0]) == b""
     assert not ape_home.deployments.exists()
 
 
@@ -156,6 +171,7 @@ def test_deploy__live_network_second_run__changes_nothing(start_anvil, ape_home:
     passphrase = {f"APE_ACCOUNTS_{KEYFILE_ALIAS}_PASSPHRASE": KEYFILE_PASSPHRASE}
     args = ("--network", "ethereum:sepolia:node", "--account", KEYFILE_ALIAS, "--yes")
     virtual, ledger = compiled.addresses(DEFAULT_SALT)
+    app, sla = compiled.app_addresses(DEFAULT_SALT)
 
     first = ape_home.run(*args, extra_env=passphrase)
 
@@ -167,8 +183,9 @@ def test_deploy__live_network_second_run__changes_nothing(start_anvil, ape_home:
     assert first.line("estimated cost")
     assert "[y/N]" not in first.stdout
     _assert_deployed_code(anvil, compiled, virtual, ledger)
+    assert anvil.code(sla) == compiled.sla_runtime
     block, nonce = anvil.block_number(), anvil.nonce(deployer)
-    assert (block, nonce) == (2, 2)
+    assert (block, nonce) == (4, 4)
     record_file = ape_home.deployments / "ethereum-sepolia.json"
     recorded = record_file.read_bytes()
     [entry] = ape_home.records("ethereum-sepolia.json")[str(SEPOLIA_CHAIN_ID)]["0x" + DEFAULT_SALT.hex()]
@@ -180,12 +197,16 @@ def test_deploy__live_network_second_run__changes_nothing(start_anvil, ape_home:
     assert second.returncode == 0, second.stderr
     assert _plan_line("VirtualAdjudicator", virtual, present=True) in second.lines
     assert _plan_line("LedgerAdjudicator", ledger, present=True) in second.lines
+    assert _plan_line("AppAdjudicator", app, present=True) in second.lines
+    assert _plan_line("SlaApp", sla, present=True) in second.lines
     assert second.line("nothing to deploy") == (
-        "nothing to deploy   both contracts are already at their addresses; no transaction sent"
+        "nothing to deploy   all 4 contracts are already at their addresses; no transaction sent"
     )
     assert "estimated cost" not in second.stdout
     row = _summary_row("LedgerAdjudicator", ledger, "present").match(second.line("LedgerAdjudicator   0x"))
     assert row and row.groups() == ("2", entry["contracts"]["LedgerAdjudicator"]["transaction"])
+    app_row = _summary_row("AppAdjudicator", app, "present").match(second.line("AppAdjudicator      0x"))
+    assert app_row and app_row.groups() == ("3", entry["contracts"]["AppAdjudicator"]["transaction"])
     assert second.line("record").startswith(f"record              {record_file} (unchanged;")
     assert (anvil.block_number(), anvil.nonce(deployer)) == (block, nonce)
     assert record_file.read_bytes() == recorded
@@ -194,15 +215,18 @@ def test_deploy__live_network_second_run__changes_nothing(start_anvil, ape_home:
 def test_deploy__check__rechecks_records_and_flags_tampered_code(start_anvil, ape_home: ApeHome, compiled: Compiled):
     anvil = _local_node(start_anvil, ape_home)
     virtual, ledger = compiled.addresses(DEFAULT_SALT)
+    app, sla = compiled.app_addresses(DEFAULT_SALT)
     assert ape_home.run("--network", "ethereum:local:node", "--account", "TEST::0").returncode == 0
     block = anvil.block_number()
 
     check = ape_home.run("--network", "ethereum:local:node", "--check")
 
     assert check.returncode == 0, check.stderr
-    assert check.lines[-5:] == [
+    assert check.lines[-7:] == [
         f"VirtualAdjudicator  {virtual}",
         f"LedgerAdjudicator   {ledger}",
+        f"AppAdjudicator      {app}",
+        f"SlaApp              {sla}",
         "this checkout       compiles the recorded code",
         "result              ok",
         f"checked             1 recorded deployment(s) in {ape_home.deployments / 'ethereum-local.json'}: ok",
@@ -234,7 +258,7 @@ def test_deploy__fork_of_deployed_node__finds_the_set_and_deploys_new_salts_on_t
     upstream = _sepolia(start_anvil, ape_home)
     virtual, ledger = compiled.addresses(DEFAULT_SALT)
     assert ape_home.run("--network", "ethereum:sepolia:node", "--account", "TEST::0", "--yes").returncode == 0
-    assert upstream.block_number() == 2
+    assert upstream.block_number() == 4
 
     found = ape_home.run("--network", "ethereum:sepolia-fork:foundry", "--account", "TEST::0")
 
@@ -249,6 +273,8 @@ def test_deploy__fork_of_deployed_node__finds_the_set_and_deploys_new_salts_on_t
     assert {name: (item["status"], item["transaction"]) for name, item in entry["contracts"].items()} == {
         "VirtualAdjudicator": ("found", None),
         "LedgerAdjudicator": ("found", None),
+        "AppAdjudicator": ("found", None),
+        "SlaApp": ("found", None),
     }
 
     salt = "0x" + "11" * 32
@@ -258,7 +284,7 @@ def test_deploy__fork_of_deployed_node__finds_the_set_and_deploys_new_salts_on_t
     assert fresh.returncode == 0, fresh.stderr
     assert _plan_line("VirtualAdjudicator", fork_virtual, present=False) in fresh.lines
     assert _summary_row("LedgerAdjudicator", fork_ledger, "deployed").match(fresh.line("LedgerAdjudicator   0x"))
-    assert upstream.block_number() == 2
+    assert upstream.block_number() == 4
     assert upstream.code(fork_virtual) == b""
     fork_records = ape_home.records("ethereum-sepolia-fork.json")[str(SEPOLIA_CHAIN_ID)]
     assert sorted(fork_records) == sorted(["0x" + DEFAULT_SALT.hex(), salt])

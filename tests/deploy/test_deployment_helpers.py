@@ -7,15 +7,22 @@ from eth_utils import keccak
 
 from perun_vyper.tools.deployment import (
     DEFAULT_SALT,
+    DEPLOYED,
     PROXY_ADDRESS,
     DeploymentError,
     Immutable,
+    Target,
     compare_code,
     create2_address,
     encode_immutables,
+    expected_immutable_values,
+    find_entry,
     flatten_code_layout,
     is_local_network,
+    missing_note,
     parse_salt,
+    record_contracts,
+    up_to_date,
     upsert_entry,
 )
 
@@ -123,3 +130,84 @@ def test_deploy_helpers__records__same_addresses_replace_new_addresses_append():
     upsert_entry(records, entry("0xA", "0x2"))  # a reset local chain
     upsert_entry(records, entry("0xB", "0x3"))  # new code, same salt
     assert [e["contracts"]["LedgerAdjudicator"]["transaction"] for e in records["31337"]["0x01"]] == ["0x2", "0x3"]
+
+
+def _contracts(**addresses: str) -> dict:
+    return {name: {"address": address, "status": "deployed"} for name, address in addresses.items()}
+
+
+PAIR = {"VirtualAdjudicator": "0xV", "LedgerAdjudicator": "0xL"}
+SET = {**PAIR, "AppAdjudicator": "0xA", "SlaApp": "0xS"}
+
+
+def test_deploy_helpers__set__payment_pair_first_then_the_apps():
+    assert DEPLOYED == ("VirtualAdjudicator", "LedgerAdjudicator", "AppAdjudicator", "SlaApp")
+
+
+def test_deploy_helpers__immutables__app_adjudicator_perun_app_sla_app_none():
+    values = expected_immutable_values("AppAdjudicator", PROXY_ADDRESS, 5, None)
+    assert values["typed_signatures._NAME"] == "PerunApp"
+    assert values["typed_signatures._HASHED_NAME"] == keccak(text="PerunApp")
+    assert values["typed_signatures._CACHED_CHAIN_ID"] == 5
+    assert "VIRTUAL_ADJUDICATOR" not in values
+    assert expected_immutable_values("SlaApp", PROXY_ADDRESS, 5, None) == {}
+
+
+def test_deploy_helpers__records__a_pair_record_is_upgraded_by_the_whole_set_in_place():
+    old = {"chain_id": 1, "salt": "0x01", "contracts": _contracts(**PAIR)}
+    new = {"chain_id": 1, "salt": "0x01", "contracts": _contracts(**SET)}
+    other_apps = {"chain_id": 1, "salt": "0x01", "contracts": _contracts(**{**SET, "SlaApp": "0xT"})}
+    records: dict = {}
+    upsert_entry(records, old)
+    salt = b"\x01"  # recorded as "0x01"
+
+    assert find_entry({"1": {"0x01": [old]}}, 1, salt, SET) is old  # the pair's record is this set's, older
+    assert not up_to_date(old, SET)
+    upsert_entry(records, new)
+    assert records["1"]["0x01"] == [new]
+    assert up_to_date(new, SET)
+    upsert_entry(records, other_apps)  # another SlaApp under the same salt: another deployment
+    assert records["1"]["0x01"] == [new, other_apps]
+    assert find_entry(records, 1, salt, {**PAIR, "AppAdjudicator": "0xB", "SlaApp": "0xS"}) is None
+    pending = {"contracts": {**_contracts(**SET), "SlaApp": {"address": "0xS", "status": "pending"}}}
+    assert not up_to_date(pending, SET)
+    assert not up_to_date(None, SET)
+
+
+def test_deploy_helpers__missing_note__names_the_contracts_and_the_command():
+    command = "`ape run deploy --network ethereum:sepolia:node --account <alias>"
+    default = "0x" + DEFAULT_SALT.hex()
+    assert missing_note({"salt": default, "contracts": _contracts(**SET)}, "ethereum:sepolia:node") is None
+    assert missing_note({"salt": default, "contracts": _contracts(**PAIR)}, "ethereum:sepolia:node") == (
+        f"AppAdjudicator, SlaApp not recorded (the record predates them): run {command}` again to deploy and "
+        "record them"
+    )
+    other = "0x" + "ab" * 32
+    assert missing_note({"salt": other, "contracts": _contracts(**PAIR)}, "ethereum:sepolia:node") == (
+        f"AppAdjudicator, SlaApp not recorded (the record predates them): run {command} --salt {other}` again to "
+        "deploy and record them"
+    )
+
+
+def test_deploy_helpers__record_contracts__found_again_keeps_the_earlier_transaction():
+    def target(name: str, status: str) -> Target:
+        return Target(name, DEFAULT_SALT, {}, b"\x01", SET[name], b"", [], b"\x02", status, None, None)
+
+    earlier = {"LedgerAdjudicator": {"address": "0xL", "status": "deployed", "transaction": "0x99", "block": 7}}
+    contracts = record_contracts(
+        [target("LedgerAdjudicator", "present"), target("AppAdjudicator", "present"), target("SlaApp", "deploy")],
+        "0xD",
+        {"contracts": earlier},
+    )
+    assert contracts["LedgerAdjudicator"] == earlier["LedgerAdjudicator"]
+    assert contracts["AppAdjudicator"] == {
+        "address": "0xA",
+        "status": "found",
+        "transaction": None,
+        "block": None,
+        "deployer": None,
+        "constructor_args": {},
+        "init_code_hash": "0x" + keccak(b"\x01").hex(),
+        "code_hash": "0x" + keccak(b"\x02").hex(),
+    }
+    assert contracts["SlaApp"]["status"] == "pending"

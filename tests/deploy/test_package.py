@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from perun_vyper import DeploymentError, InvalidParams, abi, deployed_addresses
-from perun_vyper.contracts import CONTRACT_NAMES, record_path
+from perun_vyper.contracts import CONTRACT_NAMES, record_path, recorded_apps, recorded_pair
 from perun_vyper.tools.deployment import PROXY_ADDRESS, save_records, upsert_entry
 
 from .conftest import ROOT
@@ -24,6 +24,11 @@ ABI_DIR = ROOT / "src" / "perun_vyper" / "abi"
 EXPORT = "`make abis` (python tools/export_abis.py)"
 SALT_A = "0x" + "aa" * 32
 SALT_B = "0x" + "bb" * 32
+
+
+def test_package__contract_names__every_contract_deploy_deploys():
+    assert CONTRACT_NAMES == ("LedgerAdjudicator", "VirtualAdjudicator", "AppAdjudicator", "SlaApp")
+    assert sorted(path.name for path in ABI_DIR.glob("*.json")) == sorted(f"{name}.json" for name in CONTRACT_NAMES)
 
 
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
@@ -51,11 +56,23 @@ def test_package__abi__fresh_copy_each_call():
 def test_package__abi__unknown_name_refused():
     with pytest.raises(InvalidParams) as refused:
         abi("Nope")
-    assert str(refused.value) == "no ABI for 'Nope'; the known contracts are LedgerAdjudicator, VirtualAdjudicator"
+    assert str(refused.value) == (
+        "no ABI for 'Nope'; the known contracts are LedgerAdjudicator, VirtualAdjudicator, AppAdjudicator, SlaApp"
+    )
 
 
-def _entry(chain_id: int, salt: str, ledger: str, virtual: str, recorded_at: str, pending: bool = False) -> dict:
-    """A deployment as scripts/deploy.py's make_entry records it."""
+def _entry(
+    chain_id: int,
+    salt: str,
+    ledger: str,
+    virtual: str,
+    recorded_at: str,
+    pending: bool = False,
+    apps: tuple[str, str] | None = None,
+    apps_pending: bool = False,
+) -> dict:
+    """A deployment as scripts/deploy.py's make_entry records it; without ``apps`` as it did before it deployed
+    the app contracts."""
 
     def item(address: str, args: dict[str, str], status: str) -> dict:
         return {
@@ -69,6 +86,13 @@ def _entry(chain_id: int, salt: str, ledger: str, virtual: str, recorded_at: str
             "code_hash": "0x" + "56" * 32,
         }
 
+    contracts = {
+        "VirtualAdjudicator": item(virtual, {}, "deployed"),
+        "LedgerAdjudicator": item(ledger, {"virtual_adjudicator": virtual}, "pending" if pending else "deployed"),
+    }
+    if apps is not None:
+        contracts["AppAdjudicator"] = item(apps[0], {}, "deployed")
+        contracts["SlaApp"] = item(apps[1], {}, "pending" if apps_pending else "deployed")
     return {
         "chain_id": chain_id,
         "salt": salt,
@@ -77,10 +101,7 @@ def _entry(chain_id: int, salt: str, ledger: str, virtual: str, recorded_at: str
         "recorded_at": recorded_at,
         "compiler": {"name": "vyper", "version": "0.4.3", "evm_version": "prague", "optimize": "gas"},
         "source": {"commit": "0" * 40, "dirty": False},
-        "contracts": {
-            "VirtualAdjudicator": item(virtual, {}, "deployed"),
-            "LedgerAdjudicator": item(ledger, {"virtual_adjudicator": virtual}, "pending" if pending else "deployed"),
-        },
+        "contracts": contracts,
     }
 
 
@@ -153,7 +174,61 @@ def test_package__deployed_addresses__nothing_recorded_names_the_file_and_what_t
     assert "\n" not in str(no_file.value)
 
 
-READ_BOTH = """
+def test_package__recorded_apps__of_the_newest_deployment_none_before_the_apps(tmp_path: Path):
+    old = _entry(31337, SALT_B, "0x" + "01" * 20, "0x" + "02" * 20, "2026-12-01T10:00:00+00:00")
+    path = _write(tmp_path, old)
+    # A record written before the app contracts: the pair as before, no apps.
+    assert recorded_pair(path, 31337) == {"ledger": "0x" + "01" * 20, "virtual": "0x" + "02" * 20}
+    assert recorded_apps(path, 31337) is None
+    assert recorded_apps(path, 31337, SALT_B) is None
+
+    apps = ("0x" + "a1" * 20, "0x" + "a2" * 20)
+    new = _entry(31337, SALT_A, "0x" + "03" * 20, "0x" + "04" * 20, "2026-12-02T10:00:00+00:00", apps=apps)
+    _write(tmp_path, old, new)
+    assert recorded_pair(path, 31337) == {"ledger": "0x" + "03" * 20, "virtual": "0x" + "04" * 20}
+    assert recorded_apps(path, 31337) == {"app": apps[0], "sla": apps[1]}
+    assert recorded_apps(path, 31337, bytes.fromhex(SALT_A[2:])) == {"app": apps[0], "sla": apps[1]}
+    assert recorded_apps(path, 31337, SALT_A.upper().replace("0X", "0x")) == {"app": apps[0], "sla": apps[1]}
+    assert recorded_apps(path, 31337, SALT_B) is None  # that salt's deployment predates the apps
+    assert recorded_apps(path, 31337, "0x" + "cc" * 32) is None
+    assert recorded_apps(path, 1) is None
+    assert recorded_apps(tmp_path / "missing.json", 31337) is None
+
+    # The newest deployment decides, as for recorded_pair: an older one's apps are not mixed in.
+    newest_old = _entry(31337, SALT_B, "0x" + "05" * 20, "0x" + "06" * 20, "2026-12-03T10:00:00+00:00")
+    _write(tmp_path, old, new, newest_old)
+    assert recorded_pair(path, 31337) == {"ledger": "0x" + "05" * 20, "virtual": "0x" + "06" * 20}
+    assert recorded_apps(path, 31337) is None
+    assert recorded_apps(path, 31337, SALT_A) == {"app": apps[0], "sla": apps[1]}
+
+
+def test_package__recorded_apps__interrupted_before_the_sla_app_is_none(tmp_path: Path):
+    apps = ("0x" + "a1" * 20, "0x" + "a2" * 20)
+    entry = _entry(
+        31337, SALT_A, "0x" + "01" * 20, "0x" + "02" * 20, "2026-12-01T10:00:00+00:00", apps=apps, apps_pending=True
+    )
+    path = _write(tmp_path, entry)
+    assert recorded_pair(path, 31337) == {"ledger": "0x" + "01" * 20, "virtual": "0x" + "02" * 20}
+    assert recorded_apps(path, 31337) is None
+
+
+def test_package__recorded_apps__other_layouts_named_by_contract_or_kind(tmp_path: Path):
+    path = tmp_path / "hand-written.json"
+    path.write_text(
+        json.dumps(
+            {"LedgerAdjudicator": "0x01", "VirtualAdjudicator": "0x02", "AppAdjudicator": "0x03", "SlaApp": "0x04"}
+        )
+    )
+    assert recorded_apps(path, 5) == {"app": "0x03", "sla": "0x04"}
+    assert recorded_apps(path, 5, SALT_A) is None  # no salts in this layout
+    path.write_text(json.dumps({"ledger": "0x01", "virtual": "0x02", "app": "0x03", "sla": "0x04"}))
+    assert recorded_apps(path, 5) == {"app": "0x03", "sla": "0x04"}
+    path.write_text(json.dumps({"ledger": "0x01", "virtual": "0x02", "app": "0x03"}))
+    assert recorded_apps(path, 5) is None
+    assert recorded_pair(path, 5) == {"ledger": "0x01", "virtual": "0x02"}
+
+
+READ_ALL = """
 import json, sys
 import perun_vyper
 from perun_vyper import abi
@@ -161,7 +236,7 @@ print(json.dumps({
     "file": perun_vyper.__file__,
     "version": perun_vyper.__version__,
     "functions": {name: sorted(item["name"] for item in abi(name) if item["type"] == "function")
-                  for name in ("LedgerAdjudicator", "VirtualAdjudicator")},
+                  for name in ("LedgerAdjudicator", "VirtualAdjudicator", "AppAdjudicator", "SlaApp")},
     "path": sys.path,
 }))
 """
@@ -188,7 +263,7 @@ def test_package__wheel__ships_the_abis_and_reads_them_outside_the_checkout(tmp_
     [wheel] = wheels.glob("perun_vyper-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert {"perun_vyper/abi/LedgerAdjudicator.json", "perun_vyper/abi/VirtualAdjudicator.json"} <= names
+        assert {f"perun_vyper/abi/{name}.json" for name in CONTRACT_NAMES} <= names
         assert "perun_vyper/py.typed" in names
         unpacked = tmp_path / "unpacked"
         archive.extractall(unpacked)
@@ -201,7 +276,7 @@ def test_package__wheel__ships_the_abis_and_reads_them_outside_the_checkout(tmp_
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     read = subprocess.run(
-        [sys.executable, "-S", "-c", READ_BOTH], cwd=outside, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-S", "-c", READ_ALL], cwd=outside, env=env, capture_output=True, text=True, timeout=120
     )
     assert read.returncode == 0, read.stderr
     found = json.loads(read.stdout)
@@ -211,3 +286,5 @@ def test_package__wheel__ships_the_abis_and_reads_them_outside_the_checkout(tmp_
     assert found["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert "deposit" in found["functions"]["LedgerAdjudicator"]
     assert "register" in found["functions"]["VirtualAdjudicator"]
+    assert "progress" in found["functions"]["AppAdjudicator"]
+    assert "valid_transition" in found["functions"]["SlaApp"]

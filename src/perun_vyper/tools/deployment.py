@@ -1,4 +1,4 @@
-"""Deterministic deployments of the adjudicators: CREATE2 addresses, code comparison, deployment records.
+"""Deterministic deployments of the contract set: CREATE2 addresses, code comparison, deployment records.
 
 Pure helpers (no Ape imports) used by ``scripts/deploy.py`` and its tests. Reading a record back (the record
 file's name, the newest pair of a chain) is ``perun_vyper.contracts``'s, which the package exports.
@@ -20,9 +20,9 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from ..contracts import LEDGER, VIRTUAL, recorded_pair
+from ..contracts import APP, LEDGER, SLA, VIRTUAL, recorded_pair
 from ..core.codec import Domain
-from ..core.constants import DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
+from ..core.constants import APP_DOMAIN_NAME, DOMAIN_VERSION, LEDGER_DOMAIN_NAME, VIRTUAL_DOMAIN_NAME
 from ..errors import DeploymentError, InvalidParams
 
 PROXY_ADDRESS = to_checksum_address("0x4e59b44847b379578588920ca78fbf26c0b4956c")
@@ -55,7 +55,13 @@ PROXY_HOWTO = (
 DEFAULT_SALT_TEXT = "perun-vyper"
 DEFAULT_SALT = keccak(text=DEFAULT_SALT_TEXT)
 
-DOMAIN_NAMES: Mapping[str, str] = {VIRTUAL: VIRTUAL_DOMAIN_NAME, LEDGER: LEDGER_DOMAIN_NAME}
+# What `ape run deploy` deploys, in this order: a contract comes after those whose addresses its constructor
+# takes (CONSTRUCTOR_LINKS). The app channels' contracts (SPEC 12) are independent of the payment ones.
+DEPLOYED: tuple[str, ...] = (VIRTUAL, LEDGER, APP, SLA)
+# Constructor argument -> the contract of the set whose address it is.
+CONSTRUCTOR_LINKS: Mapping[str, Mapping[str, str]] = {LEDGER: {"virtual_adjudicator": VIRTUAL}}
+# The EIP-712 domain of each contract that has one (the SLA app is stateless: no domain, no immutables).
+DOMAIN_NAMES: Mapping[str, str] = {VIRTUAL: VIRTUAL_DOMAIN_NAME, LEDGER: LEDGER_DOMAIN_NAME, APP: APP_DOMAIN_NAME}
 
 LOCAL_NETWORK = "local"
 FORK_SUFFIX = "-fork"
@@ -142,8 +148,10 @@ def expected_immutable_values(contract: str, address: str, chain_id: int, virtua
     """What each immutable of ``contract`` holds when deployed at ``address`` on ``chain_id``.
 
     The EIP-712 module caches the domain (chain id, separator, hashed and plain name and version); the
-    ledger also keeps the virtual adjudicator's address.
+    ledger also keeps the virtual adjudicator's address. A contract without a domain (the SLA app) has none.
     """
+    if contract not in DOMAIN_NAMES:
+        return {}
     name = DOMAIN_NAMES[contract]
     domain = Domain(name, DOMAIN_VERSION, chain_id, address)
     values: dict[str, object] = {
@@ -244,6 +252,32 @@ class Target:
 # --- Records ---------------------------------------------------------------------------------------
 
 
+def record_item(target: Target, deployer: str) -> dict[str, Any]:
+    """One contract as a deployment record holds it; its status is "pending", "found" or "deployed"."""
+    return {
+        "address": target.address,
+        "status": {"deploy": "pending", "present": "found"}.get(target.status, target.status),
+        "transaction": target.transaction,
+        "block": target.block,
+        "deployer": deployer if target.status == "deployed" else None,
+        "constructor_args": target.constructor_args,
+        "init_code_hash": "0x" + keccak(target.init_code).hex(),
+        "code_hash": "0x" + keccak(target.expected_code).hex(),
+    }
+
+
+def record_contracts(targets: list[Target], deployer: str, old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``contracts`` of a record; a contract found again that an earlier run deployed keeps that run's
+    item (and its transaction)."""
+    previous = (old or {}).get("contracts", {})
+    contracts = {}
+    for target in targets:
+        item = previous.get(target.name)
+        found_again = target.status == "present" and item and item.get("status") == "deployed"
+        contracts[target.name] = item if found_again else record_item(target, deployer)
+    return contracts
+
+
 def load_records(path: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """The record file: chain id -> salt -> deployments, oldest first (empty when there is no file)."""
     if not path.is_file():
@@ -262,24 +296,51 @@ def entry_addresses(entry: Mapping[str, Any]) -> dict[str, str]:
     return {name: item["address"] for name, item in entry["contracts"].items()}
 
 
+def same_deployment(old: Mapping[str, Any], addresses: Mapping[str, str]) -> bool:
+    """``old`` records these addresses: all of them, or (written before the set grew by the app contracts)
+    some of them and no other contract."""
+    recorded = entry_addresses(old)
+    return bool(recorded) and all(addresses.get(name) == address for name, address in recorded.items())
+
+
 def find_entry(records: Mapping[str, Any], chain_id: int, salt: bytes, addresses: Mapping[str, str]):
-    """The recorded deployment of this chain and salt at exactly these addresses, if any."""
+    """The recorded deployment of this chain and salt at these addresses (``same_deployment``), if any."""
     for entry in records.get(str(chain_id), {}).get("0x" + salt.hex(), []):
-        if entry_addresses(entry) == dict(addresses):
+        if same_deployment(entry, addresses):
             return entry
     return None
+
+
+def up_to_date(old: Mapping[str, Any] | None, addresses: Mapping[str, str]) -> bool:
+    """``old`` records exactly these contracts at these addresses, none of them pending."""
+    if old is None or entry_addresses(old) != dict(addresses):
+        return False
+    return all(item.get("status") != "pending" for item in old["contracts"].values())
+
+
+def missing_note(entry: Mapping[str, Any], network: str) -> str | None:
+    """What of the set a recorded deployment lacks (written before the app contracts were deployed) and how to
+    add it, in one line; None when it records the whole set."""
+    missing = [name for name in DEPLOYED if name not in entry["contracts"]]
+    if not missing:
+        return None
+    salt = "" if entry["salt"] == "0x" + DEFAULT_SALT.hex() else f" --salt {entry['salt']}"
+    return (
+        f"{', '.join(missing)} not recorded (the record predates them): run `ape run deploy --network {network} "
+        f"--account <alias>{salt}` again to deploy and record them"
+    )
 
 
 def upsert_entry(records: dict[str, Any], entry: dict[str, Any]) -> None:
     """Add ``entry`` under its chain id and salt, replacing a record of the same addresses.
 
-    The same addresses again on one chain id only happen on a local chain that was reset (a fresh Anvil):
-    the newer transactions replace the old ones. New code under the same salt gives new addresses and a
-    new entry; the old one stays.
+    The same addresses again on one chain id only happen on a local chain that was reset (a fresh Anvil),
+    or when a deployment recorded before the app contracts gets them: the newer record replaces the old
+    one. New code under the same salt gives new addresses and a new entry; the old one stays.
     """
     by_salt = records.setdefault(str(entry["chain_id"]), {}).setdefault(entry["salt"], [])
     for index, old in enumerate(by_salt):
-        if entry_addresses(old) == entry_addresses(entry):
+        if same_deployment(old, entry_addresses(entry)):
             by_salt[index] = entry
             return
     by_salt.append(entry)
