@@ -9,7 +9,9 @@ states itself, thousands per second, so it holds the key; a keyfile account is u
 guards the store's channels (SPEC 10) and prints what it did, one line per action. Prints one line when
 listening and one when stopped (SIGINT or SIGTERM, exit 0); any bad input ends in one ``Error:`` line
 saying what to change, with exit code 1. Without ``--ledger``/``--virtual`` the addresses are read from
-``deployments/<ecosystem>-<network>.json``.
+``deployments/<ecosystem>-<network>.json``, and with them the AppAdjudicator and SlaApp if recorded
+(``--app``/``--sla`` name them by hand): the hub then serves SLA app channels as the provider, answering
+each request with an acknowledgement (docs/API.md 11).
 
 ``--store`` is a SQLite file (this process's alone: a second hub on it is refused) or a PostgreSQL URL,
 which several such processes (workers, ``--worker NAME``) share: each channel is then acted on under its
@@ -32,12 +34,20 @@ from ape import chain, project
 from ape.cli import account_option
 
 from perun_vyper import Domain, Hub
+from perun_vyper.client.app_hub import AppHub, acknowledgement, sla_service
 from perun_vyper.contracts import record_path
 from perun_vyper.node import HubServer, Limits, Policy
 from perun_vyper.node.bus import PostgresBus
 from perun_vyper.node.guard import HubGuard
 from perun_vyper.store import StoreIdentity
-from perun_vyper.tools.cli import OperatorCommand, attach_adjudicators, open_store, serve_alone, unattended_signer
+from perun_vyper.tools.cli import (
+    OperatorCommand,
+    attach_adjudicators,
+    attach_apps,
+    open_store,
+    serve_alone,
+    unattended_signer,
+)
 from perun_vyper.watchtower import Watchtower
 
 # Loopback by default: exposing the hub is a decision (put a TLS terminator in front, docs/API.md 1).
@@ -103,6 +113,8 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
 @click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="HOST:PORT to accept wallets on.")
 @click.option("--ledger", "ledger_address", help="LedgerAdjudicator address.")
 @click.option("--virtual", "virtual_address", help="VirtualAdjudicator address.")
+@click.option("--app", "app_address", help="AppAdjudicator address (with --sla: serve SLA app channels).")
+@click.option("--sla", "sla_address", help="SlaApp address.")
 @click.option("--collateral", type=click.IntRange(min=0), required=True, help="Most wei the hub puts in a channel.")
 @click.option("--max-validity", type=click.IntRange(min=1), default=7 * 86400, show_default=True, help="Seconds.")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True, help="Blocks per deposit.")
@@ -135,6 +147,8 @@ def cli(
     listen,
     ledger_address,
     virtual_address,
+    app_address,
+    sla_address,
     collateral,
     max_validity,
     confirmations,
@@ -154,9 +168,12 @@ def cli(
         )
     record = record_path(Path(project.path) / "deployments", ecosystem.name, network.name)
     ledger, virtual = attach_adjudicators(ledger_address, virtual_address, record, project, chain)
+    by_hand = ledger_address is not None or virtual_address is not None
+    attached = attach_apps(app_address, sla_address, None if by_hand else record, project, chain)
     signer = unattended_signer(account)
     chain_id = chain.chain_id
-    store = open_store(store_path, identity=StoreIdentity(chain_id, ledger.address, virtual.address))
+    app_adjudicator = "" if attached is None else attached[0].address
+    store = open_store(store_path, identity=StoreIdentity(chain_id, ledger.address, virtual.address, app_adjudicator))
     alone = None
     try:
         alone = serve_alone(store)
@@ -170,6 +187,10 @@ def cli(
             confirmations=confirmations,
             max_head_age=max_head_age,
         )
+        apps = None
+        if attached is not None:
+            services = {attached[1]: sla_service(acknowledgement(hub.address))}
+            apps = AppHub(hub, Domain.app(chain_id, app_adjudicator), services, adjudicator=attached[0])
         worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         server = HubServer(
             hub,
@@ -179,9 +200,12 @@ def cli(
             account=account,
             # Several workers share a PostgreSQL store: they reach each other's wallets through it.
             bus=PostgresBus(store.target, worker) if store.shared else None,
+            apps=apps,
         )
-        guard = HubGuard(server, Watchtower(store, ledger, virtual, account), watch_interval, click.echo, lease=lease)
+        tower = Watchtower(store, ledger, virtual, account)
+        guard = HubGuard(server, tower, watch_interval, click.echo, lease=lease, apps=apps)
         describe = f"chain={chain_id} ledger={ledger.address} virtual={virtual.address}"
+        describe += " apps=none" if attached is None else f" app={app_adjudicator} sla={attached[1]}"
         if store.shared:
             describe += f" worker={worker} store={store.location}"
         stopped_by = asyncio.run(_serve(server, guard, host, port, describe))

@@ -68,7 +68,7 @@ def test_hub_cli__wallet_opens_funds_pays__stale_registration_answered__sigterm_
         with open_store(target) as store:
             shared = f" worker=w1 store={store.location}" if backend == "postgres" else ""
         assert started == (
-            f"{prefix}{port} chain={chain.chain_id} ledger={ledger.address} virtual={virtual.address}{shared}"
+            f"{prefix}{port} chain={chain.chain_id} ledger={ledger.address} virtual={virtual.address} apps=none{shared}"
         )
         url = f"ws://127.0.0.1:{port}"
 

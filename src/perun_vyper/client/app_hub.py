@@ -15,12 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils import to_canonical_address, to_checksum_address
 
 from ..chain import ChainView
 from ..core import sla
 from ..core.app import AppParams, AppState
-from ..core.codec import Domain
+from ..core.codec import Domain, keccak256
 from ..errors import RefusedUpdate, StoreError
 from .app import AppChannel, Rules
 from .hub import Hub
@@ -46,6 +46,14 @@ def sla_service(response_to: Callable[[bytes], bytes]) -> AppService:
         return sla.respond(state, response_to(data.request)) if data.pending else None
 
     return AppService(sla.check, _answer)
+
+
+def acknowledgement(provider: str) -> Callable[[bytes], bytes]:
+    """The response of an acknowledging provider (``ape run hub``'s SLA service): ``keccak256(request ||
+    provider address)``, a receipt that the provider got the request. It proves receipt, nothing more; a
+    real service passes its own ``response_to`` to ``sla_service``."""
+    address = to_canonical_address(provider)
+    return lambda request: keccak256(bytes(request) + address)
 
 
 class AppHub:

@@ -21,6 +21,7 @@ from eth_utils import is_address, to_checksum_address
 
 from .. import store as stores
 from ..chain import read_domain, signer_of
+from ..contracts import recorded_apps
 from ..core.codec import Domain
 from ..core.keys import Signer
 from ..errors import PerunError
@@ -156,3 +157,31 @@ def attach_adjudicators(
             f"--virtual {virtual.address}; pass the pair `ape run deploy` printed"
         )
     return ledger, virtual
+
+
+def attach_apps(
+    app_address: str | None, sla_address: str | None, record: Path | None, project: Any, chain: Any
+) -> tuple[Any, str] | None:
+    """The AppAdjudicator and the SLA app a hub serves: the addresses given, else those ``record`` holds
+    for this chain (``record`` None: the pair was given by hand, so no record is guessed at); None when
+    there are none (the hub serves no app channels). Each checked: the adjudicator's domain, the app's code."""
+    if app_address is None and sla_address is None:
+        recorded = recorded_apps(record, chain.chain_id) if record is not None else None
+        if recorded is None:
+            return None
+        app_address, sla_address = recorded["app"], recorded["sla"]
+    if app_address is None or sla_address is None:
+        raise click.ClickException(
+            "--app and --sla go together: pass the AppAdjudicator and the SlaApp `ape run deploy` printed"
+        )
+    adjudicator, _ = contract_at("app", app_address, project.AppAdjudicator, chain)
+    if not is_address(sla_address):
+        raise click.ClickException(f"--sla {sla_address} is not an address; pass the 0x address ape run deploy printed")
+    sla_address = to_checksum_address(sla_address)
+    expected = project.SlaApp.contract_type.runtime_bytecode.bytecode
+    if bytes(chain.provider.get_code(sla_address)).hex() != expected.removeprefix("0x"):
+        raise click.ClickException(
+            f"--sla {sla_address} on chain {chain.chain_id} does not hold this release's SlaApp; pass the address "
+            "`ape run deploy` printed for this chain"
+        )
+    return adjudicator, sla_address
