@@ -6,39 +6,20 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from perun_vyper import ChannelStore, LedgerState, SignedState, open_store, verify
+from perun_vyper import LedgerState
 from tests.client.crash_party import CHANNELS, DEPOSIT, DOMAIN, KEYS
+from tests.support.crash import Checker as StoreChecker
+from tests.support.crash import Watched, run
 
 SCRIPT = Path(__file__).with_name("crash_party.py")
 KILLS = 5
 
 
 def _run(targets: dict[str, str], *args: str, kill_after: float | None = None, dies: bool = False) -> list[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPT.parents[2]), os.environ.get("PYTHONPATH")])),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *(targets[name] for name in KEYS), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    if kill_after is None:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == (-9 if dies else 0), err
-    else:
-        time.sleep(kill_after)
-        proc.kill()  # SIGKILL: no handler, no flush, no atexit
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == -9, f"the party process ended on its own ({proc.returncode}): {err}"
-    return out.splitlines()
+    return run(SCRIPT, [targets[name] for name in KEYS], *args, kill_after=kill_after, dies=dies)
 
 
 def _acks(lines: list[str]) -> dict[str, list[int]]:
@@ -50,73 +31,21 @@ def _acks(lines: list[str]) -> dict[str, list[int]]:
     return acks
 
 
-class Checker:
+def _ledger_state(state: LedgerState, previous: LedgerState | None) -> None:
+    assert isinstance(state, LedgerState)
+    assert (state.funding_a, state.funding_b) == (DEPOSIT, DEPOSIT) and state.locks == ()
+    assert state.balance_a + state.balance_b == 2 * DEPOSIT  # conserved (also checked on decoding)
+
+
+class Checker(StoreChecker):
     """Reads the three stores between runs (no process holds them then)."""
 
     def __init__(self, targets: dict[str, str]) -> None:
-        self.targets = targets
-        self.verified: dict[tuple[str, str], int] = {}  # (party, channel) -> highest version verified
-        self.caught: dict[str, int] = {"proposal only": 0, "countersigned, not completed": 0}  # kill points seen
-
-    def check(self, acked: dict[str, int]) -> dict[str, int]:
-        """All the invariants; returns each channel's latest version both parties agree on."""
-        stores = {name: open_store(target) for name, target in self.targets.items()}
-        try:
-            return {label: self._channel(stores, label, acked.get(label, -1)) for label in CHANNELS}
-        finally:
-            for store in stores.values():
-                store.close()
-
-    def _channel(self, stores: dict[str, ChannelStore], label: str, acked: int) -> int:
-        params, names = CHANNELS[label]
-        if not all(any(r.channel_id == params.channel_id for r in stores[n].channels()) for n in names):
-            assert acked < 0, f"{label}: a party lost the channel after acknowledging version {acked}"
-            return -1
-        histories = {name: stores[name].history(params.channel_id) for name in names}
-        latest = {}
-        for side, name in enumerate(names):
-            history = histories[name]
-            assert [s.state.version for s in history] == list(range(len(history))), f"{name} {label}: gap"
-            self._verify(label, name, side, params, history)
-            signed = [s for s in history if s.fully_signed]
-            latest[name] = signed[-1] if signed else None
-            if acked >= 0:  # every acknowledged version is stored, signed by both, in both stores
-                assert len(history) > acked, f"{name} lost {label} v{acked}"
-                assert all(s.fully_signed for s in history[: acked + 1]), f"{name} lost a signature of {label}"
-        first, second = (latest[name] for name in names)
-        if first is None or second is None:
-            assert acked < 0
-            return -1
-        behind, ahead = sorted((first, second), key=lambda s: s.state.version)
-        behind_name = names[0] if behind is first else names[1]
-        gap = ahead.state.version - behind.state.version
-        assert gap in (0, 1), f"{label}: latest versions {first.state.version} and {second.state.version}"
-        if gap == 1:  # the one update in flight: the party behind holds it as its own proposal
-            newest = histories[behind_name][-1]
-            assert newest.state == ahead.state and not newest.fully_signed, f"{label}: not the in-flight update"
-            self.caught["countersigned, not completed"] += 1
-        elif any(not histories[name][-1].fully_signed for name in names):
-            self.caught["proposal only"] += 1
-        common = min(len(histories[names[0]]), len(histories[names[1]]))
-        for version in range(self.verified.get((label, "common"), 0), common):
-            a, b = histories[names[0]][version], histories[names[1]][version]
-            assert a.state == b.state, f"{label} v{version}: the parties hold different states"
-        self.verified[(label, "common")] = max(0, common - 1)
-        return behind.state.version
-
-    def _verify(self, label: str, name: str, side: int, params, history: list[SignedState]) -> None:
-        start = self.verified.get((label, name), 0)
-        for signed in history[start:]:
-            state = signed.state
-            assert isinstance(state, LedgerState)
-            assert (state.funding_a, state.funding_b) == (DEPOSIT, DEPOSIT) and state.locks == ()
-            assert state.balance_a + state.balance_b == 2 * DEPOSIT  # conserved (also checked on decoding)
-            digest = DOMAIN.digest(state.struct_hash())
-            assert (signed.sig_a, signed.sig_b)[side] is not None, f"{name} stored a state without its own signature"
-            for signer, signature in ((params.participant_a, signed.sig_a), (params.participant_b, signed.sig_b)):
-                if signature is not None:
-                    verify(digest, signature, signer)
-        self.verified[(label, name)] = max(0, len(history) - 1)  # the newest may gain a signature later
+        channels = {
+            label: Watched(params.channel_id, names, (params.participant_a, params.participant_b))
+            for label, (params, names) in CHANNELS.items()
+        }
+        super().__init__(targets, channels, DOMAIN, _ledger_state)
 
 
 def _targets(store_target) -> dict[str, str]:
