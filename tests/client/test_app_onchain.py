@@ -10,7 +10,7 @@ import pytest
 from perun_vyper import AppChannel, AppParams, RefusedUpdate, Unenforceable, compact, exchange
 from perun_vyper.core.app import NO_REGISTRATION
 from perun_vyper.core.sla import SlaData, check, request, respond
-from perun_vyper.watchtower.actions import AppConcluded, AppMoved, AppRegistered, Waiting
+from perun_vyper.watchtower.actions import AppConcluded, AppMoved, AppRegistered
 from perun_vyper.watchtower.app import AppWatcher, sla_provider
 from tests.support.apps import PENALTY, PRICE
 from tests.support.constants import E
@@ -81,7 +81,7 @@ def test_app_onchain__provider_silent__client_forces_request_and_collects(sla_pa
     with pytest.raises(Unenforceable, match="in dispute on-chain"):
         provider.propose_final()
     tower = AppWatcher([client], watcher)
-    assert tower.poll() == [Waiting(client.channel_id, f"disputed at v1 until {dispute.deadline}; no move of ours")]
+    assert tower.poll() == []  # the provider's turn: nothing to do before the deadline
     chain.mine(timestamp=dispute.deadline)
     (concluded,) = tower.poll()
     assert concluded == AppConcluded(client.channel_id, 1, (E + PENALTY, E - PENALTY), concluded.tx)

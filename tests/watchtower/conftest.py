@@ -19,6 +19,7 @@ from perun_vyper import (
     sign_state,
 )
 from perun_vyper.watchtower import Watchtower
+from tests.support.apps import app_domain, apps, sla, sla_data  # noqa: F401 (fixtures of the app tests)
 
 
 @pytest.fixture(autouse=True)

@@ -25,15 +25,17 @@ from typing import Any, TypedDict, Unpack
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
-from ..chain import ChainView, check_domain, signer_of
+from ..chain import AppStatus, ChainView, check_domain, signer_of
 from ..chain.accounts import Key
 from ..core.app import NO_REGISTRATION, AppParams, AppState, Move
+from ..core.channel import ChannelParams
 from ..core.codec import Domain, hexstr
 from ..core.keys import Signer, compact
 from ..core.protocol import SignedState, Update, VirtualFinal
-from ..errors import ChainUnavailable, InvalidState, RefusedUpdate, StoreError
+from ..errors import InvalidState, RefusedUpdate, StoreError
 from ..store import ChannelRecord, ChannelStore
 from .app_dispute import AppDispute, read_dispute
+from .funding import Funded
 from .party import Party
 
 Rules = Callable[[AppState, AppState, int], None]
@@ -55,7 +57,7 @@ class AppChainOptions(TypedDict, total=False):
     view: ChainView  # a view shared by many channels; replaces the adjudicator's own view
 
 
-class AppChannel(Party):
+class AppChannel(Funded, Party):
     """One participant's view of an app channel: off-chain moves, durable, and the chain calls.
 
     ``adjudicator`` is the deployed AppAdjudicator as an Ape contract object; without it the client works
@@ -65,6 +67,7 @@ class AppChannel(Party):
 
     kind = "app"
     state_type = AppState
+    adjudicator_name = "AppAdjudicator"
 
     def __init__(
         self,
@@ -123,6 +126,15 @@ class AppChannel(Party):
                 f"channel {hexstr(channel_id)} in {store.location} belongs to {record.owner}, not {signer.address}"
             )
         channel = cls(record, signer, store, **chain)
+        channel._load()
+        return channel
+
+    @classmethod
+    def watch(cls, store: ChannelStore, channel_id: bytes, adjudicator: Any, *, start_block: int = 0) -> AppChannel:
+        """A watch-only view of a stored channel for a watchtower that holds no channel key: it reads the
+        dispute, registers the latest state both signed and concludes, and signs nothing (a move raises)."""
+        record = store.channel(channel_id)
+        channel = cls(record, _NoKey(record.owner), store, adjudicator, start_block=start_block)  # type: ignore[arg-type]
         channel._load()
         return channel
 
@@ -208,49 +220,16 @@ class AppChannel(Party):
             return text.removeprefix("execution reverted: ") or type(exc).__name__
         return None if result == (1).to_bytes(32, "big") else "valid_transition did not return true"
 
-    def _require_funded(self, new: AppState) -> None:
-        """Nobody signs a state beyond version 0 before the deposits it accounts for are on-chain."""
-        if new.version == 0:
-            return
-        if self._funded[0] >= new.funding_a and self._funded[1] >= new.funding_b:
-            return
-        if self.adjudicator is not None:
-            self.chain.refresh()
-            self.confirm_funding()
-            if self._funded[0] >= new.funding_a and self._funded[1] >= new.funding_b:
-                return
-        raise RefusedUpdate(
-            f"the state accounts for deposits ({new.funding_a}, {new.funding_b}) but only {self._funded} are known "
-            "on-chain; deposit first, then call confirm_funding()"
-        )
-
-    def confirm_funding(self, holdings: tuple[int, int] | None = None) -> tuple[int, int]:
-        """Record the deposits on-chain: read from the adjudicator (``confirmations`` blocks behind the
-        head), or given (``holdings``) when this client has no chain connection. Returns them."""
-        if holdings is None:
-            self._contract()
-            status = self.chain.app(self.channel_id)
-            status.require_open()
-            holdings = status.deposits
-        self._funded = (max(self._funded[0], holdings[0]), max(self._funded[1], holdings[1]))
-        return self._funded
-
     def _chain(self) -> ChainView:
         return self.chain
 
+    def _status(self) -> AppStatus:
+        return self.chain.app(self.channel_id)
+
+    def _funding(self) -> ChannelParams:
+        return self.params.funding_params
+
     # --- chain --------------------------------------------------------------------------------------
-
-    def _contract(self) -> Any:
-        if self.adjudicator is None:
-            raise ChainUnavailable(
-                "no adjudicator attached; pass adjudicator=project.AppAdjudicator.at(address) to open/restore"
-            )
-        return self.adjudicator
-
-    def holdings(self) -> tuple[int, int, bool]:
-        """(deposits of side A, of side B, concluded) on-chain."""
-        deposit_a, deposit_b, concluded = self._contract().holdings(self.channel_id)
-        return int(deposit_a), int(deposit_b), bool(concluded)
 
     def dispute(self) -> AppDispute | None:
         """The open dispute (the registered or last moved state, checked against the adjudicator's word),
@@ -264,19 +243,6 @@ class AppChannel(Party):
         if stored is None or not isinstance(stored.state, AppState) or stored.state.struct_hash() != state_hash:
             return None
         return stored.state
-
-    def deposit(self, amount: int, sender: Any, side: int | None = None) -> Any:
-        """Deposit ``amount`` for ``side`` (ours by default) from the Ape account ``sender``; a token
-        channel approves the adjudicator first. Returns the deposit receipt."""
-        contract = self._contract()
-        side = self.side if side is None else side
-        funding = self.params.funding_params
-        if funding.is_eth:
-            return contract.deposit(self.channel_id, side, value=amount, sender=sender)
-        from ape import Contract
-
-        Contract(funding.asset).approve(contract.address, amount, sender=sender)
-        return contract.deposit_token(funding.as_tuple(), side, amount, sender=sender)
 
     def close(self, sender: Any) -> Any:
         """Close on-chain with the latest state, which must be final and signed by both."""
@@ -363,3 +329,16 @@ def _both(signed: SignedState) -> tuple[Any, ...]:
     """The (state, sig_a, sig_b) arguments of close and register."""
     sig_a, sig_b = signed.signatures()
     return signed.state.as_tuple(), compact(sig_a), compact(sig_b)
+
+
+class _NoKey:
+    """The signer of a watch-only view: it names the channel's owner and signs nothing."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def sign(self, digest: bytes) -> bytes:
+        raise RefusedUpdate(
+            "a watch-only view of an app channel holds no key and signs nothing; restore the channel with its "
+            "owner's key (AppChannel.restore) to move"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict, Unpack
 
-from ..chain import REACTION_TIME, ChainView, check_domain, signer_of
+from ..chain import REACTION_TIME, ChainView, LedgerStatus, check_domain, signer_of
 from ..chain.accounts import Key
 from ..core import calls
 from ..core.channel import ChannelParams
@@ -22,8 +22,9 @@ from ..core.protocol import (
 )
 from ..core.state import LedgerState
 from ..core.virtual import VirtualParams, VirtualState
-from ..errors import ChainUnavailable, RefusedUpdate, StoreError
+from ..errors import RefusedUpdate, StoreError
 from ..store import ChannelRecord, ChannelStore
+from .funding import Funded
 from .party import Party, State
 
 
@@ -36,7 +37,7 @@ class ChainOptions(TypedDict, total=False):
     view: ChainView  # a view shared by many channels (a hub's); replaces adjudicator's own view
 
 
-class LedgerChannel(Party):
+class LedgerChannel(Funded, Party):
     """One participant's view of a ledger channel: off-chain updates, durable, and the chain calls.
 
     ``adjudicator`` is the deployed LedgerAdjudicator as an Ape contract object (``project.LedgerAdjudicator
@@ -46,6 +47,7 @@ class LedgerChannel(Party):
 
     kind = "ledger"
     state_type = LedgerState
+    adjudicator_name = "LedgerAdjudicator"
 
     def __init__(
         self,
@@ -177,6 +179,12 @@ class LedgerChannel(Party):
     def _chain(self) -> ChainView:
         return self.chain
 
+    def _status(self) -> LedgerStatus:
+        return self.chain.ledger(self.channel_id)
+
+    def _funding(self) -> ChannelParams:
+        return self.params
+
     def _agreed(self, virtual_id: bytes) -> VirtualParams:
         """The parameters of a virtual channel this party agreed to (it is in our store)."""
         try:
@@ -243,65 +251,13 @@ class LedgerChannel(Party):
         removed = [lock for lock in latest.state.locks if lock not in state.locks]
         return self._final_of(removed[0].channel) if removed and not state.is_final else None
 
-    def _require_funded(self, new: LedgerState) -> None:
-        """Nobody signs a state beyond version 0 before the deposits it accounts for are on-chain (SPEC 5)."""
-        if new.version == 0:
-            return
-        if self._funded[0] >= new.funding_a and self._funded[1] >= new.funding_b:
-            return
-        if self.adjudicator is not None:
-            self.chain.refresh()  # a deposit mined since the last head read counts
-            self.confirm_funding()
-            if self._funded[0] >= new.funding_a and self._funded[1] >= new.funding_b:
-                return
-        raise RefusedUpdate(
-            f"the state accounts for deposits ({new.funding_a}, {new.funding_b}) but only {self._funded} are known "
-            "on-chain; deposit first, then call confirm_funding()"
-        )
-
-    def confirm_funding(self, holdings: tuple[int, int] | None = None) -> tuple[int, int]:
-        """Record the deposits on-chain: read from the adjudicator (``confirmations`` blocks behind the
-        head, so a reorg cannot drop them), or given (``holdings``, e.g. from a watcher) when this client
-        has no chain connection. Returns them."""
-        if holdings is None:
-            self._contract()
-            status = self.chain.ledger(self.channel_id)
-            status.require_open()
-            holdings = status.deposits
-        self._funded = (max(self._funded[0], holdings[0]), max(self._funded[1], holdings[1]))
-        return self._funded
-
     # --- chain --------------------------------------------------------------------------------------
-
-    def _contract(self) -> Any:
-        if self.adjudicator is None:
-            raise ChainUnavailable(
-                "no adjudicator attached; pass adjudicator=project.LedgerAdjudicator.at(address) to open/restore"
-            )
-        return self.adjudicator
-
-    def holdings(self) -> tuple[int, int, bool]:
-        """(deposits of side A, of side B, concluded) on-chain."""
-        deposit_a, deposit_b, concluded = self._contract().holdings(self.channel_id)
-        return int(deposit_a), int(deposit_b), bool(concluded)
 
     def dispute(self) -> tuple[int, int, bytes]:
         """(registered version, deadline, locks hash ``conclude`` needs); zeros when no dispute is open. The
         locks hash is zero unless the registered state is funded and has locks."""
         version, deadline, locks_hash = self._contract().dispute(self.channel_id)
         return int(version), int(deadline), bytes(locks_hash)
-
-    def deposit(self, amount: int, sender: Any, side: int | None = None) -> Any:
-        """Deposit ``amount`` for ``side`` (ours by default) from the Ape account ``sender``; a token
-        channel approves the adjudicator first. Returns the deposit receipt."""
-        contract = self._contract()
-        side = self.side if side is None else side
-        if self.params.is_eth:
-            return contract.deposit(self.channel_id, side, value=amount, sender=sender)
-        from ape import Contract
-
-        Contract(self.params.asset).approve(contract.address, amount, sender=sender)
-        return contract.deposit_token(self.params.as_tuple(), side, amount, sender=sender)
 
     def close(self, sender: Any) -> Any:
         """Close on-chain with the latest state, which must be final and signed by both."""

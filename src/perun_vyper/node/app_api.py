@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from ..client.app import AppChannel
 from ..client.app_hub import AppHub
-from ..core.app import AppParams, AppState
+from ..core.app import AppState
 from ..core.codec import hexstr, unhex
 from ..core.display import hex_of
 from ..core.keys import verify_state
@@ -84,7 +82,7 @@ class AppApi:
                 "in either order"
             )
         apps.service(params.app)
-        self._check_policy(params)
+        self.server.policy.check_terms(params.asset, params.challenge_duration)
         deposits = (int(msg.deposit_a), int(msg.deposit_b))
         hub_deposit = deposits[params.funding_params.side_of(apps.address)]
         policy = self.server.policy
@@ -109,16 +107,6 @@ class AppApi:
             with apps.acting(params.channel_id):
                 countersig = channel.accept(Update(initial, signature))
         return schema.OpenResult(hexstr(params.channel_id), hexstr(countersig))
-
-    def _check_policy(self, params: AppParams) -> None:
-        policy = self.server.policy
-        if params.asset not in {to_checksum_address(asset) for asset in policy.assets}:
-            raise RefusedUpdate(f"this hub opens channels in {', '.join(policy.assets)} only, not {params.asset}")
-        if not policy.min_challenge_duration <= params.challenge_duration <= policy.max_challenge_duration:
-            raise RefusedUpdate(
-                f"challenge duration {params.challenge_duration}s is outside this hub's "
-                f"[{policy.min_challenge_duration}, {policy.max_challenge_duration}]"
-            )
 
     # --- moves ----------------------------------------------------------------------------------------
 

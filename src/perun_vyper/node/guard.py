@@ -54,8 +54,7 @@ class HubGuard:
         self.server = server
         self.tower = tower
         # The hub's app channels: concluded, refuted, and answered with its services' moves (SPEC 12.7).
-        self.apps = apps
-        self.app_tower = None if apps is None else AppWatcher([], tower.sender, _service_answer(apps))
+        self.app_tower = None if apps is None else AppWatcher(apps.owned, tower.sender, _service_answer(apps))
         self.interval = interval
         self.on_action = on_action
         self.lease = max(3 * interval, 2.0) if lease is None else lease
@@ -111,8 +110,7 @@ class HubGuard:
         # Workers share Ingrid's account: her transactions go out one worker at a time.
         with self.server.hub.sending():
             actions = self.tower.poll()
-            if self.apps is not None and self.app_tower is not None:
-                self.app_tower.channels = self.apps.owned()
+            if self.app_tower is not None:
                 actions += self.app_tower.poll()
             return actions
 
@@ -123,7 +121,7 @@ class HubGuard:
             users = [p for p in (params.participant_a, params.participant_b) if p != self.server.hub.address]
         elif isinstance(params, VirtualParams):
             users = [params.alice, params.bob]
-        else:  # pragma: no cover - the store holds ledger and virtual channels only
+        else:  # pragma: no cover - only ledger and virtual registrations are observed (app disputes: AppWatcher)
             return
         notice = schema.DisputedNotice(hexstr(observed.channel), observed.version, observed.deadline)
         for user in users:

@@ -9,10 +9,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from ..client import LedgerChannel
-from ..core.channel import ChannelParams
 from ..core.codec import hexstr, unhex
 from ..core.display import hex_of
 from ..core.keys import verify_state
@@ -68,7 +65,7 @@ class LedgerApi:
                 f"a channel with this hub has two participants, the hub ({self.server.hub.address}) and you ({user}), "
                 "in either order"
             )
-        self._check_policy(params)
+        self.server.policy.check_terms(params.asset, params.challenge_duration)
         deposits = (int(msg.deposit_a), int(msg.deposit_b))
         hub_deposit = deposits[params.side_of(self.server.hub.address)]
         if hub_deposit > self.server.policy.collateral:
@@ -96,16 +93,6 @@ class LedgerApi:
             with hub.acting(params.channel_id):
                 countersig = channel.accept(Update(initial, signature))
         return schema.OpenResult(hexstr(params.channel_id), hexstr(countersig))
-
-    def _check_policy(self, params: ChannelParams) -> None:
-        policy = self.server.policy
-        if params.asset not in {to_checksum_address(asset) for asset in policy.assets}:
-            raise RefusedUpdate(f"this hub opens channels in {', '.join(policy.assets)} only, not {params.asset}")
-        if not policy.min_challenge_duration <= params.challenge_duration <= policy.max_challenge_duration:
-            raise RefusedUpdate(
-                f"challenge duration {params.challenge_duration}s is outside this hub's "
-                f"[{policy.min_challenge_duration}, {policy.max_challenge_duration}]"
-            )
 
     async def _update(self, session: Session, params: schema.UpdateParams) -> tuple[Any, Iterable[Notice]]:
         assert session.address is not None

@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from eth_utils import to_checksum_address
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..core.constants import ETH, MAX_CHALLENGE_DURATION, MIN_CHALLENGE_DURATION
+from ..errors import RefusedUpdate
 from .auth import Challenge
 
 Notice = tuple[str, str, Any]  # (address, method, params): a notification sent after the answer
@@ -38,6 +40,17 @@ class Policy:
     min_challenge_duration: int = MIN_CHALLENGE_DURATION
     max_challenge_duration: int = MAX_CHALLENGE_DURATION
     max_channels_per_user: int = 8
+
+    def check_terms(self, asset: str, challenge_duration: int) -> None:
+        """Refuse (``RefusedUpdate``) a new channel in an asset or with a challenge duration the hub does
+        not offer (ledger and app channels alike)."""
+        if asset not in {to_checksum_address(offered) for offered in self.assets}:
+            raise RefusedUpdate(f"this hub opens channels in {', '.join(self.assets)} only, not {asset}")
+        if not self.min_challenge_duration <= challenge_duration <= self.max_challenge_duration:
+            raise RefusedUpdate(
+                f"challenge duration {challenge_duration}s is outside this hub's "
+                f"[{self.min_challenge_duration}, {self.max_challenge_duration}]"
+            )
 
 
 @dataclass(eq=False)

@@ -26,6 +26,7 @@ from ..core.app import AppState
 from ..core.display import hex_of
 from ..core.sla import PROVIDER, SlaData, respond
 from ..errors import PerunError
+from ..store import ChannelStore
 from .actions import Action, AppConcluded, AppMoved, AppRegistered, Failed, Waiting
 
 Answer = Callable[[AppChannel, AppDispute], AppState | None]
@@ -46,11 +47,16 @@ def sla_provider(response_to: Callable[[bytes], bytes]) -> Answer:
 
 
 class AppWatcher:
-    """Guards ``channels`` (one party's ``AppChannel`` objects, each with its adjudicator), sending from
-    ``sender`` (an Ape account; it pays only gas)."""
+    """Guards ``channels`` (one party's ``AppChannel`` objects, each with its adjudicator; or a function
+    that gives them, called every round), sending from ``sender`` (an Ape account; it pays only gas)."""
 
-    def __init__(self, channels: Sequence[AppChannel], sender: Any, answer: Answer | None = None) -> None:
-        self.channels = list(channels)
+    def __init__(
+        self,
+        channels: Sequence[AppChannel] | Callable[[], Sequence[AppChannel]],
+        sender: Any,
+        answer: Answer | None = None,
+    ) -> None:
+        self.channels = channels if callable(channels) else (lambda fixed=list(channels): fixed)
         self.sender = sender
         self.answer = answer
         self._failed: set[tuple[str, bytes, bytes]] = set()
@@ -59,7 +65,7 @@ class AppWatcher:
     def poll(self) -> list[Action]:
         """One round over every channel; returns what was done."""
         actions: list[Action] = []
-        for channel in self.channels:
+        for channel in self.channels():
             try:
                 actions += self._watch(channel)
             except (ApeException, OSError, PerunError) as exc:
@@ -89,8 +95,7 @@ class AppWatcher:
             return [AppRegistered(channel_id, dispute.agreed, latest.state.version, hex_of(receipt.txn_hash))]
         move = self.answer(channel, dispute) if self.answer is not None else None
         if move is None:
-            reason = f"disputed at v{dispute.state.version} until {dispute.deadline}; no move of ours"
-            return self._wait(channel_id, reason)
+            return []  # the other side's turn, or nobody's: the period runs, conclude at its deadline
         receipt, failed = self._send(("progress", channel_id, word), channel.progress, move)
         if receipt is None:
             return failed
@@ -117,3 +122,16 @@ class AppWatcher:
 
 def _reason(exc: Exception) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+def store_watcher(store: ChannelStore, adjudicator: Any, sender: Any, start_block: int = 0) -> AppWatcher:
+    """An ``AppWatcher`` over every app channel of ``store`` (read again each round, as watch-only views:
+    it refutes and concludes, and makes no move), for ``ape run watch``."""
+
+    def channels() -> list[AppChannel]:
+        return [
+            AppChannel.watch(store, record.channel_id, adjudicator, start_block=start_block)
+            for record in store.channels("app")
+        ]
+
+    return AppWatcher(channels, sender)

@@ -95,22 +95,7 @@ class Watchtower:
     ) -> list[Action]:
         """Poll every ``interval`` seconds until ``stop_after`` seconds passed or ``max_actions`` were
         reported (forever if neither is given); returns every action, each also passed to ``on_action``."""
-        started = time.monotonic()
-        done: list[Action] = []
-        while True:
-            try:
-                actions = self.poll()
-            except (ApeException, OSError) as exc:  # the node is unreachable or failing: try again next round
-                actions = [PollFailed(_reason(exc))]
-            for action in actions:
-                done.append(action)
-                if on_action is not None:
-                    on_action(action)
-            if max_actions is not None and len(done) >= max_actions:
-                return done
-            if stop_after is not None and time.monotonic() - started + interval > stop_after:
-                return done
-            time.sleep(interval)
+        return run_rounds(self.poll, interval, stop_after, max_actions, on_action)
 
     # --- events -------------------------------------------------------------------------------------
 
@@ -297,6 +282,33 @@ class Watchtower:
             return []
         self._waiting[channel] = reason
         return [Waiting(channel, reason)]
+
+
+def run_rounds(
+    poll: Callable[[], list[Action]],
+    interval: float,
+    stop_after: float | None = None,
+    max_actions: int | None = None,
+    on_action: Callable[[Action], None] | None = None,
+) -> list[Action]:
+    """``poll`` every ``interval`` seconds (``Watchtower.run``; ``ape run watch`` with app channels polls
+    both watchers in one round); a round the node fails is reported as ``PollFailed`` and tried again."""
+    started = time.monotonic()
+    done: list[Action] = []
+    while True:
+        try:
+            actions = poll()
+        except (ApeException, OSError) as exc:  # the node is unreachable or failing: try again next round
+            actions = [PollFailed(_reason(exc))]
+        for action in actions:
+            done.append(action)
+            if on_action is not None:
+                on_action(action)
+        if max_actions is not None and len(done) >= max_actions:
+            return done
+        if stop_after is not None and time.monotonic() - started + interval > stop_after:
+            return done
+        time.sleep(interval)
 
 
 def summary(actions: Sequence[Action]) -> str:
