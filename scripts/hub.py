@@ -115,6 +115,9 @@ async def _serve(server: HubServer, guard: HubGuard, host: str, port: int, descr
 @click.option("--virtual", "virtual_address", help="VirtualAdjudicator address.")
 @click.option("--app", "app_address", help="AppAdjudicator address (with --sla: serve SLA app channels).")
 @click.option("--sla", "sla_address", help="SlaApp address.")
+@click.option(
+    "--sla-price", type=click.IntRange(min=0), default=0, show_default=True, help="Least wei per SLA request."
+)
 @click.option("--collateral", type=click.IntRange(min=0), required=True, help="Most wei the hub puts in a channel.")
 @click.option("--max-validity", type=click.IntRange(min=1), default=7 * 86400, show_default=True, help="Seconds.")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True, help="Blocks per deposit.")
@@ -149,6 +152,7 @@ def cli(
     virtual_address,
     app_address,
     sla_address,
+    sla_price,
     collateral,
     max_validity,
     confirmations,
@@ -189,7 +193,7 @@ def cli(
         )
         apps = None
         if attached is not None:
-            services = {attached[1]: sla_service(acknowledgement(hub.address))}
+            services = {attached[1]: sla_service(acknowledgement(hub.address), min_price=sla_price)}
             apps = AppHub(hub, Domain.app(chain_id, app_adjudicator), services, adjudicator=attached[0])
         worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         server = HubServer(

@@ -193,3 +193,42 @@ def test_app_open__malformed_app_data__invalid_params(serving_apps, store_at):
 
     code, message = run(scenario())
     assert code == rpc.INVALID_PARAMS and "appData" in message
+
+
+@pytest.mark.parametrize(
+    ("hub_side", "terms", "reason"),
+    [
+        (0, TERMS, "this hub is the provider of its SLA channels: it takes side B, the client side A"),
+        (
+            1,
+            sla.SlaData(PRICE, PENALTY, 3, True, REQUEST).encode(),
+            "an SLA channel opens with no request pending and no request or response recorded",
+        ),
+        (
+            1,
+            sla.SlaData(PRICE - 1, PENALTY, 3).encode(),
+            f"this hub answers requests for at least {PRICE} wei each, not {PRICE - 1}",
+        ),
+        (
+            1,
+            b"\x01" * 31,
+            "the initial app data are not SLA terms: SLA app data is 192 bytes, got 31; the state is not an SLA state",
+        ),
+    ],
+    ids=["hub-as-client", "request-pending", "price-too-low", "not-sla-data"],
+)
+def test_app_open__terms_the_hub_does_not_serve__refused_nothing_written(hub, clock, store_at, hub_side, terms, reason):
+    apps = AppHub(hub, APP_DOMAIN, {SLA: sla_service(_response, min_price=PRICE)})
+
+    async def scenario():
+        async with (
+            HubServer(hub, LEDGER_DOMAIN, POLICY, clock=clock, apps=apps) as server,
+            _wallet(server, ALICE_KEY, store_at("alice")) as alice,
+        ):
+            with pytest.raises(HubError) as refused:
+                await alice.open_app(SLA, E, E, terms, hub_side=hub_side, nonce=11)
+            return refused.value
+
+    refused = run(scenario())
+    assert refused.code == rpc.REFUSED_UPDATE and str(refused).endswith(reason)
+    assert hub.store.channels("app") == []

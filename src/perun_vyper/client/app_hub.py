@@ -21,23 +21,26 @@ from ..chain import ChainView
 from ..core import sla
 from ..core.app import AppParams, AppState
 from ..core.codec import Domain, keccak256
-from ..errors import RefusedUpdate, StoreError
+from ..errors import InvalidState, RefusedUpdate, StoreError
 from .app import AppChannel, Rules
 from .hub import Hub
 
 
 @dataclass(frozen=True)
 class AppService:
-    """What Ingrid runs for one app: its ``rules`` (checked before the app contract) and ``answer(state,
-    side)``, her move after the user's (None: no move of hers now)."""
+    """What Ingrid runs for one app: its ``rules`` (checked before the app contract), ``answer(state,
+    side)``, her move after the user's (None: no move of hers now), and ``terms(initial, side)``, which
+    refuses (``RefusedUpdate``) a new channel whose initial state she will not serve on ``side``."""
 
     rules: Rules | None
     answer: Callable[[AppState, int], AppState | None]
+    terms: Callable[[AppState, int], None] = lambda initial, side: None
 
 
-def sla_service(response_to: Callable[[bytes], bytes]) -> AppService:
-    """The SLA app with Ingrid as the provider (side B): each request is answered with
-    ``response_to(request)`` (32 non-zero bytes). As the client (side A) she makes no move of her own."""
+def sla_service(response_to: Callable[[bytes], bytes], min_price: int = 0) -> AppService:
+    """The SLA app with Ingrid as the provider (side B) only: each request is answered with
+    ``response_to(request)`` (32 non-zero bytes); a channel opens with no request pending and a price of
+    at least ``min_price`` per request. Her exposure is her bond, bounded by the hub's collateral."""
 
     def _answer(state: AppState, side: int) -> AppState | None:
         if side != sla.PROVIDER or state.is_final:
@@ -45,7 +48,19 @@ def sla_service(response_to: Callable[[bytes], bytes]) -> AppService:
         data = sla.SlaData.decode(state.app_data)
         return sla.respond(state, response_to(data.request)) if data.pending else None
 
-    return AppService(sla.check, _answer)
+    def _terms(initial: AppState, side: int) -> None:
+        if side != sla.PROVIDER:
+            raise RefusedUpdate("this hub is the provider of its SLA channels: it takes side B, the client side A")
+        try:
+            data = sla.SlaData.decode(initial.app_data)
+        except InvalidState as exc:
+            raise RefusedUpdate(f"the initial app data are not SLA terms: {exc}") from None
+        if data.pending or data.request != bytes(32) or data.response != bytes(32):
+            raise RefusedUpdate("an SLA channel opens with no request pending and no request or response recorded")
+        if data.price < min_price:
+            raise RefusedUpdate(f"this hub answers requests for at least {min_price} wei each, not {data.price}")
+
+    return AppService(sla.check, _answer, _terms)
 
 
 def acknowledgement(provider: str) -> Callable[[bytes], bytes]:

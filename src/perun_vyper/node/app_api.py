@@ -81,10 +81,11 @@ class AppApi:
                 f"an app channel with this hub has two participants, the hub ({apps.address}) and you ({user}), "
                 "in either order"
             )
-        apps.service(params.app)
+        service = apps.service(params.app)
         self.server.policy.check_terms(params.asset, params.challenge_duration)
         deposits = (int(msg.deposit_a), int(msg.deposit_b))
-        hub_deposit = deposits[params.funding_params.side_of(apps.address)]
+        hub_side = params.funding_params.side_of(apps.address)
+        hub_deposit = deposits[hub_side]
         policy = self.server.policy
         if hub_deposit > policy.collateral:
             raise RefusedUpdate(
@@ -92,6 +93,7 @@ class AppApi:
                 "channel (hub.info policy.collateral)"
             )
         initial = AppState.initial(params.channel_id, *deposits, unhex(msg.app_data))
+        service.terms(initial, hub_side)
         signature = unhex(msg.signature)
         # Checked before anything is recorded: an unsigned proposal leaves no trace in the hub's store.
         verify_state(initial, apps.domain, signature, user)
