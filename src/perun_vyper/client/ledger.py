@@ -100,12 +100,7 @@ class LedgerChannel(Funded, Party):
         **chain: Unpack[ChainOptions],
     ) -> LedgerChannel:
         """The channel as the store holds it, with our proposal in flight (if any) in ``pending()``."""
-        signer = signer_of(key)
-        record = store.channel(channel_id)
-        if record.owner != signer.address:
-            raise StoreError(
-                f"channel {hexstr(channel_id)} in {store.location} belongs to {record.owner}, not {signer.address}"
-            )
+        record, signer = cls._owned(store, channel_id, key)
         channel = cls(record, signer, store, **chain)
         channel._load()
         return channel

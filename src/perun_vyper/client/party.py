@@ -29,7 +29,8 @@ from typing import Any, ClassVar, Literal
 
 from eth_utils import to_canonical_address
 
-from ..chain import ChainView
+from ..chain import ChainView, signer_of
+from ..chain.accounts import Key
 from ..core.codec import hexstr
 from ..core.keys import Signer, verify
 from ..core.protocol import SignedState, Update, VirtualFinal
@@ -76,6 +77,18 @@ class Party:
         self._latest: SignedState | None = None
         self._pending: SignedState | None = None
         self._pending_digest = b""
+
+    @staticmethod
+    def _owned(store: ChannelStore, channel_id: bytes, key: Key) -> tuple[ChannelRecord, Signer]:
+        """The stored record of ``channel_id`` and the signer of ``key`` (what ``restore`` starts from),
+        refused unless ``key`` owns the channel in that store."""
+        signer = signer_of(key)
+        record = store.channel(channel_id)
+        if record.owner != signer.address:
+            raise StoreError(
+                f"channel {hexstr(channel_id)} in {store.location} belongs to {record.owner}, not {signer.address}"
+            )
+        return record, signer
 
     # --- views --------------------------------------------------------------------------------------
 

@@ -16,12 +16,12 @@ from ..client.app import AppChannel
 from ..client.app_hub import AppHub
 from ..core.app import AppState
 from ..core.codec import hexstr, unhex
-from ..core.display import hex_of
 from ..core.keys import verify_state
 from ..core.protocol import SignedState, Update
-from ..errors import ChainUnavailable, InvalidParams, RefusedUpdate
+from ..errors import InvalidParams, RefusedUpdate
 from . import app_schema as msgs
 from . import rpc, schema
+from .onchain import close_final, fund_hub_side
 from .session import Host, Methods, Notice, Session
 
 
@@ -166,61 +166,16 @@ class AppApi:
         return await self.server.work(self._funded_sync, session.address, unhex(params.channel)), ()
 
     def _funded_sync(self, user: str, channel_id: bytes) -> schema.FundedResult:
-        apps = self._hub()
-        with apps.acting(channel_id):
-            channel = self._channel_of(user, channel_id)
-            self._require_chain("deposit its side")
-            initial = apps.store.state(channel_id, 0)
-            if initial is None or not initial.fully_signed:
-                raise RefusedUpdate(
-                    "version 0 of the app channel is not signed by both yet; send app.propose_open first"
-                )
-            agreed = (initial.state.funding_a, initial.state.funding_b)
-            hub_side, user_side = channel.side, 1 - channel.side
-            status = channel.chain.app(channel_id)
-            status.require_open()
-            have = status.deposits[user_side]
-            if have < agreed[user_side]:
-                short = agreed[user_side] - have
-                raise RefusedUpdate(
-                    f"your side of app channel {hexstr(channel_id)} holds {have} on-chain, {short} short of the "
-                    f"{agreed[user_side]} agreed at version 0; deposit {short} more (and wait for "
-                    f"{channel.chain.confirmations} confirmations), then call app.funded again"
-                )
-            # Read at the head: a repeat must never make the hub deposit twice.
-            missing = agreed[hub_side] - channel.holdings()[hub_side]
-            tx = None
-            if missing > 0:
-                with self.server.hub.sending():
-                    tx = hex_of(channel.deposit(missing, self.server.account).txn_hash)
-            deposit_a, deposit_b, _ = channel.holdings()
-        return schema.FundedResult(tx, schema.HoldingsMsg(str(deposit_a), str(deposit_b)))
+        # One worker at a time per channel: two answering app.funded at once must not both deposit.
+        with self._hub().acting(channel_id):
+            return fund_hub_side(self.server, self._channel_of(user, channel_id), "app")
 
     async def _close(self, session: Session, params: schema.ChannelRef) -> tuple[Any, Iterable[Notice]]:
         return await self.server.work(self._close_sync, session.address, unhex(params.channel)), ()
 
     def _close_sync(self, user: str, channel_id: bytes) -> schema.CloseResult:
         with self._hub().acting(channel_id):
-            channel = self._channel_of(user, channel_id)
-            latest = channel.latest
-            if latest is None or not latest.state.is_final:
-                version = "none" if latest is None else latest.state.version
-                raise RefusedUpdate(
-                    f"the latest state both signed (version {version}) is not final; propose the final state "
-                    "through app.update (the hub countersigns it), then call app.close"
-                )
-            self._require_chain("close the channel")
-            if channel.holdings()[2]:
-                return schema.CloseResult(None)  # closed already
-            with self.server.hub.sending():
-                return schema.CloseResult(hex_of(channel.close(self.server.account).txn_hash))
-
-    def _require_chain(self, what: str) -> None:
-        if self._hub().adjudicator is None or self.server.account is None:
-            raise ChainUnavailable(
-                f"this hub runs its app channels without a chain connection or an account, so it cannot {what}; "
-                "ask its operator to start it with an AppAdjudicator and an account"
-            )
+            return close_final(self.server, self._channel_of(user, channel_id), "app")
 
     def _channel_of(self, user: str, channel_id: bytes) -> AppChannel:
         channel = self._hub().find(channel_id)

@@ -11,12 +11,12 @@ from typing import Any
 
 from ..client import LedgerChannel
 from ..core.codec import hexstr, unhex
-from ..core.display import hex_of
 from ..core.keys import verify_state
 from ..core.protocol import SignedState, Update
 from ..core.state import LedgerState
-from ..errors import ChainUnavailable, InvalidParams, RefusedUpdate, WalletUnavailable
+from ..errors import InvalidParams, RefusedUpdate, WalletUnavailable
 from . import rpc, schema
+from .onchain import close_final, fund_hub_side
 from .session import Host, Methods, Notice, Session
 
 
@@ -125,39 +125,7 @@ class LedgerApi:
             return self._fund(user, channel_id)
 
     def _fund(self, user: str, channel_id: bytes) -> schema.FundedResult:
-        channel = self._channel_of(user, channel_id)
-        self._require_chain("deposit its side")
-        initial = self.server.hub.store.state(channel_id, 0)
-        if initial is None or not initial.fully_signed:
-            raise RefusedUpdate("version 0 of the channel is not signed by both yet; send ledger.propose_open first")
-        agreed = (initial.state.funding_a, initial.state.funding_b)
-        hub_side, user_side = channel.side, 1 - channel.side
-        # The user's deposit counts once it is `confirmations` blocks deep (a reorg cannot drop it), and
-        # only in a channel nobody registered or concluded: the hub never funds a channel being closed.
-        status = channel.chain.ledger(channel_id)
-        status.require_open()
-        have = status.deposits[user_side]
-        if have < agreed[user_side]:
-            short = agreed[user_side] - have
-            raise RefusedUpdate(
-                f"your side of channel {hexstr(channel_id)} holds {have} on-chain, {short} short of the "
-                f"{agreed[user_side]} agreed at version 0; deposit {short} more (and wait for "
-                f"{channel.chain.confirmations} confirmations), then call ledger.funded again"
-            )
-        if agreed[hub_side] > self.server.policy.collateral:
-            raise RefusedUpdate(
-                f"the hub's side was agreed at {agreed[hub_side]}, above this hub's collateral of "
-                f"{self.server.policy.collateral} per channel now; unwind the channel on-chain with version 0"
-            )
-        # Read at the head, unconfirmed deposits included: a repeat (or a deposit still being confirmed)
-        # must never make the hub deposit twice.
-        missing = agreed[hub_side] - channel.holdings()[hub_side]
-        tx = None
-        if missing > 0:
-            with self.server.hub.sending():
-                tx = hex_of(channel.deposit(missing, self.server.account).txn_hash)
-        deposit_a, deposit_b, _ = channel.holdings()
-        return schema.FundedResult(tx, schema.HoldingsMsg(str(deposit_a), str(deposit_b)))
+        return fund_hub_side(self.server, self._channel_of(user, channel_id), "ledger")
 
     async def _close(self, session: Session, params: schema.ChannelRef) -> tuple[Any, Iterable[Notice]]:
         return await self.server.work(self._close_sync, session.address, unhex(params.channel)), ()
@@ -167,26 +135,7 @@ class LedgerApi:
             return self._close_channel(user, channel_id)
 
     def _close_channel(self, user: str, channel_id: bytes) -> schema.CloseResult:
-        channel = self._channel_of(user, channel_id)
-        latest = channel.latest
-        if latest is None or not latest.state.is_final:
-            version = "none" if latest is None else latest.state.version
-            raise RefusedUpdate(
-                f"the latest state both signed (version {version}) is not final; propose the final state "
-                "through ledger.update (the hub countersigns it), then call ledger.close"
-            )
-        self._require_chain("close the channel")
-        if channel.holdings()[2]:
-            return schema.CloseResult(None)  # closed already (a repeat, or the wallet closed it itself)
-        with self.server.hub.sending():
-            return schema.CloseResult(hex_of(channel.close(self.server.account).txn_hash))
-
-    def _require_chain(self, what: str) -> None:
-        if self.server.hub.adjudicator is None or self.server.account is None:
-            raise ChainUnavailable(
-                f"this hub runs without a chain connection or an account, so it cannot {what}; ask its operator "
-                "to start it with an adjudicator and an account (ape run hub)"
-            )
+        return close_final(self.server, self._channel_of(user, channel_id), "ledger")
 
     # --- the hub pays a wallet ------------------------------------------------------------------------
 
