@@ -182,3 +182,24 @@ def test_dispute__registered_state_not_in_store__refused(
     fresh = AppChannel.open(client.params, app_domain, alice, store_at("backup"), E, E, sla_data(), adjudicator=apps)
     with pytest.raises(RefusedUpdate, match=r"has version 1 registered .* a state this store never signed"):
         fresh.dispute()
+
+
+def test_app_onchain__token_channel__deposit_token_and_conclusion_in_units(
+    store_at, apps, sla, app_domain, sla_data, token, alice, bob, watcher, chain
+):
+    params = AppParams(str(alice.address), str(bob.address), str(sla.address), str(token.address), nonce=next(_nonces))
+    client, provider = (
+        AppChannel.open(params, app_domain, who, store_at(name), E, E, sla_data(), adjudicator=apps, rules=check)
+        for who, name in ((alice, "alice"), (bob, "bob"))
+    )
+    exchange(client, provider)
+    before = (token.balanceOf(alice), token.balanceOf(bob))
+    client.deposit(E, alice)  # approve, then deposit_token under the funding parameters
+    provider.deposit(E, bob)
+    assert client.holdings() == (E, E, False)
+    client.propose_move(request(client.app_state, REQUEST))
+    client.force(sender=watcher)
+    chain.mine(timestamp=client.dispute().deadline)
+    (concluded,) = AppWatcher([provider], watcher).poll()
+    assert (concluded.payouts, concluded.symbol, concluded.decimals) == ((E + PENALTY, E - PENALTY), "units", 18)
+    assert (token.balanceOf(alice), token.balanceOf(bob)) == (before[0] + PENALTY, before[1] - PENALTY)

@@ -118,40 +118,27 @@ class Concluded(_Payouts):
 
 
 @dataclass(frozen=True)
-class AppRegistered(_Line):
+class AppRegistered(VirtualRegistered):
     """The store's latest app state both signed was registered over an older one (or a move built on
     one); ``old_version`` is the agreed version it replaced."""
 
     LINE: ClassVar[str] = "registered app {channel} v{new_version} replacing={old_version} tx={tx}"
-    channel: bytes
-    old_version: int
-    new_version: int
-    tx: str
 
 
 @dataclass(frozen=True)
-class AppMoved(_Line):
-    """The watcher answered a disputed app channel with its party's move (``progress``)."""
+class AppMoved(VirtualRegistered):
+    """The watcher answered a disputed app channel with its party's move (``progress``) from
+    ``old_version``."""
 
     LINE: ClassVar[str] = "moved      app {channel} v{old_version} -> v{new_version} tx={tx}"
-    channel: bytes
-    old_version: int
-    new_version: int
-    tx: str
 
 
 @dataclass(frozen=True)
-class AppConcluded(_Payouts):
+class AppConcluded(Concluded):
     """A disputed app channel was concluded by its registered (or last moved) state after the deadline;
     ``payouts`` are sides A and B as the ``Concluded`` event reports them."""
 
     LINE: ClassVar[str] = "concluded  app {channel} v{version} payout_a={payout_a} payout_b={payout_b} tx={tx}"
-    channel: bytes
-    version: int
-    payouts: tuple[int, int]
-    tx: str
-    symbol: str = field(default=ETH_SYMBOL, compare=False)
-    decimals: int = field(default=18, compare=False)
 
 
 @dataclass(frozen=True)

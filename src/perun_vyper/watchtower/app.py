@@ -23,7 +23,7 @@ from ape.exceptions import ApeException
 from ..client.app import AppChannel
 from ..client.app_dispute import AppDispute
 from ..core.app import AppState
-from ..core.display import hex_of
+from ..core.display import AssetUnits, hex_of
 from ..core.sla import PROVIDER, SlaData, respond
 from ..errors import PerunError
 from ..store import ChannelStore
@@ -61,6 +61,7 @@ class AppWatcher:
         self.answer = answer
         self._failed: set[tuple[str, bytes, bytes]] = set()
         self._waiting: dict[bytes, str] = {}
+        self._asset_units: AssetUnits | None = None
 
     def poll(self) -> list[Action]:
         """One round over every channel; returns what was done."""
@@ -86,7 +87,9 @@ class AppWatcher:
                 return failed
             event = receipt.decode_logs(contract.Concluded)[0]
             payouts = (int(event.payout_a), int(event.payout_b))
-            return [AppConcluded(channel_id, dispute.state.version, payouts, hex_of(receipt.txn_hash))]
+            symbol, decimals = self._units(contract).of(channel.params.asset)
+            tx = hex_of(receipt.txn_hash)
+            return [AppConcluded(channel_id, dispute.state.version, payouts, tx, symbol, decimals)]
         latest = channel.latest
         if latest is not None and latest.state.version > dispute.agreed and latest.state != dispute.state:
             receipt, failed = self._send(("register", channel_id, word), channel.register)
@@ -112,6 +115,15 @@ class AppWatcher:
             return None, [Failed(key[1], key[0], _reason(exc), None)]
         self._waiting.pop(key[1], None)
         return receipt, []
+
+    def _units(self, contract: Any) -> AssetUnits:
+        """The display units of the channels' assets (a token's symbol and decimals, read once)."""
+        if self._asset_units is None:
+            web3 = contract.provider.web3
+            self._asset_units = AssetUnits(
+                lambda address, data: bytes(web3.eth.call({"to": address, "data": "0x" + data.hex()}))
+            )
+        return self._asset_units
 
     def _wait(self, channel: bytes, reason: str) -> list[Action]:
         if self._waiting.get(channel) == reason:
