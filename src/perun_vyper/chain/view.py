@@ -145,24 +145,26 @@ class ChainReader:
         result = self._web3.eth.call({"to": self.address, "data": "0x" + data.hex()}, block)
         return decode(out, bytes(result))
 
-    def ledger(self, channel: bytes, head: Head, confirmations: int) -> LedgerStatus:
+    def holdings(self, channel: bytes, head: Head, confirmations: int) -> tuple[tuple[int, int], bool]:
+        """The deposits ``confirmations`` blocks behind the head (a reorg cannot drop them) and the
+        concluded flag at the head, of a ledger or app channel (the shared ``asset_holder``)."""
         holdings = ("holdings(bytes32)", ["bytes32"], [channel], ["uint256", "uint256", "bool"])
         at_head = self.call(*holdings, head.number)
         trusted = max(head.number - confirmations, 0)
         deposit_a, deposit_b, _ = at_head if trusted == head.number else self.call(*holdings, trusted)
-        concluded = at_head[2]
+        return (deposit_a, deposit_b), at_head[2]
+
+    def ledger(self, channel: bytes, head: Head, confirmations: int) -> LedgerStatus:
+        deposits, concluded = self.holdings(channel, head, confirmations)
         version, deadline, locks_hash = self.call(
             "dispute(bytes32)", ["bytes32"], [channel], ["uint64", "uint64", "bytes32"], head.number
         )
-        return LedgerStatus(channel, (deposit_a, deposit_b), concluded, version, deadline, locks_hash, head)
+        return LedgerStatus(channel, deposits, concluded, version, deadline, locks_hash, head)
 
     def app(self, channel: bytes, head: Head, confirmations: int) -> AppStatus:
-        holdings = ("holdings(bytes32)", ["bytes32"], [channel], ["uint256", "uint256", "bool"])
-        at_head = self.call(*holdings, head.number)
-        trusted = max(head.number - confirmations, 0)
-        deposit_a, deposit_b, _ = at_head if trusted == head.number else self.call(*holdings, trusted)
+        deposits, concluded = self.holdings(channel, head, confirmations)
         (word,) = self.call("registrations(bytes32)", ["bytes32"], [channel], ["bytes32"], head.number)
-        return AppStatus(channel, (deposit_a, deposit_b), at_head[2], bytes(word), head)
+        return AppStatus(channel, deposits, concluded, bytes(word), head)
 
     def virtual_adjudicator(self) -> str:
         return self.call("VIRTUAL_ADJUDICATOR()", [], [], ["address"], "latest")[0]

@@ -133,15 +133,6 @@ class AppChannel(Funded, Party):
         channel._load()
         return channel
 
-    def _load(self) -> None:
-        super()._load()
-        # We checked the deposits before signing anything beyond version 0 (our proposal included), and
-        # deposits never decrease before conclusion.
-        for signed in (self._latest, self._pending):
-            if signed is not None and signed.state.version > 0:
-                assert isinstance(signed.state, AppState)
-                self.confirm_funding((signed.state.funding_a, signed.state.funding_b))
-
     # --- proposals ----------------------------------------------------------------------------------
 
     @property
@@ -246,11 +237,11 @@ class AppChannel(Funded, Party):
             raise RefusedUpdate("the latest state is not final; propose_final() and complete it before closing")
         return self._contract().close(self.params.as_tuple(), *_both(signed), sender=sender)
 
-    def register(self, sender: Any) -> Any:
+    def register(self, sender: Any, current: AppDispute | None = None) -> Any:
         """Register the latest state both signed: opens a dispute, or replaces a registered state older
-        than it (a final one concludes at once)."""
+        than it (a final one concludes at once). ``current``: the open dispute just read (else read here)."""
         signed = self._require_latest()
-        dispute = self.dispute()
+        dispute = current or self.dispute()
         if dispute is not None and signed.state.version <= dispute.agreed:
             raise RefusedUpdate(
                 f"version {dispute.agreed} is registered already and ours is {signed.state.version}; answer its "
@@ -284,11 +275,12 @@ class AppChannel(Funded, Party):
             self.params.as_tuple(), *_both(latest), registered.as_tuple(), move.as_tuple(), signature, sender=sender
         )
 
-    def progress(self, state: AppState, sender: Any) -> Any:
+    def progress(self, state: AppState, sender: Any, current: AppDispute | None = None) -> Any:
         """Answer the dispute on-chain: sign our move from the registered (or last moved) state to ``state``
         and submit it. Refused unless the app accepts it, and when we signed another state of that version
-        as a proposal (a party never signs two states of one version: ``force`` that one instead)."""
-        dispute = self.dispute()
+        as a proposal (a party never signs two states of one version: ``force`` that one instead).
+        ``current``: the open dispute just read (else read here)."""
+        dispute = current or self.dispute()
         if dispute is None:
             raise RefusedUpdate("no dispute is open; moves go off-chain (propose_move), or force() ours")
         try:
@@ -305,10 +297,10 @@ class AppChannel(Funded, Party):
         args = (self.params.as_tuple(), dispute.state.as_tuple(), dispute.deadline, dispute.agreed)
         return self._contract().progress(*args, move.as_tuple(), signature, sender=sender)
 
-    def conclude(self, sender: Any) -> Any:
+    def conclude(self, sender: Any, current: AppDispute | None = None) -> Any:
         """Conclude the dispute after its deadline: both sides are paid by the registered (or last moved)
-        state."""
-        dispute = self.dispute()
+        state. ``current``: the open dispute just read (else read here)."""
+        dispute = current or self.dispute()
         if dispute is None:
             raise RefusedUpdate("no dispute is open; register() first, or close() with a final state")
         args = (self.params.as_tuple(), dispute.state.as_tuple(), dispute.deadline, dispute.agreed)

@@ -21,12 +21,22 @@ class Funded:
     channel_id: bytes
     side: int
     _funded: tuple[int, int]  # deposits known to be on-chain
+    _latest: Any
+    _pending: Any
 
     def _status(self) -> LedgerStatus | AppStatus:
         raise NotImplementedError
 
     def _funding(self) -> ChannelParams:
         raise NotImplementedError
+
+    def _load(self) -> None:
+        super()._load()  # type: ignore[misc]  # Party's: the latest state and our proposal in flight
+        # We checked the deposits of any state beyond version 0 before signing it (our proposal in flight
+        # included), and deposits never decrease before conclusion.
+        for signed in (self._latest, self._pending):
+            if signed is not None and signed.state.version > 0:
+                self.confirm_funding((signed.state.funding_a, signed.state.funding_b))
 
     def _require_funded(self, new: Any) -> None:
         """Refuse a state beyond version 0 whose deposits are not known on-chain (read again if attached)."""

@@ -105,15 +105,6 @@ class LedgerChannel(Funded, Party):
         channel._load()
         return channel
 
-    def _load(self) -> None:
-        super()._load()
-        # We checked the deposits of any state beyond version 0 before signing it (our proposal in flight
-        # included), and deposits never decrease before conclusion.
-        for signed in (self._latest, self._pending):
-            if signed is not None and signed.state.version > 0:
-                assert isinstance(signed.state, LedgerState)
-                self.confirm_funding((signed.state.funding_a, signed.state.funding_b))
-
     # --- proposals ----------------------------------------------------------------------------------
 
     def propose_payment(self, amount: int) -> Update:

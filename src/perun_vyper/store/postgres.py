@@ -27,13 +27,13 @@ import psycopg
 from ..errors import StoreError
 from .base import ChannelStore, Mark, parties
 from .meta import META_SCHEMA, SCHEMA_VERSION, StoreIdentity, decide
-from .records import ChannelRecord, Kind, encode_domain, encode_params
+from .records import KIND_CHECK, ChannelRecord, Kind, encode_domain, encode_params
 
 SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS channels (
+    f"""CREATE TABLE IF NOT EXISTS channels (
     id bytea PRIMARY KEY,
     added bigint GENERATED ALWAYS AS IDENTITY,
-    kind text NOT NULL CHECK (kind IN ('ledger', 'virtual', 'app')),
+    kind text NOT NULL {KIND_CHECK},
     params text NOT NULL,
     domain text NOT NULL,
     owner text NOT NULL,
@@ -73,7 +73,6 @@ _KIND_CHECKS = (
     " WHERE n.nspname = ? AND t.relname = 'channels' AND c.contype = 'c' AND a.attname = 'kind'"
     " AND c.conkey = ARRAY[a.attnum] ORDER BY c.conname"
 )
-KIND_CHECK = "CHECK (kind IN ('ledger', 'virtual', 'app'))"
 
 # Taken while a store is first set up, so two workers starting at once do not both create the tables
 # or both record an identity (any 64-bit constant; this one spells "perunvyp").

@@ -49,6 +49,8 @@ _FIELDS = {
 _BYTES = {cls: tuple(f.name for f in fields(cls) if f.type == "bytes") for cls in _FIELDS}
 _PARAMS = {"ledger": ChannelParams, "virtual": VirtualParams, "app": AppParams}
 _STATES = {"ledger": LedgerState, "virtual": VirtualState, "app": AppState}
+# The kinds a store holds, as the CHECK of its channels table in both backends (and of a migrated one).
+KIND_CHECK = "CHECK (kind IN (" + ", ".join(f"'{kind}'" for kind in _PARAMS) + "))"
 
 
 def _encode(value: Params | State | Domain) -> str:

@@ -33,10 +33,11 @@ from typing import Any, Literal
 from ..errors import StoreError
 from .base import ChannelStore, Mark
 from .meta import META_SCHEMA, SCHEMA_VERSION, StoreIdentity, peek, settle
+from .records import KIND_CHECK
 
 _CHANNELS = """CREATE TABLE {name} (
     id BLOB PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('ledger', 'virtual', 'app')),
+    kind TEXT NOT NULL {kind_check},
     params TEXT NOT NULL,
     domain TEXT NOT NULL,
     owner TEXT NOT NULL
@@ -44,7 +45,7 @@ _CHANNELS = """CREATE TABLE {name} (
 
 # One statement each: executescript would commit the transaction they run in.
 SCHEMA = (
-    _CHANNELS.format(name="IF NOT EXISTS channels"),
+    _CHANNELS.format(name="IF NOT EXISTS channels", kind_check=KIND_CHECK),
     """CREATE TABLE IF NOT EXISTS states (
     channel BLOB NOT NULL REFERENCES channels (id),
     version INTEGER NOT NULL,
@@ -70,7 +71,7 @@ SCHEMA = (
 # once the new table is renamed. Run in the transaction that records the new schema_version: a crash
 # leaves the old table and version.
 MIGRATE = (
-    _CHANNELS.format(name="perun_channels_v2"),
+    _CHANNELS.format(name="perun_channels_v2", kind_check=KIND_CHECK),
     "INSERT INTO perun_channels_v2 (rowid, id, kind, params, domain, owner)"
     " SELECT rowid, id, kind, params, domain, owner FROM channels ORDER BY rowid",
     "DROP TABLE channels",

@@ -82,7 +82,7 @@ class AppWatcher:
         word = dispute.registration.stored()
         channel_id = channel.channel_id
         if now >= dispute.deadline:
-            receipt, failed = self._send(("conclude", channel_id, word), channel.conclude)
+            receipt, failed = self._send(("conclude", channel_id, word), channel.conclude, current=dispute)
             if receipt is None:
                 return failed
             event = receipt.decode_logs(contract.Concluded)[0]
@@ -92,24 +92,26 @@ class AppWatcher:
             return [AppConcluded(channel_id, dispute.state.version, payouts, tx, symbol, decimals)]
         latest = channel.latest
         if latest is not None and latest.state.version > dispute.agreed and latest.state != dispute.state:
-            receipt, failed = self._send(("register", channel_id, word), channel.register)
+            receipt, failed = self._send(("register", channel_id, word), channel.register, current=dispute)
             if receipt is None:
                 return failed
             return [AppRegistered(channel_id, dispute.agreed, latest.state.version, hex_of(receipt.txn_hash))]
         move = self.answer(channel, dispute) if self.answer is not None else None
         if move is None:
             return []  # the other side's turn, or nobody's: the period runs, conclude at its deadline
-        receipt, failed = self._send(("progress", channel_id, word), channel.progress, move)
+        receipt, failed = self._send(("progress", channel_id, word), channel.progress, move, current=dispute)
         if receipt is None:
             return failed
         return [AppMoved(channel_id, dispute.state.version, move.version, hex_of(receipt.txn_hash))]
 
-    def _send(self, key: tuple[str, bytes, bytes], method: Callable[..., Any], *args: Any) -> tuple[Any, list[Action]]:
+    def _send(
+        self, key: tuple[str, bytes, bytes], method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> tuple[Any, list[Action]]:
         """Send unless the same transaction failed before against the same registration."""
         if key in self._failed:
             return None, []
         try:
-            receipt = method(*args, sender=self.sender)
+            receipt = method(*args, sender=self.sender, **kwargs)
         except (ApeException, PerunError) as exc:
             self._failed.add(key)
             return None, [Failed(key[1], key[0], _reason(exc), None)]
