@@ -14,8 +14,9 @@ class Output:
         self._lines = Lines(proc.stdout)
         self.lines = self._lines.seen
 
-    def until(self, prefix: str, timeout: float = 60) -> str:
-        """The next line starting with ``prefix``; fails if the process ends or nothing comes in time."""
+    def until(self, prefix: str | tuple[str, ...], timeout: float = 60) -> str:
+        """The next line starting with ``prefix`` (or one of several); fails if the process ends or nothing
+        comes in time."""
         line = self._lines.until(lambda text: text.startswith(prefix), timeout)
         if line is None:
             ended = "the process ended before" if self._lines.ended else f"no line within {timeout}s starting with"
