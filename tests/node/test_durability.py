@@ -27,14 +27,19 @@ USERS = 4
 KILLS = 2
 
 
-async def _pay_until_failure(client: HubClient, channel_id: bytes, acknowledged: dict[bytes, object]) -> int:
-    """Pay the hub 1 wei at a time until the hub goes away; the states it countersigned are recorded."""
+async def _pay_until_killed(
+    client: HubClient, channel_id: bytes, acknowledged: dict[bytes, object], killed: asyncio.Event
+) -> int:
+    """Pay the hub 1 wei at a time until the hub goes away; the states it countersigned are recorded. A
+    payment refused while the hub still runs fails the test: the load is honest, so nothing may be refused."""
     paid = 0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             acknowledged[channel_id] = await client.pay(channel_id, 1)
-        except PerunError:
+        except PerunError as exc:
+            if not killed.is_set():
+                raise AssertionError(f"payment {paid + 1} refused while the hub ran: {exc}") from None
             return paid
         paid += 1
     raise AssertionError("the hub was not killed within 30 s")
@@ -50,6 +55,9 @@ def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_walle
     command = _hub_command(
         chain.provider.uri, hub_target, str(ledger.address), str(virtual.address),
         "--listen", f"127.0.0.1:{port}", "--watch-interval", "60",
+        # The wallets pay as fast as they can: the per-connection rate limit (tested in test_session) is
+        # lifted so that only the kill ends the load.
+        "--rate", "1000000", "--burst", "1000000",
     )  # fmt: skip
     hub = HubProcess(command, ROOT, _env(tmp_path), echo=lambda _line: None)
     lines: list[str] = []  # every run's output
@@ -76,9 +84,16 @@ def test_hub_killed_under_load__restarted__nothing_acknowledged_lost_every_walle
         for client in clients:
             await client.connect()
             await client.login()
-        asyncio.get_running_loop().call_later(kill_after, hub.kill)
-        paid = await asyncio.gather(
-            *(_pay_until_failure(client, cid, acknowledged) for client, cid in zip(clients, channels, strict=True))
+        killed = asyncio.Event()
+
+        async def kill_later() -> None:
+            await asyncio.sleep(kill_after)
+            hub.kill()  # blocks until the process is gone: no payment is answered between the kill and the set
+            killed.set()
+
+        pairs = zip(clients, channels, strict=True)
+        *paid, _ = await asyncio.gather(
+            *(_pay_until_killed(client, cid, acknowledged, killed) for client, cid in pairs), kill_later()
         )
         for client in clients:
             await client.close()
