@@ -8,6 +8,15 @@ import pytest
 
 from perun_vyper import ETH, VirtualState, open_virtual
 from tests.adversarial.hostile.helpers import UNIT, HubWithLock, Target, calldata
+from tests.support.apps import (  # noqa: F401 (fixtures of test_reentrant_app.py)
+    app_domain,
+    apps,
+    both,
+    open_app,
+    sign_app,
+    sla,
+    sla_data,
+)
 from tests.support.checks import runtime_code as _code
 from tests.support.constants import (
     E,

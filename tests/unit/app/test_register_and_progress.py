@@ -27,7 +27,8 @@ def test_register_and_progress__request__registers_then_moves(apps, open_app, bo
     deadline = chain.blocks.head.timestamp + HOUR
     [registered] = receipt.decode_logs(apps.Registered)
     [moved] = receipt.decode_logs(apps.Progressed)
-    assert (bytes(registered.state_hash), registered.version) == (state.struct_hash(), 0)
+    # The registration's own deadline is a full period too (the move's, in the same block, supersedes it).
+    assert (bytes(registered.state_hash), registered.version, registered.deadline) == (state.struct_hash(), 0, deadline)
     assert (bytes(moved.state_hash), moved.version, moved.deadline, moved.mover) == (
         asked.struct_hash(),
         1,

@@ -49,6 +49,27 @@ def test_valid_transition__bond_of_exactly_the_penalty__request_accepted(sla, al
     assert sla.valid_transition(_params(alice, bob, sla), asked.as_tuple(), answered.as_tuple(), 1) is True
 
 
+def test_valid_transition__client_holds_exactly_the_price__request_and_response_accepted(sla, alice, bob):
+    # The client's balance boundaries: exactly the price before the request, exactly penalty plus price
+    # before the response; one wei less is refused (test_valid_transition__bad_request/response).
+    idle = _state(PRICE, 10**18)
+    asked = request(idle, REQUEST)
+    answered = respond(asked, ANSWER)
+    assert asked.balance_a == PENALTY + PRICE and answered.balance_a == 0
+    assert sla.valid_transition(_params(alice, bob, sla), idle.as_tuple(), asked.as_tuple(), 0) is True
+    assert sla.valid_transition(_params(alice, bob, sla), asked.as_tuple(), answered.as_tuple(), 1) is True
+
+
+def test_valid_transition__most_requests_a_uint64_holds__accepted(sla, alice, bob):
+    idle = _state(requests_left=2**64 - 1)
+    asked = request(idle, REQUEST)
+    assert sla.valid_transition(_params(alice, bob, sla), idle.as_tuple(), asked.as_tuple(), 0) is True
+
+
+def test_sides__client_a_provider_b(sla):
+    assert (sla.CLIENT(), sla.PROVIDER()) == (0, 1)
+
+
 def test_valid_transition__last_request__accepted_and_then_none_left(sla, alice, bob):
     idle = _state(requests_left=1)
     asked = request(idle, REQUEST)

@@ -8,6 +8,7 @@ import pytest
 from perun_vyper.tools.mutation.build import Builder, Stillborn, call_graph, dependents, entry_points
 from perun_vyper.tools.mutation.mutants import MODULE_LEVEL, SHIPPED, generate, mutants_of
 from perun_vyper.tools.mutation.report import classify, score
+from perun_vyper.tools.mutation.run import _plan_tests
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -146,6 +147,14 @@ def test_call_graph__conclude__reaches_modules_and_the_virtual_adjudicator():
     assert ("contracts/modules/asset_holder.vy", "_add_deposit") not in reached
 
 
+def test_call_graph__progress__reaches_the_app_through_its_interface():
+    # `staticcall IApp(params.app).valid_transition(...)`: followed into every contract with that function.
+    graph = call_graph(ROOT)
+    for entry in ("progress", "register_and_progress"):
+        assert ("contracts/apps/SlaApp.vy", "valid_transition") in graph[("AppAdjudicator", entry)]
+    assert ("contracts/apps/SlaApp.vy", "valid_transition") not in graph[("AppAdjudicator", "register")]
+
+
 def test_entry_points__module_function__every_contract_calling_it():
     graph = call_graph(ROOT)
     mutant = _mutant("event removed", "contracts/modules/asset_holder.vy", "_pay", "pass")
@@ -153,6 +162,19 @@ def test_entry_points__module_function__every_contract_calling_it():
     assert ("LedgerAdjudicator", "conclude") in entries
     assert ("LedgerAdjudicator", "close") in entries
     assert ("LedgerAdjudicator", "withdraw") not in entries
+
+
+def test_plan_tests__module_level__every_test_of_the_contracts_built_from_it():
+    # A public constant's getter is no `def`: the call graph cannot list it, so a constant's mutant runs
+    # every test that calls the contract at all.
+    mutant = _mutant(
+        "constant off by one", "contracts/apps/SlaApp.vy", MODULE_LEVEL, "PROVIDER: public(constant(uint256)) = 2"
+    )
+    test_map = {
+        "getter": {"seconds": 0.1, "entries": [["SlaApp", "PROVIDER"]]},
+        "ledger": {"seconds": 0.1, "entries": [["LedgerAdjudicator", "close"]]},
+    }
+    assert _plan_tests(mutant, call_graph(ROOT), test_map, ROOT) == ["getter"]
 
 
 def test_score__equivalent_and_identical__left_out():
@@ -167,15 +189,16 @@ def test_score__equivalent_and_identical__left_out():
 
 PLACEHOLDERS = """
 @internal
-def _pair() -> (uint256, bool):
-    return 1, True
+def _pair() -> (uint256, bool, bytes32):
+    return 1, True, empty(bytes32)
 
 
 @external
 def read() -> uint256:
     a: uint256 = 0
     ok: bool = False
-    a, ok = self._pair()
+    h: bytes32 = empty(bytes32)
+    a, ok, h = self._pair()
     b: uint256 = 5
     return a + b
 """
@@ -183,6 +206,7 @@ def read() -> uint256:
 
 def test_mutants_of__declaration_only_overwritten_by_a_tuple__not_mutated():
     constants = [(m.before.strip(), m.after.strip()) for m in mutants_of("x.vy", PLACEHOLDERS)]
+    # `empty(T)` declarations between them and the tuple assignment are placeholders too.
     assert not [edit for edit in constants if edit[0] in ("a: uint256 = 0", "ok: bool = False")]
     # A declaration whose value is read is mutated as usual.
     assert ("b: uint256 = 5", "b: uint256 = 6") in constants

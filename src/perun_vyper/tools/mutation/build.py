@@ -22,7 +22,8 @@ from .mutants import MODULE_LEVEL, Mutant
 EVM_VERSION = "prague"  # ape-config.yaml `vyper.evm_version`
 _IMPORT = re.compile(r"^from\s+(\.+)(\w*)\s+import\s+(\w+)", re.MULTILINE)
 _CALL = re.compile(r"(?:(\w+)\.)?(_?\w+)\(")
-_CROSS_CALL = re.compile(r"(?:extcall|staticcall)\s+[\w.]+\.(\w+)\(")
+# `staticcall VIRTUAL_ADJUDICATOR.settlement(` and `staticcall IApp(params.app).valid_transition(`
+_CROSS_CALL = re.compile(r"(?:extcall|staticcall)\s+[\w.]+(?:\([\w.]*\))?\.(\w+)\(")
 
 
 class Stillborn(Exception):

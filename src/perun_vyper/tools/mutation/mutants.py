@@ -219,7 +219,8 @@ def _annotations(node) -> list:
 
 def _placeholder(node: vy_ast.VyperNode) -> bool:
     """A literal that only initialises a local for a tuple assignment right after (``a: uint256 = 0``
-    ... ``a, b = f()``): Vyper requires a value at declaration, and no statement reads this one."""
+    ... ``a, b = f()``, other such declarations, ``empty(T)`` ones included, in between): Vyper requires a
+    value at declaration, and no statement reads this one."""
     declaration = node.get_ancestor()
     if not (isinstance(declaration, vy_ast.AnnAssign) and declaration.value is node):
         return False
@@ -229,7 +230,7 @@ def _placeholder(node: vy_ast.VyperNode) -> bool:
         [],
     )
     for statement in block[block.index(declaration) + 1 :] if block else []:
-        if isinstance(statement, vy_ast.AnnAssign) and isinstance(statement.value, (vy_ast.Int, vy_ast.NameConstant)):
+        if isinstance(statement, vy_ast.AnnAssign) and _initial_value(statement.value):
             continue
         targets = (
             statement.target.elements
@@ -238,6 +239,13 @@ def _placeholder(node: vy_ast.VyperNode) -> bool:
         )
         return any(isinstance(t, vy_ast.Name) and t.id == declaration.target.id for t in targets)
     return False
+
+
+def _initial_value(value) -> bool:
+    """A declaration's value that only satisfies Vyper's rule: a literal, or ``empty(T)``."""
+    if isinstance(value, (vy_ast.Int, vy_ast.NameConstant)):
+        return True
+    return isinstance(value, vy_ast.Call) and isinstance(value.func, vy_ast.Name) and value.func.id == "empty"
 
 
 def _is_raise(statement) -> bool:

@@ -30,12 +30,12 @@ import time
 from pathlib import Path
 
 from .build import call_graph, dependents, entry_points
-from .mutants import SHIPPED, Mutant, generate
+from .mutants import MODULE_LEVEL, SHIPPED, Mutant, generate
 
 # The tests mutants are judged by: every suite that drives the contracts directly. The off-chain suites
 # (client, hub node, watchtower, deploy, demo) reach the contracts through processes and minutes-long
 # scenarios; the gas snapshot would fail for any mutant that changes gas, which says nothing of behaviour.
-SUITE = ("tests/unit/ledger", "tests/unit/virtual", "tests/adversarial", "tests/scenarios")
+SUITE = ("tests/unit/app", "tests/unit/ledger", "tests/unit/virtual", "tests/adversarial", "tests/scenarios")
 # CI's sample: (source, function, operator, test module); the first such mutant of each is run.
 SAMPLE = (
     ("contracts/LedgerAdjudicator.vy", "register", "comparison negated", "tests/unit/ledger/test_register.py"),
@@ -66,11 +66,16 @@ def fingerprint(root: Path) -> str:
 
 
 def _plan_tests(mutant: Mutant, graph, test_map: dict, root: Path) -> list[str]:
-    entries = entry_points(graph, mutant, dependents(root, mutant.source))
+    contracts = dependents(root, mutant.source)
+    entries = entry_points(graph, mutant, contracts)
     wanted = {f"{contract}.{function}" for contract, function in entries}
     # What a constructor sets (immutables, the domain separator) is used by every later call, and session
     # fixtures deploy once, for the first test only: a constructor's tests are every test of the contract.
     whole = {contract for contract, function in entries if function == "__init__"}
+    if mutant.function == MODULE_LEVEL:
+        # Code outside functions (a constant, a pragma) may be read by any call, the getters of public
+        # constants included, which the call graph (functions only) does not list.
+        whole |= set(contracts)
     tests = [
         nodeid
         for nodeid, info in test_map.items()

@@ -195,6 +195,17 @@ class _Recorder:
         for method in ("send_call", "estimate_gas_cost", "send_transaction"):
             original = getattr(cls, method)
             setattr(cls, method, self._wrap(original))
+        # Tests that check a view's revert reason call web3 directly (tests/support/reverts.py), past Ape.
+        eth = type(provider.web3.eth)
+        eth_call = eth.call
+
+        def call(module, transaction, *args, **kwargs):
+            data = transaction.get("data") or b""
+            data = bytes.fromhex(data[2:]) if isinstance(data, str) else bytes(data)
+            self._note_call(provider, transaction.get("to"), data)
+            return eth_call(module, transaction, *args, **kwargs)
+
+        eth.call = call
 
     def _wrap(self, original):
         def wrapper(provider, txn, *args, **kwargs):
@@ -204,14 +215,16 @@ class _Recorder:
         return wrapper
 
     def _note(self, provider, txn) -> None:
-        data = bytes(txn.data or b"")
-        if not txn.receiver:
+        self._note_call(provider, txn.receiver, bytes(txn.data or b""))
+
+    def _note_call(self, provider, receiver, data: bytes) -> None:
+        if not receiver:
             hexdata = "0x" + data.hex()
             for name, code in self.codes.items():
                 if hexdata.startswith(code.deployment):
                     self.calls.add((name, "__init__"))
             return
-        address = str(txn.receiver)
+        address = str(receiver)
         if address not in self.addresses:
             runtime = "0x" + bytes(provider.get_code(address)).hex()
             self.addresses[address] = next(
