@@ -80,7 +80,7 @@ def cli(
             f"watching   {', '.join(counts[:-1])} and {counts[-1]} of {store.location} on {ecosystem.name}:"
             f"{network.name} as {account.address} ({guarded}, events from block {tower.next_block})"
         )
-        # App disputes are rebuilt from their events: read from --from-block (else from the first block).
+        # App disputes are rebuilt from their events, read back from the head and never before --from-block.
         app_tower = None if apps is None else store_watcher(store, apps, account, from_block or 0)
 
         def poll() -> list[Action]:

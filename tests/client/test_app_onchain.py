@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from perun_vyper import AppChannel, AppParams, RefusedUpdate, Unenforceable, compact, exchange
+from perun_vyper.client import app_dispute
 from perun_vyper.core.app import NO_REGISTRATION
 from perun_vyper.core.sla import SlaData, check, request, respond
 from perun_vyper.watchtower.actions import AppConcluded, AppMoved, AppRegistered
@@ -182,6 +183,31 @@ def test_dispute__registered_state_not_in_store__refused(
     fresh = AppChannel.open(client.params, app_domain, alice, store_at("backup"), E, E, sla_data(), adjudicator=apps)
     with pytest.raises(RefusedUpdate, match=r"has version 1 registered .* a state this store never signed"):
         fresh.dispute()
+
+
+def test_dispute__long_chain__read_back_from_the_head_in_doubling_windows(sla_pair, watcher, chain, monkeypatch):
+    # Windows of 50 blocks instead of 5,000: Anvil mines a few hundred blocks at once, not tens of thousands.
+    window = 50
+    monkeypatch.setattr(app_dispute, "FIRST_WINDOW", window)
+    client, provider, _ = sla_pair()
+    exchange(client, provider, client.propose_move(request(client.app_state, REQUEST)))
+    chain.mine(3 * window)  # a long chain before the dispute
+    provider.register(sender=watcher)
+    chain.mine(window + 10)  # the registration is older than the first window
+    ranges: list[tuple[int, int]] = []
+    ordered_logs = app_dispute._ordered_logs
+
+    def recorded(contract, channel, start, stop):
+        ranges.append((start, stop))
+        return ordered_logs(contract, channel, start, stop)
+
+    monkeypatch.setattr(app_dispute, "_ordered_logs", recorded)
+    dispute = client.dispute()
+    stop = chain.blocks.head.number + 1
+    assert (dispute.state, dispute.agreed, dispute.mover) == (client.app_state, 1, None)
+    # Two windows (the first, then twice as many blocks before it), not every block from block 0.
+    assert ranges == [(stop - window, stop), (stop - 3 * window, stop - window)]
+    assert stop - 3 * window > 0
 
 
 def test_app_onchain__token_channel__deposit_token_and_conclusion_in_units(

@@ -37,6 +37,10 @@ class AppDispute:
         return self.registration.agreed
 
 
+# Blocks read at first, back from the head: one page of Ape's log queries (its providers' default page).
+FIRST_WINDOW = 5_000
+
+
 def _ordered_logs(contract: Any, channel: bytes, start: int, stop: int) -> list[Any]:
     """The channel's ``Registered``, ``Progressed`` and ``Concluded`` logs in chain order."""
     topics = {"channel": channel}
@@ -48,6 +52,22 @@ def _ordered_logs(contract: Any, channel: bytes, start: int, stop: int) -> list[
     return sorted(logs, key=lambda log: (int(log.block_number), int(log.log_index)))
 
 
+def dispute_logs(contract: Any, channel: bytes, start_block: int, head: int) -> list[Any]:
+    """The channel's logs up to ``head``, in chain order, read back from the head in windows that double
+    until a window holds a ``Registered`` event (or ``start_block`` is reached). The current dispute starts
+    at the last registration, so nothing before it is needed: a recent dispute costs one query however long
+    the chain is, an old one a number of queries that grows with its age only."""
+    stop, window = head + 1, FIRST_WINDOW
+    found: list[Any] = []
+    while stop > start_block:
+        low = max(start_block, stop - window)
+        found = _ordered_logs(contract, channel, low, stop) + found
+        if any(log.event_name == "Registered" for log in found):
+            break
+        stop, window = low, window * 2
+    return found
+
+
 def read_dispute(
     contract: Any,
     channel: bytes,
@@ -56,14 +76,14 @@ def read_dispute(
     start_block: int = 0,
 ) -> AppDispute | None:
     """The dispute the adjudicator ``contract`` holds for ``channel`` (its registration ``word``), rebuilt
-    from the events since ``start_block``; ``find(version, state_hash)`` returns a registered state from
-    the caller's store. None when ``word`` is zero (no dispute open)."""
+    from its events (``dispute_logs``, none before ``start_block``); ``find(version, state_hash)`` returns a
+    registered state from the caller's store. None when ``word`` is zero (no dispute open)."""
     if word == bytes(32):
         return None
     head = int(contract.chain_manager.blocks.head.number)
     current: AppDispute | None = None
     unknown: tuple[int, bytes] | None = None  # a registered state we do not hold (version, hash)
-    for log in _ordered_logs(contract, channel, start_block, head + 1):
+    for log in dispute_logs(contract, channel, start_block, head):
         name = log.event_name
         if name == "Concluded":
             current, unknown = None, None
